@@ -1,0 +1,14 @@
+// shared/ is type-checked without Node or DOM libraries (tsconfig.shared.json) so that it cannot
+// reach for either by accident. These are the few host globals it may use: each exists in an
+// extension service worker, in Node 20 and in Deno.
+declare function queueMicrotask(callback: () => void): void;
+declare function setTimeout(callback: () => void, ms?: number): unknown;
+declare function clearTimeout(handle: unknown): void;
+declare const crypto: { getRandomValues<T extends Uint8Array>(array: T): T };
+declare class TextEncoder {
+  encode(input?: string): Uint8Array;
+}
+declare class TextDecoder {
+  constructor(label?: string, options?: { fatal?: boolean });
+  decode(input?: Uint8Array): string;
+}
