@@ -1,0 +1,128 @@
+/**
+ * ReMux frame layout (PROTOCOL.md §2, TunneLS): `stream id u16 | length u16 | payload`, big-endian.
+ * Stream 0 carries control messages; a zero-length frame on a data stream is FIN.
+ */
+import { ProtocolError } from '../errors.ts';
+
+export const HEADER_LENGTH = 4;
+export const MAX_PAYLOAD = 0xffff;
+export const CONTROL_STREAM = 0;
+export const MAX_STREAM_ID = 0xffff;
+/** Every stream starts with this much credit in each direction. */
+export const INITIAL_WINDOW = 256 * 1024;
+/** Windows are u32 on the wire; a grant that would overflow one is a protocol error. */
+export const MAX_WINDOW = 0xffffffff;
+
+export const ControlType = {
+  WINDOW: 0x01,
+  RESET: 0x02,
+  PING: 0x03,
+  PONG: 0x04,
+  GOAWAY: 0x05,
+} as const;
+
+/** Payload length of each known control type, type byte included; any other length is malformed. */
+export const CONTROL_LENGTH: Readonly<Record<number, number>> = {
+  [ControlType.WINDOW]: 7,
+  [ControlType.RESET]: 4,
+  [ControlType.PING]: 9,
+  [ControlType.PONG]: 9,
+  [ControlType.GOAWAY]: 2,
+};
+
+export const ResetCode = {
+  UNREACHABLE: 0x01,
+  POLICY: 0x02,
+  TIMEOUT: 0x03,
+  PROTOCOL: 0x04,
+  CANCELLED: 0x05,
+  RESOURCES: 0x06,
+  CONNECTION_RESET: 0x07,
+} as const;
+export type ResetCode = (typeof ResetCode)[keyof typeof ResetCode];
+
+export const GoawayCode = {
+  NORMAL: 0x00,
+  PROTOCOL: 0x04,
+  RESOURCES: 0x06,
+} as const;
+
+export type ControlMessage =
+  | { type: typeof ControlType.WINDOW; stream: number; delta: number }
+  | { type: typeof ControlType.RESET; stream: number; code: number }
+  | { type: typeof ControlType.PING; nonce: bigint }
+  | { type: typeof ControlType.PONG; nonce: bigint }
+  | { type: typeof ControlType.GOAWAY; code: number }
+  | { type: 'unknown'; code: number };
+
+export function encodeHeader(stream: number, length: number, out = new Uint8Array(HEADER_LENGTH), at = 0): Uint8Array {
+  if (!Number.isInteger(stream) || stream < 0 || stream > MAX_STREAM_ID) {
+    throw new ProtocolError('FRAME_MALFORMED', `stream id out of range: ${stream}`);
+  }
+  if (!Number.isInteger(length) || length < 0 || length > MAX_PAYLOAD) {
+    throw new ProtocolError('FRAME_MALFORMED', `payload length out of range: ${length}`);
+  }
+  out[at] = stream >> 8;
+  out[at + 1] = stream & 0xff;
+  out[at + 2] = length >> 8;
+  out[at + 3] = length & 0xff;
+  return out;
+}
+
+/** One whole frame in one buffer (a copy); the mux itself sends header and payload as two views. */
+export function encodeFrame(stream: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_LENGTH + payload.length);
+  encodeHeader(stream, payload.length, out, 0);
+  out.set(payload, HEADER_LENGTH);
+  return out;
+}
+
+export function encodeControl(msg: Exclude<ControlMessage, { type: 'unknown' }>): Uint8Array {
+  const length = CONTROL_LENGTH[msg.type]!;
+  const out = new Uint8Array(HEADER_LENGTH + length);
+  encodeHeader(CONTROL_STREAM, length, out, 0);
+  const view = new DataView(out.buffer, HEADER_LENGTH);
+  view.setUint8(0, msg.type);
+  switch (msg.type) {
+    case ControlType.WINDOW:
+      view.setUint16(1, msg.stream);
+      view.setUint32(3, msg.delta);
+      break;
+    case ControlType.RESET:
+      view.setUint16(1, msg.stream);
+      view.setUint8(3, msg.code);
+      break;
+    case ControlType.PING:
+    case ControlType.PONG:
+      view.setBigUint64(1, msg.nonce);
+      break;
+    case ControlType.GOAWAY:
+      view.setUint8(1, msg.code);
+      break;
+  }
+  return out;
+}
+
+/** Parses a whole control payload; a known type with the wrong length is FRAME_MALFORMED. */
+export function decodeControl(payload: Uint8Array): ControlMessage {
+  if (payload.length === 0) throw new ProtocolError('FRAME_MALFORMED', 'empty control frame');
+  const type = payload[0]!;
+  const expected = CONTROL_LENGTH[type];
+  if (expected === undefined) return { type: 'unknown', code: type };
+  if (payload.length !== expected) {
+    throw new ProtocolError('FRAME_MALFORMED', `control type 0x${type.toString(16)} needs ${expected} bytes, got ${payload.length}`);
+  }
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+  switch (type) {
+    case ControlType.WINDOW:
+      return { type, stream: view.getUint16(1), delta: view.getUint32(3) };
+    case ControlType.RESET:
+      return { type, stream: view.getUint16(1), code: view.getUint8(3) };
+    case ControlType.PING:
+      return { type, nonce: view.getBigUint64(1) };
+    case ControlType.PONG:
+      return { type, nonce: view.getBigUint64(1) };
+    default:
+      return { type: ControlType.GOAWAY, code: view.getUint8(1) };
+  }
+}

@@ -1,0 +1,540 @@
+/**
+ * The ReMux connection (PROTOCOL.md §2): many streams over one ordered byte stream, each with
+ * credit-based flow control. Sans-I/O: bytes come in through `receive`, go out through the
+ * sink, and the transport that owns both (a meek session, a WebSocket, a socket) stays thin.
+ *
+ * Stream-id lifetime is the subtle part. An id is free once this side has sent and received a
+ * FIN or RESET for it, with one refinement that keeps a crossing RESET from killing a reused
+ * id: after sending RESET without having sent FIN first, only the peer's RESET (its answer or
+ * its own crossing one) ends the wait — the peer is then certain to send one, because it cannot
+ * have freed the id without our FIN.
+ */
+import { ProtocolError } from '../errors.ts';
+import { decodeDestination, encodeDestination, type Destination } from '../eagersocks.ts';
+import { FrameDecoder, type FrameSink } from './decoder.ts';
+import {
+  ControlType,
+  GoawayCode,
+  HEADER_LENGTH,
+  INITIAL_WINDOW,
+  MAX_PAYLOAD,
+  MAX_STREAM_ID,
+  MAX_WINDOW,
+  ResetCode,
+  decodeControl,
+  encodeControl,
+  encodeHeader,
+} from './frame.ts';
+import { MuxStream, type StreamHost } from './stream.ts';
+
+export interface MuxSink {
+  /**
+   * The next bytes of the outgoing ReMux byte stream, in order. The views are the mux's to
+   * give away: the sink may keep them. Return false to stop data frames until `resume()`.
+   */
+  write(chunks: Uint8Array[]): boolean;
+}
+
+export interface MuxOptions {
+  /** Only the opener opens streams: the extension toward the edge, the bridge toward the extension. */
+  role: 'opener' | 'acceptor';
+  sink: MuxSink;
+  /** Acceptor: a stream the peer opened. Attach handlers at once, or data waits in the stream. */
+  onStream?(stream: MuxStream): void;
+  /** The connection is over: after a protocol error (then GOAWAY 0x04 was sent), or `destroy`. */
+  onClose?(error?: ProtocolError): void;
+  onGoaway?(code: number): void;
+  /** Streams open at once; above it the acceptor RESETs 0x06 and the opener refuses to open. */
+  maxStreams?: number;
+  /** Largest payload per data frame (≤ 65535). */
+  maxFramePayload?: number;
+  /** Bytes a stream may queue for sending before `write` returns false. */
+  sendBufferLimit?: number;
+  now?(): number;
+}
+
+/** Bytes of data frames handed to the sink per flush before yielding to other work. */
+const FLUSH_BUDGET = 1024 * 1024;
+/** Credit is returned in batches once a quarter window was consumed (fewer WINDOW frames). */
+const GRANT_THRESHOLD = INITIAL_WINDOW / 4;
+/** A peer flooding PINGs while our sink is stalled gets no more than this many PONGs queued. */
+const MAX_PENDING_PONGS = 64;
+
+export class Mux implements StreamHost {
+  private readonly role: 'opener' | 'acceptor';
+  private readonly sink: MuxSink;
+  private readonly options: MuxOptions;
+  private readonly maxStreams: number;
+  private readonly maxFramePayload: number;
+  private readonly sendBufferLimit: number;
+  private readonly now: () => number;
+
+  private readonly decoder = new FrameDecoder();
+  /** Every id not yet free on this side, including streams only waiting for the peer's close. */
+  private readonly streams = new Map<number, MuxStream>();
+  private readonly ready = new Set<MuxStream>();
+  private readonly grants = new Set<MuxStream>();
+  private control: Uint8Array[] = [];
+  private pendingPongs = 0;
+  private readonly pings = new Map<bigint, { start: number; resolve(rtt: number): void; reject(e: Error): void }>();
+  private nextPing = 1n;
+
+  private nextId = 1;
+  private userStreams = 0;
+  private flushScheduled = false;
+  private paused = false;
+  private closed = false;
+  private goawaySent = false;
+  private goawayReceived = false;
+  /** A frame rejected at its first piece: its later pieces are skipped. */
+  private discarding = -1;
+  /** An opening frame whose pieces are being gathered so the EagerSocks header is contiguous. */
+  private opening: { id: number; buf: Uint8Array; fill: number } | null = null;
+
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(options: MuxOptions) {
+    this.options = options;
+    this.role = options.role;
+    this.sink = options.sink;
+    this.maxStreams = Math.min(options.maxStreams ?? 256, MAX_STREAM_ID);
+    this.maxFramePayload = Math.max(1, Math.min(options.maxFramePayload ?? MAX_PAYLOAD, MAX_PAYLOAD));
+    this.sendBufferLimit = options.sendBufferLimit ?? INITIAL_WINDOW;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Streams the user can still see (not reset, not fully closed). */
+  get streamCount(): number {
+    return this.userStreams;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Whether the opener may open another stream now. */
+  get canOpen(): boolean {
+    return !this.closed && !this.goawayReceived && !this.goawaySent && this.userStreams < this.maxStreams;
+  }
+
+  // ---------------------------------------------------------------- opening
+
+  /** Opener: a new stream to `destination`; bytes written before the next tick ride in its first frame. */
+  open(destination: Destination): MuxStream {
+    if (this.role !== 'opener') throw new ProtocolError('STREAM_LIMIT', 'only the opener opens streams');
+    if (this.closed) throw new ProtocolError('MUX_CLOSED', 'connection closed');
+    if (this.goawayReceived || this.goawaySent) throw new ProtocolError('GOAWAY', 'connection is going away');
+    if (this.userStreams >= this.maxStreams || this.streams.size >= MAX_STREAM_ID) {
+      throw new ProtocolError('STREAM_LIMIT', `stream limit ${this.maxStreams} reached`);
+    }
+    const header = encodeDestination(destination);
+    let id = this.nextId;
+    while (this.streams.has(id)) id = id === MAX_STREAM_ID ? 1 : id + 1;
+    this.nextId = id === MAX_STREAM_ID ? 1 : id + 1;
+    const stream = new MuxStream(this, id, destination, this.sendBufferLimit);
+    stream.pendingHeader = header;
+    this.streams.set(id, stream);
+    this.count(stream);
+    this.markReady(stream);
+    return stream;
+  }
+
+  // ---------------------------------------------------------------- input
+
+  /** Feeds bytes of the incoming ReMux byte stream. The mux keeps views into `chunk`: don't reuse it. */
+  receive(chunk: Uint8Array): void {
+    if (this.closed) return;
+    this.bytesIn += chunk.length;
+    try {
+      this.decoder.push(chunk, this.frameSink);
+    } catch (e) {
+      if (e instanceof ProtocolError) this.fail(e);
+      else throw e;
+    }
+  }
+
+  private readonly frameSink: FrameSink = {
+    data: (id, length, offset, piece) => {
+      if (this.closed) return;
+      if (offset > 0) {
+        if (this.discarding === id) return;
+        if (this.opening && this.opening.id === id) return this.gatherOpening(piece);
+      } else this.discarding = -1;
+      const stream = this.streams.get(id);
+      if (stream?.pendingHeader) return; // an id the peer cannot know yet: stale
+      if (!stream) {
+        if (offset > 0) return; // the rest of a frame whose start was dropped
+        if (this.role === 'opener' || length === 0) return; // only the opener opens; FIN for an unknown id is stale
+        this.opening = { id, buf: new Uint8Array(length), fill: 0 };
+        return this.gatherOpening(piece);
+      }
+      this.streamData(stream, length, offset, piece);
+    },
+    control: (payload) => {
+      if (!this.closed) this.handleControl(payload);
+    },
+  };
+
+  private gatherOpening(piece: Uint8Array): void {
+    const o = this.opening!;
+    o.buf.set(piece, o.fill);
+    o.fill += piece.length;
+    if (o.fill < o.buf.length) return;
+    this.opening = null;
+    this.acceptStream(o.id, o.buf);
+  }
+
+  private acceptStream(id: number, payload: Uint8Array): void {
+    let parsed: ReturnType<typeof decodeDestination>;
+    try {
+      parsed = decodeDestination(payload);
+    } catch {
+      parsed = null;
+    }
+    const placeholder: Destination = { type: 'domain', host: 'invalid', port: 1 };
+    if (!parsed) return this.refuse(id, placeholder, ResetCode.PROTOCOL);
+    if (this.goawaySent) return this.refuse(id, parsed.destination, ResetCode.CANCELLED);
+    if (this.userStreams >= this.maxStreams) return this.refuse(id, parsed.destination, ResetCode.RESOURCES);
+    const stream = new MuxStream(this, id, parsed.destination, this.sendBufferLimit);
+    this.streams.set(id, stream);
+    this.count(stream);
+    this.options.onStream?.(stream);
+    const rest = payload.subarray(parsed.length);
+    if (rest.length > 0 && stream.local !== 'reset') {
+      if (rest.length > stream.recvWindow) return this.resetStream(stream, ResetCode.PROTOCOL);
+      stream.recvWindow -= rest.length;
+      stream.deliver(rest);
+    }
+  }
+
+  /** A stream that is never shown to the user: RESET at once, the id held until the opener answers. */
+  private refuse(id: number, destination: Destination, code: number): void {
+    const stream = new MuxStream(this, id, destination, 0);
+    stream.local = 'reset';
+    this.streams.set(id, stream);
+    this.queueControl(encodeControl({ type: ControlType.RESET, stream: id, code }));
+  }
+
+  private streamData(stream: MuxStream, length: number, offset: number, piece: Uint8Array): void {
+    if (stream.local === 'reset') {
+      // Discarding until the peer's close (see the header comment for which close counts).
+      if (length === 0 && stream.resetAfterFin) this.release(stream);
+      return;
+    }
+    if (stream.remote !== 'open') {
+      this.discarding = stream.id;
+      return this.resetStream(stream, ResetCode.PROTOCOL); // data (or a second FIN) after FIN
+    }
+    if (length === 0) {
+      stream.remote = 'fin';
+      stream.pendingGrant = 0;
+      this.grants.delete(stream);
+      if (stream.local === 'fin') this.release(stream);
+      stream.deliverEnd();
+      return;
+    }
+    if (offset === 0) {
+      if (length > stream.recvWindow) {
+        this.discarding = stream.id;
+        return this.resetStream(stream, ResetCode.PROTOCOL);
+      }
+      stream.recvWindow -= length;
+    }
+    stream.deliver(piece);
+  }
+
+  private handleControl(payload: Uint8Array): void {
+    const msg = decodeControl(payload);
+    switch (msg.type) {
+      case ControlType.WINDOW: {
+        const stream = this.streams.get(msg.stream);
+        if (!stream || stream.local === 'reset') return;
+        if (stream.sendWindow + msg.delta > MAX_WINDOW) return this.resetStream(stream, ResetCode.PROTOCOL);
+        stream.sendWindow += msg.delta;
+        if (stream.queued > 0 || stream.finQueued) this.markReady(stream);
+        return;
+      }
+      case ControlType.RESET: {
+        const stream = this.streams.get(msg.stream);
+        if (!stream || stream.pendingHeader) return; // not open, or not yet known to the peer
+        if (stream.local === 'reset') return this.release(stream); // the answer, or a crossing RESET
+        // Answer once, then the id is free here: both sides have sent and received a RESET.
+        this.queueControl(encodeControl({ type: ControlType.RESET, stream: stream.id, code: msg.code }));
+        stream.local = 'reset';
+        stream.remote = 'reset';
+        this.dropSendState(stream);
+        this.uncount(stream);
+        this.release(stream);
+        stream.deliverReset(msg.code);
+        return;
+      }
+      case ControlType.PING:
+        if (this.pendingPongs >= MAX_PENDING_PONGS) return;
+        this.pendingPongs++;
+        this.queueControl(encodeControl({ type: ControlType.PONG, nonce: msg.nonce }));
+        return;
+      case ControlType.PONG: {
+        const ping = this.pings.get(msg.nonce);
+        if (!ping) return;
+        this.pings.delete(msg.nonce);
+        ping.resolve(this.now() - ping.start);
+        return;
+      }
+      case ControlType.GOAWAY:
+        this.goawayReceived = true;
+        this.options.onGoaway?.(msg.code);
+        return;
+      default:
+        return; // unknown control types are ignored (§2)
+    }
+  }
+
+  // ---------------------------------------------------------------- stream host
+
+  streamWritable(stream: MuxStream): void {
+    this.markReady(stream);
+  }
+
+  streamReset(stream: MuxStream, code: number): void {
+    this.resetStream(stream, code, false);
+  }
+
+  streamConsumed(stream: MuxStream): void {
+    if (stream.pendingGrant >= GRANT_THRESHOLD) {
+      this.grants.add(stream);
+      this.scheduleFlush();
+    }
+  }
+
+  /** We abort a stream: RESET to the peer, the user told (unless it asked for it). */
+  private resetStream(stream: MuxStream, code: number, notifyUser = true): void {
+    if (stream.local === 'reset' || this.streams.get(stream.id) !== stream) return;
+    const opened = stream.pendingHeader === null; // the peer knows this id
+    stream.resetAfterFin = stream.local === 'fin';
+    stream.local = 'reset';
+    this.dropSendState(stream);
+    this.uncount(stream);
+    if (!opened) {
+      this.streams.delete(stream.id);
+    } else {
+      this.queueControl(encodeControl({ type: ControlType.RESET, stream: stream.id, code }));
+      if (stream.remote === 'reset') this.release(stream);
+    }
+    if (notifyUser) stream.deliverReset(code);
+    else stream.forget();
+  }
+
+  private dropSendState(stream: MuxStream): void {
+    stream.clearSend();
+    stream.pendingHeader = null;
+    this.ready.delete(stream);
+    this.grants.delete(stream);
+  }
+
+  /** The id is free on this side. */
+  private release(stream: MuxStream): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.uncount(stream);
+  }
+
+  private count(stream: MuxStream): void {
+    stream.counted = true;
+    this.userStreams++;
+  }
+
+  private uncount(stream: MuxStream): void {
+    if (!stream.counted) return;
+    stream.counted = false;
+    this.userStreams--;
+  }
+
+  // ---------------------------------------------------------------- output
+
+  private markReady(stream: MuxStream): void {
+    this.ready.add(stream);
+    this.scheduleFlush();
+  }
+
+  private queueControl(frame: Uint8Array): void {
+    this.control.push(frame);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** The sink can take data again after returning false. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.scheduleFlush();
+  }
+
+  private flush(): void {
+    if (this.closed) return;
+    const chunks: Uint8Array[] = [];
+    let bytes = 0;
+    for (const stream of this.grants) {
+      if (stream.pendingGrant === 0 || stream.local === 'reset' || stream.remote !== 'open') continue;
+      chunks.push(encodeControl({ type: ControlType.WINDOW, stream: stream.id, delta: stream.pendingGrant }));
+      stream.recvWindow += stream.pendingGrant;
+      stream.pendingGrant = 0;
+    }
+    this.grants.clear();
+    if (this.control.length > 0) {
+      for (const frame of this.control) chunks.push(frame);
+      this.control = [];
+      this.pendingPongs = 0;
+    }
+    const touched: MuxStream[] = [];
+    while (!this.paused && bytes < FLUSH_BUDGET && this.ready.size > 0) {
+      let progressed = false;
+      for (const stream of this.ready) {
+        const sent = this.cutFrame(stream, chunks);
+        if (sent < 0) {
+          this.ready.delete(stream);
+          continue;
+        }
+        progressed = true;
+        bytes += sent + HEADER_LENGTH;
+        touched.push(stream);
+        if (bytes >= FLUSH_BUDGET) break;
+      }
+      if (!progressed) break;
+    }
+    if (chunks.length > 0) {
+      for (const c of chunks) this.bytesOut += c.length;
+      if (!this.sink.write(chunks)) this.paused = true;
+    }
+    for (const stream of touched) stream.afterSend();
+    if (!this.paused && this.ready.size > 0) this.scheduleFlush();
+  }
+
+  /**
+   * Appends the stream's next frame to `chunks`. Returns the payload bytes sent, or -1 when the
+   * stream has nothing it may send now (no data, or no credit).
+   */
+  private cutFrame(stream: MuxStream, chunks: Uint8Array[]): number {
+    if (stream.local !== 'open') return -1;
+    const header = stream.pendingHeader;
+    if (header) {
+      // The opening frame: EagerSocks header (not counted against the window) plus first bytes.
+      const room = Math.min(this.maxFramePayload - header.length, stream.sendWindow, stream.queued);
+      const first = new Uint8Array(HEADER_LENGTH + header.length + room);
+      encodeHeader(stream.id, header.length + room, first, 0);
+      first.set(header, HEADER_LENGTH);
+      let at = HEADER_LENGTH + header.length;
+      for (const piece of this.take(stream, room)) {
+        first.set(piece, at);
+        at += piece.length;
+      }
+      stream.pendingHeader = null;
+      chunks.push(first);
+      stream.sendWindow -= room;
+      stream.bytesOut += room;
+      return room;
+    }
+    const n = Math.min(this.maxFramePayload, stream.sendWindow, stream.queued);
+    if (n > 0) {
+      chunks.push(encodeHeader(stream.id, n));
+      for (const piece of this.take(stream, n)) chunks.push(piece);
+      stream.sendWindow -= n;
+      stream.bytesOut += n;
+      return n;
+    }
+    if (stream.finQueued && stream.queued === 0) {
+      chunks.push(encodeHeader(stream.id, 0));
+      stream.finQueued = false;
+      stream.local = 'fin';
+      this.ready.delete(stream);
+      if (stream.remote === 'fin') this.release(stream);
+      return 0;
+    }
+    return -1;
+  }
+
+  /** Removes `n` bytes from the head of the stream's queue, as views. */
+  private take(stream: MuxStream, n: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const q = stream.sendQueue;
+    let left = n;
+    let i = 0;
+    while (left > 0) {
+      const head = q[i]!;
+      if (head.length <= left) {
+        out.push(head);
+        left -= head.length;
+        i++;
+      } else {
+        out.push(head.subarray(0, left));
+        q[i] = head.subarray(left);
+        left = 0;
+      }
+    }
+    if (i > 0) q.splice(0, i);
+    stream.queued -= n;
+    return out;
+  }
+
+  // ---------------------------------------------------------------- connection control
+
+  /** Measures a round trip on the control stream. */
+  ping(): Promise<number> {
+    if (this.closed) return Promise.reject(new ProtocolError('MUX_CLOSED', 'connection closed'));
+    const nonce = this.nextPing++;
+    return new Promise((resolve, reject) => {
+      this.pings.set(nonce, { start: this.now(), resolve, reject });
+      this.queueControl(encodeControl({ type: ControlType.PING, nonce }));
+    });
+  }
+
+  /** Tells the peer to open no more streams; the open ones carry on. */
+  goaway(code: number = GoawayCode.NORMAL): void {
+    if (this.closed || this.goawaySent) return;
+    this.goawaySent = true;
+    this.queueControl(encodeControl({ type: ControlType.GOAWAY, code }));
+  }
+
+  /**
+   * Ends the connection at once: every stream still open is reset toward its user with `code`
+   * (0x05 cancelled by default). The transport calls this when it goes away.
+   */
+  destroy(error?: ProtocolError, code: number = ResetCode.CANCELLED): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.opening = null;
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    this.ready.clear();
+    this.grants.clear();
+    this.control = [];
+    this.userStreams = 0;
+    for (const stream of streams) {
+      const visible = stream.local !== 'reset' && !(stream.local === 'fin' && stream.remote === 'fin');
+      stream.local = 'reset';
+      stream.remote = 'reset';
+      stream.clearSend();
+      if (visible) stream.deliverReset(code);
+    }
+    for (const ping of this.pings.values()) ping.reject(new ProtocolError('MUX_CLOSED', 'connection closed'));
+    this.pings.clear();
+    this.options.onClose?.(error);
+  }
+
+  /** A protocol error for the whole connection: GOAWAY 0x04 goes out, then the connection ends. */
+  private fail(error: ProtocolError): void {
+    if (this.closed) return;
+    const goaway = encodeControl({ type: ControlType.GOAWAY, code: GoawayCode.PROTOCOL });
+    this.bytesOut += goaway.length;
+    this.sink.write([goaway]);
+    this.destroy(error, ResetCode.PROTOCOL);
+  }
+}

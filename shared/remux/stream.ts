@@ -1,0 +1,181 @@
+/**
+ * One ReMux stream as its user sees it: a writable side bounded by the peer's credit and a
+ * readable side whose credit is returned only as the user consumes (PROTOCOL.md §2).
+ * The Mux owns the wire; a stream only keeps its own buffers and state.
+ */
+import { ProtocolError } from '../errors.ts';
+import type { Destination } from '../eagersocks.ts';
+import { INITIAL_WINDOW } from './frame.ts';
+
+export interface StreamHandlers {
+  /** Payload bytes in order (views: copy them if kept past `consume`). Call `consume` once used. */
+  data?(piece: Uint8Array): void;
+  /** The peer finished its side (FIN): no more data will arrive. */
+  end?(): void;
+  /** The stream was aborted by the peer, or by the connection ending, with a RESET code. */
+  reset?(code: number): void;
+  /** The write buffer fell below its limit after `write` returned false. */
+  drain?(): void;
+}
+
+/** What a stream needs from its Mux; keeps the two from depending on each other's internals. */
+export interface StreamHost {
+  streamWritable(stream: MuxStream): void;
+  streamReset(stream: MuxStream, code: number): void;
+  streamConsumed(stream: MuxStream): void;
+}
+
+export type LocalState = 'open' | 'fin' | 'reset';
+export type RemoteState = 'open' | 'fin' | 'reset';
+
+export class MuxStream {
+  readonly id: number;
+  readonly destination: Destination;
+  /** Set by the Mux: the encoded EagerSocks header still to lead the opening frame. */
+  pendingHeader: Uint8Array | null = null;
+
+  // Sending side (the Mux reads these while cutting frames).
+  sendQueue: Uint8Array[] = [];
+  queued = 0;
+  sendWindow = INITIAL_WINDOW;
+  finQueued = false;
+  local: LocalState = 'open';
+  /** After we RESET: whether a FIN from the peer also ends the wait (only if our FIN went first). */
+  resetAfterFin = false;
+
+  // Receiving side.
+  remote: RemoteState = 'open';
+  recvWindow = INITIAL_WINDOW;
+  pendingGrant = 0;
+  private unconsumed = 0;
+  private inbox: Uint8Array[] | null = null;
+  private endPending = false;
+  private handlers: StreamHandlers = {};
+  private wantDrain = false;
+
+  /** Counted among the connection's open streams (the Mux's bookkeeping). */
+  counted = false;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    private readonly host: StreamHost,
+    id: number,
+    destination: Destination,
+    private readonly sendBufferLimit: number,
+  ) {
+    this.id = id;
+    this.destination = destination;
+  }
+
+  /** Attaches the user's callbacks and hands over whatever arrived before. */
+  attach(handlers: StreamHandlers): void {
+    this.handlers = handlers;
+    const inbox = this.inbox;
+    this.inbox = null;
+    if (inbox) for (const piece of inbox) handlers.data?.(piece);
+    if (this.endPending) {
+      this.endPending = false;
+      handlers.end?.();
+    }
+  }
+
+  /** True while the user may still write. */
+  get writable(): boolean {
+    return this.local === 'open' && !this.finQueued;
+  }
+
+  /**
+   * Queues bytes for the peer; the Mux takes ownership of `chunk` (do not modify it afterwards).
+   * Returns false when the buffer is at its limit: wait for `drain`. Writes after the stream
+   * ended or was reset are dropped (a RESET can cross a write) and return false.
+   */
+  write(chunk: Uint8Array): boolean {
+    if (!this.writable) return false;
+    if (chunk.length > 0) {
+      this.sendQueue.push(chunk);
+      this.queued += chunk.length;
+      this.host.streamWritable(this);
+    }
+    if (this.queued >= this.sendBufferLimit) {
+      this.wantDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Half-close: FIN goes out after everything queued. */
+  end(): void {
+    if (!this.writable) return;
+    this.finQueued = true;
+    this.host.streamWritable(this);
+  }
+
+  /** Aborts both directions with a RESET code (§2); nothing more is delivered to the user. */
+  reset(code: number): void {
+    if (this.local === 'reset') return;
+    this.host.streamReset(this, code);
+  }
+
+  /** Returns credit for `n` bytes the user has really consumed (written onward, processed). */
+  consume(n: number): void {
+    if (!(n > 0)) return;
+    if (n > this.unconsumed) throw new ProtocolError('STREAM_CLOSED', `consumed ${n} bytes, only ${this.unconsumed} delivered`);
+    this.unconsumed -= n;
+    if (this.remote !== 'open' || this.local === 'reset') return;
+    this.pendingGrant += n;
+    this.host.streamConsumed(this);
+  }
+
+  /** Bytes delivered to the user and not yet consumed. */
+  get buffered(): number {
+    return this.unconsumed;
+  }
+
+  // ---- called by the Mux ----
+
+  deliver(piece: Uint8Array): void {
+    this.bytesIn += piece.length;
+    this.unconsumed += piece.length;
+    if (this.inbox) this.inbox.push(piece);
+    else if (this.handlers.data) this.handlers.data(piece);
+    else this.inbox = [piece];
+  }
+
+  deliverEnd(): void {
+    // Data still waiting for a handler must reach the user before the end does.
+    if (this.inbox === null && this.handlers.end) this.handlers.end();
+    else this.endPending = true;
+  }
+
+  deliverReset(code: number): void {
+    this.inbox = null;
+    this.endPending = false;
+    const handler = this.handlers.reset;
+    this.handlers = {};
+    handler?.(code);
+  }
+
+  /** The user reset the stream itself: it wants no further callbacks. */
+  forget(): void {
+    this.inbox = null;
+    this.endPending = false;
+    this.handlers = {};
+  }
+
+  /** Called by the Mux after frames were cut from the queue. */
+  afterSend(): void {
+    if (this.wantDrain && this.queued < this.sendBufferLimit && this.local === 'open') {
+      this.wantDrain = false;
+      this.handlers.drain?.();
+    }
+  }
+
+  /** Drops everything queued for sending (on RESET). */
+  clearSend(): void {
+    this.sendQueue = [];
+    this.queued = 0;
+    this.finQueued = false;
+    this.wantDrain = false;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Two Muxes joined by an in-memory wire, for tests and the benchmark. Delivery is synchronous by
+ * default; `manual` holds every chunk until the test releases it, so races can be staged exactly.
+ */
+import { Mux, type MuxOptions } from '../../shared/remux/mux.ts';
+
+export interface Wire {
+  /** Chunks written by one side and not yet delivered to the other (manual mode). */
+  held: Uint8Array[];
+  /** Every byte that crossed, in order, for assertions on the wire itself. */
+  log: Uint8Array[] | null;
+  deliver(): void;
+}
+
+export interface MuxPair {
+  opener: Mux;
+  acceptor: Mux;
+  /** opener → acceptor */
+  up: Wire;
+  /** acceptor → opener */
+  down: Wire;
+}
+
+export interface PipeOptions {
+  manual?: boolean;
+  /** Re-split every chunk before delivery (any byte boundary must work). */
+  split?: (chunk: Uint8Array) => Uint8Array[];
+  record?: boolean;
+  opener?: Partial<MuxOptions>;
+  acceptor?: Partial<MuxOptions>;
+}
+
+export function muxPair(options: PipeOptions = {}): MuxPair {
+  let opener!: Mux;
+  let acceptor!: Mux;
+  const makeWire = (target: () => Mux): Wire => {
+    const wire: Wire = {
+      held: [],
+      log: options.record ? [] : null,
+      deliver() {
+        const chunks = wire.held;
+        wire.held = [];
+        for (const c of chunks) {
+          for (const piece of options.split ? options.split(c) : [c]) target().receive(piece);
+        }
+      },
+    };
+    return wire;
+  };
+  const up = makeWire(() => acceptor);
+  const down = makeWire(() => opener);
+  const sinkFor = (wire: Wire) => ({
+    write(chunks: Uint8Array[]) {
+      for (const c of chunks) {
+        wire.log?.push(c.slice());
+        wire.held.push(c);
+      }
+      if (!options.manual) wire.deliver();
+      return true;
+    },
+  });
+  opener = new Mux({ role: 'opener', sink: sinkFor(up), ...options.opener });
+  acceptor = new Mux({ role: 'acceptor', sink: sinkFor(down), ...options.acceptor });
+  return { opener, acceptor, up, down };
+}
+
+/** Lets every queued microtask (the muxes flush in microtasks) and a macrotask turn run. */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
