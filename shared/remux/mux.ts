@@ -8,6 +8,11 @@
  * id: after sending RESET without having sent FIN first, only the peer's RESET (its answer or
  * its own crossing one) ends the wait — the peer is then certain to send one, because it cannot
  * have freed the id without our FIN.
+ *
+ * One race remains that no per-stream rule closes: the acceptor may send FIN, then RESET before
+ * our FIN reached it; we free the id at its FIN, and its RESET arrives after. So the opener
+ * quarantines ids freed by a FIN from the peer until a PING sent after the freeing is answered —
+ * the byte stream is ordered, so by then any such late RESET has arrived (and was ignored).
  */
 import { ProtocolError } from '../errors.ts';
 import { decodeDestination, encodeDestination, type Destination } from '../eagersocks.ts';
@@ -50,6 +55,9 @@ export interface MuxOptions {
   maxFramePayload?: number;
   /** Bytes a stream may queue for sending before `write` returns false. */
   sendBufferLimit?: number;
+  /** Where id allocation starts, and the highest id it uses before wrapping (tests shrink the space to force reuse). */
+  firstStreamId?: number;
+  lastStreamId?: number;
   now?(): number;
 }
 
@@ -78,8 +86,14 @@ export class Mux implements StreamHost {
   private pendingPongs = 0;
   private readonly pings = new Map<bigint, { start: number; resolve(rtt: number): void; reject(e: Error): void }>();
   private nextPing = 1n;
+  /** Opener: ids freed by the peer's FIN, not reusable until `quarantinePing` is answered. */
+  private readonly quarantine = new Set<number>();
+  private readonly quarantineNext: number[] = [];
+  private quarantinePing: bigint | null = null;
+  private quarantineBatch: number[] = [];
 
   private nextId = 1;
+  private readonly lastId: number;
   private userStreams = 0;
   private flushScheduled = false;
   private paused = false;
@@ -102,11 +116,18 @@ export class Mux implements StreamHost {
     this.maxFramePayload = Math.max(1, Math.min(options.maxFramePayload ?? MAX_PAYLOAD, MAX_PAYLOAD));
     this.sendBufferLimit = options.sendBufferLimit ?? INITIAL_WINDOW;
     this.now = options.now ?? Date.now;
+    this.lastId = Math.min(Math.max(options.lastStreamId ?? MAX_STREAM_ID, 1), MAX_STREAM_ID);
+    this.nextId = Math.min(Math.max(options.firstStreamId ?? 1, 1), this.lastId);
   }
 
   /** Streams the user can still see (not reset, not fully closed). */
   get streamCount(): number {
     return this.userStreams;
+  }
+
+  /** Ids not yet free on this side (open, waiting for the peer's close, or in quarantine). */
+  get idsInUse(): number[] {
+    return [...this.streams.keys(), ...this.quarantine];
   }
 
   get isClosed(): boolean {
@@ -115,7 +136,13 @@ export class Mux implements StreamHost {
 
   /** Whether the opener may open another stream now. */
   get canOpen(): boolean {
-    return !this.closed && !this.goawayReceived && !this.goawaySent && this.userStreams < this.maxStreams;
+    return (
+      !this.closed &&
+      !this.goawayReceived &&
+      !this.goawaySent &&
+      this.userStreams < this.maxStreams &&
+      this.streams.size + this.quarantine.size < this.lastId
+    );
   }
 
   // ---------------------------------------------------------------- opening
@@ -125,13 +152,13 @@ export class Mux implements StreamHost {
     if (this.role !== 'opener') throw new ProtocolError('STREAM_LIMIT', 'only the opener opens streams');
     if (this.closed) throw new ProtocolError('MUX_CLOSED', 'connection closed');
     if (this.goawayReceived || this.goawaySent) throw new ProtocolError('GOAWAY', 'connection is going away');
-    if (this.userStreams >= this.maxStreams || this.streams.size >= MAX_STREAM_ID) {
+    if (this.userStreams >= this.maxStreams || this.streams.size + this.quarantine.size >= this.lastId) {
       throw new ProtocolError('STREAM_LIMIT', `stream limit ${this.maxStreams} reached`);
     }
     const header = encodeDestination(destination);
     let id = this.nextId;
-    while (this.streams.has(id)) id = id === MAX_STREAM_ID ? 1 : id + 1;
-    this.nextId = id === MAX_STREAM_ID ? 1 : id + 1;
+    while (this.streams.has(id) || this.quarantine.has(id)) id = id === this.lastId ? 1 : id + 1;
+    this.nextId = id === this.lastId ? 1 : id + 1;
     const stream = new MuxStream(this, id, destination, this.sendBufferLimit);
     stream.pendingHeader = header;
     this.streams.set(id, stream);
@@ -219,7 +246,7 @@ export class Mux implements StreamHost {
   private streamData(stream: MuxStream, length: number, offset: number, piece: Uint8Array): void {
     if (stream.local === 'reset') {
       // Discarding until the peer's close (see the header comment for which close counts).
-      if (length === 0 && stream.resetAfterFin) this.release(stream);
+      if (length === 0 && stream.resetAfterFin) this.release(stream, true);
       return;
     }
     if (stream.remote !== 'open') {
@@ -230,7 +257,7 @@ export class Mux implements StreamHost {
       stream.remote = 'fin';
       stream.pendingGrant = 0;
       this.grants.delete(stream);
-      if (stream.local === 'fin') this.release(stream);
+      if (stream.local === 'fin') this.release(stream, true);
       stream.deliverEnd();
       return;
     }
@@ -275,6 +302,7 @@ export class Mux implements StreamHost {
         this.queueControl(encodeControl({ type: ControlType.PONG, nonce: msg.nonce }));
         return;
       case ControlType.PONG: {
+        if (msg.nonce === this.quarantinePing) return this.endQuarantine();
         const ping = this.pings.get(msg.nonce);
         if (!ping) return;
         this.pings.delete(msg.nonce);
@@ -332,11 +360,30 @@ export class Mux implements StreamHost {
     this.grants.delete(stream);
   }
 
-  /** The id is free on this side. */
-  private release(stream: MuxStream): void {
+  /** The id is free on this side (for the opener, after quarantine when the peer's FIN freed it). */
+  private release(stream: MuxStream, byPeerFin = false): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
     this.uncount(stream);
+    if (byPeerFin && this.role === 'opener') {
+      this.quarantine.add(stream.id);
+      this.quarantineNext.push(stream.id);
+      if (this.quarantinePing === null) this.startQuarantinePing();
+    }
+  }
+
+  private startQuarantinePing(): void {
+    const nonce = this.nextPing++;
+    this.quarantinePing = nonce;
+    this.quarantineBatch = this.quarantineNext.splice(0);
+    this.queueControl(encodeControl({ type: ControlType.PING, nonce }));
+  }
+
+  private endQuarantine(): void {
+    for (const id of this.quarantineBatch) this.quarantine.delete(id);
+    this.quarantineBatch = [];
+    this.quarantinePing = null;
+    if (this.quarantineNext.length > 0) this.startQuarantinePing();
   }
 
   private count(stream: MuxStream): void {
@@ -455,7 +502,7 @@ export class Mux implements StreamHost {
       stream.finQueued = false;
       stream.local = 'fin';
       this.ready.delete(stream);
-      if (stream.remote === 'fin') this.release(stream);
+      if (stream.remote === 'fin') this.release(stream, true);
       return 0;
     }
     return -1;

@@ -68,9 +68,9 @@ export class MuxStream {
     this.destination = destination;
   }
 
-  /** Attaches the user's callbacks and hands over whatever arrived before. */
+  /** Adds the user's callbacks (merged with earlier ones) and hands over whatever arrived before. */
   attach(handlers: StreamHandlers): void {
-    this.handlers = handlers;
+    this.handlers = { ...this.handlers, ...handlers };
     const inbox = this.inbox;
     this.inbox = null;
     if (inbox) for (const piece of inbox) handlers.data?.(piece);

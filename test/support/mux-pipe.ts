@@ -7,9 +7,8 @@ import { Mux, type MuxOptions } from '../../shared/remux/mux.ts';
 export interface Wire {
   /** Chunks written by one side and not yet delivered to the other (manual mode). */
   held: Uint8Array[];
-  /** Every byte that crossed, in order, for assertions on the wire itself. */
-  log: Uint8Array[] | null;
-  deliver(): void;
+  /** Delivers the first `count` held chunks (all by default). */
+  deliver(count?: number): void;
 }
 
 export interface MuxPair {
@@ -19,6 +18,8 @@ export interface MuxPair {
   up: Wire;
   /** acceptor → opener */
   down: Wire;
+  /** With `record`: every chunk in delivery order, with its direction. */
+  log: Array<{ dir: 'up' | 'down'; bytes: Uint8Array }>;
 }
 
 export interface PipeOptions {
@@ -33,35 +34,32 @@ export interface PipeOptions {
 export function muxPair(options: PipeOptions = {}): MuxPair {
   let opener!: Mux;
   let acceptor!: Mux;
-  const makeWire = (target: () => Mux): Wire => {
+  const log: MuxPair['log'] = [];
+  const makeWire = (dir: 'up' | 'down', target: () => Mux): Wire => {
     const wire: Wire = {
       held: [],
-      log: options.record ? [] : null,
-      deliver() {
-        const chunks = wire.held;
-        wire.held = [];
+      deliver(count = wire.held.length) {
+        const chunks = wire.held.splice(0, count);
         for (const c of chunks) {
+          if (options.record) log.push({ dir, bytes: c.slice() });
           for (const piece of options.split ? options.split(c) : [c]) target().receive(piece);
         }
       },
     };
     return wire;
   };
-  const up = makeWire(() => acceptor);
-  const down = makeWire(() => opener);
+  const up = makeWire('up', () => acceptor);
+  const down = makeWire('down', () => opener);
   const sinkFor = (wire: Wire) => ({
     write(chunks: Uint8Array[]) {
-      for (const c of chunks) {
-        wire.log?.push(c.slice());
-        wire.held.push(c);
-      }
+      wire.held.push(...chunks);
       if (!options.manual) wire.deliver();
       return true;
     },
   });
   opener = new Mux({ role: 'opener', sink: sinkFor(up), ...options.opener });
   acceptor = new Mux({ role: 'acceptor', sink: sinkFor(down), ...options.acceptor });
-  return { opener, acceptor, up, down };
+  return { opener, acceptor, up, down, log };
 }
 
 /** Lets every queued microtask (the muxes flush in microtasks) and a macrotask turn run. */
