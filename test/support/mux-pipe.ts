@@ -3,6 +3,7 @@
  * default; `manual` holds every chunk until the test releases it, so races can be staged exactly.
  */
 import { Mux, type MuxOptions } from '../../shared/remux/mux.ts';
+export { concat } from './bytes.ts';
 
 export interface Wire {
   /** Chunks written by one side and not yet delivered to the other (manual mode). */
@@ -65,16 +66,4 @@ export function muxPair(options: PipeOptions = {}): MuxPair {
 /** Lets every queued microtask (the muxes flush in microtasks) and a macrotask turn run. */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

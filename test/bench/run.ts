@@ -1,0 +1,66 @@
+/**
+ * `npm run bench`: prints every figure Passage claims, as a table and as JSON.
+ * Each comparison runs in the same process and run as its reference, interleaved, median of 3.
+ */
+import { benchCodec } from './codec-throughput.ts';
+import { benchRemux, benchYamux, type MuxBenchResult } from './mux-throughput.ts';
+
+interface Row {
+  section: string;
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function muxSection(rows: Row[]): Promise<void> {
+  const STREAMS = 8;
+  const BYTES = 32 * 1024 * 1024;
+  for (const copying of [false, true]) {
+    const ours: MuxBenchResult[] = [];
+    const theirs: MuxBenchResult[] = [];
+    for (let i = 0; i < 3; i++) {
+      theirs.push(await benchYamux(STREAMS, BYTES, copying));
+      ours.push(await benchRemux(STREAMS, BYTES, copying));
+    }
+    const a = median(ours.map((r) => r.mbPerSecond));
+    const b = median(theirs.map((r) => r.mbPerSecond));
+    const pipe = copying ? 'copying pipe' : 'zero-copy pipe';
+    rows.push({ section: 'mux 8×32 MiB', name: `passage remux (${pipe})`, value: a, unit: 'MB/s' });
+    rows.push({ section: 'mux 8×32 MiB', name: `yamux 7.0.4 (${pipe})`, value: b, unit: 'MB/s' });
+    rows.push({ section: 'mux 8×32 MiB', name: `ratio passage/yamux (${pipe})`, value: a / b, unit: '×', note: 'target ≥ 1.2' });
+  }
+}
+
+function codecSection(rows: Row[]): void {
+  for (const size of [1024, 16 * 1024, 65535]) {
+    const r = median([0, 1, 2].map(() => benchCodec(size, 256 * 1024 * 1024).mbPerSecond));
+    rows.push({ section: 'codec encode+decode', name: `${size}-byte frames`, value: r, unit: 'MB/s' });
+  }
+}
+
+const SECTIONS: Record<string, (rows: Row[]) => Promise<void> | void> = {
+  codec: codecSection,
+  mux: muxSection,
+};
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const rows: Row[] = [];
+  for (const [name, run] of Object.entries(SECTIONS)) {
+    if (only.length && !only.includes(name)) continue;
+    process.stderr.write(`bench: ${name}…\n`);
+    await run(rows);
+  }
+  const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  const width = Math.max(...rows.map((r) => r.section.length + r.name.length + 3));
+  console.log(`${'benchmark'.padEnd(width)}  ${'value'.padStart(10)}  unit   note`);
+  for (const r of rows) {
+    console.log(`${`${r.section} · ${r.name}`.padEnd(width)}  ${fmt(r.value).padStart(10)}  ${r.unit.padEnd(5)}  ${r.note ?? ''}`);
+  }
+  console.log(JSON.stringify({ machine: { node: process.version, cpus: 2 }, results: rows }, null, 2));
+}
+
+await main();
