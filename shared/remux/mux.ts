@@ -49,6 +49,8 @@ export interface MuxOptions {
   /** The connection is over: after a protocol error (then GOAWAY 0x04 was sent), or `destroy`. */
   onClose?(error?: ProtocolError): void;
   onGoaway?(code: number): void;
+  /** The number of open streams changed (a meek session polls only while it is above zero). */
+  onStreamCount?(count: number): void;
   /** Streams open at once; above it the acceptor RESETs 0x06 and the opener refuses to open. */
   maxStreams?: number;
   /** Largest payload per data frame (≤ 65535). */
@@ -389,12 +391,14 @@ export class Mux implements StreamHost {
   private count(stream: MuxStream): void {
     stream.counted = true;
     this.userStreams++;
+    this.options.onStreamCount?.(this.userStreams);
   }
 
   private uncount(stream: MuxStream): void {
     if (!stream.counted) return;
     stream.counted = false;
     this.userStreams--;
+    this.options.onStreamCount?.(this.userStreams);
   }
 
   // ---------------------------------------------------------------- output
@@ -563,7 +567,10 @@ export class Mux implements StreamHost {
     this.ready.clear();
     this.grants.clear();
     this.control = [];
-    this.userStreams = 0;
+    if (this.userStreams !== 0) {
+      this.userStreams = 0;
+      this.options.onStreamCount?.(0);
+    }
     for (const stream of streams) {
       const visible = stream.local !== 'reset' && !(stream.local === 'fin' && stream.remote === 'fin');
       stream.local = 'reset';

@@ -68,15 +68,22 @@ export class MuxStream {
     this.destination = destination;
   }
 
-  /** Adds the user's callbacks (merged with earlier ones) and hands over whatever arrived before. */
+  /**
+   * Adds the user's callbacks (merged with earlier ones). Data that arrived before a `data`
+   * handler existed waits in the stream (unconsumed, so bounded by the window) and is handed
+   * over now, followed by a FIN that came after it.
+   */
   attach(handlers: StreamHandlers): void {
     this.handlers = { ...this.handlers, ...handlers };
-    const inbox = this.inbox;
-    this.inbox = null;
-    if (inbox) for (const piece of inbox) handlers.data?.(piece);
-    if (this.endPending) {
+    const data = this.handlers.data;
+    if (this.inbox && data) {
+      const inbox = this.inbox;
+      this.inbox = null;
+      for (const piece of inbox) data(piece);
+    }
+    if (this.endPending && this.inbox === null && this.handlers.end) {
       this.endPending = false;
-      handlers.end?.();
+      this.handlers.end();
     }
   }
 

@@ -1,0 +1,143 @@
+/**
+ * The edge's options, validated once at start-up: a value Passage cannot honour stops it with a
+ * clear message instead of being ignored (the CLI prints the message and exits 2).
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { LOG_LEVELS, type LogLevel } from '../log.ts';
+import { MAX_MAX_BODY, MIN_MAX_BODY } from '../../shared/meek/headers.ts';
+
+export class ConfigError extends Error {}
+
+export interface EdgeConfig {
+  host: string;
+  port: number;
+  mode: 'raw' | 'remux';
+  upstream: { host: string; port: number } | null;
+  path: string;
+  maxBody: number;
+  holdoffMs: number;
+  idleTimeoutMs: number;
+  authToken: string | null;
+  maxSessions: number;
+  maxStreams: number;
+  dialTimeoutMs: number;
+  allowPrivate: boolean;
+  tls: { cert: Buffer; key: Buffer } | null;
+  logLevel: LogLevel;
+  /** Test-only: `NAME=IP` overrides for the dialer. */
+  testResolve: Map<string, string>;
+  /** Test-only: drop every Nth meek response after processing it. */
+  testDropEvery: number;
+}
+
+/** Raw option values as the CLI parser hands them over. */
+export interface EdgeOptionValues {
+  listen: string;
+  mode: string;
+  upstream?: string;
+  path: string;
+  maxBody: string;
+  holdoff: string;
+  idleTimeout: string;
+  authToken?: string;
+  insecureNoAuth?: boolean;
+  maxSessions: string;
+  maxStreams: string;
+  dialTimeout: string;
+  allowPrivate?: boolean;
+  cert?: string;
+  key?: string;
+  logLevel: string;
+  testResolve?: string[];
+  testDropEvery?: string;
+}
+
+export const EDGE_DEFAULTS = {
+  listen: '127.0.0.1:8080',
+  mode: 'remux',
+  path: '/',
+  maxBody: '262144',
+  holdoff: '50',
+  idleTimeout: '120',
+  maxSessions: '1000',
+  maxStreams: '256',
+  dialTimeout: '10',
+  logLevel: 'info',
+} as const;
+
+/** HOST:PORT with IPv6 in brackets; port 0 means "any free port" where `allowZero`. */
+export function parseHostPort(text: string, what: string, allowZero: boolean): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) throw new ConfigError(`${what} must be HOST:PORT (IPv6 as [ADDR]:PORT), got "${text}"`);
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port > 65535 || (port === 0 && !allowZero)) throw new ConfigError(`${what}: port out of range in "${text}"`);
+  return { host, port };
+}
+
+function integer(text: string, what: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new ConfigError(`${what} must be a whole number, got "${text}"`);
+  const n = Number(text);
+  if (n < min || n > max) throw new ConfigError(`${what} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string | undefined> = {}): EdgeConfig {
+  const listen = parseHostPort(v.listen, '--listen', true);
+  if (v.mode !== 'raw' && v.mode !== 'remux') throw new ConfigError(`--mode must be raw or remux, got "${v.mode}"`);
+  let upstream: EdgeConfig['upstream'] = null;
+  if (v.mode === 'raw') {
+    if (!v.upstream) throw new ConfigError('--mode raw needs --upstream HOST:PORT');
+    upstream = parseHostPort(v.upstream, '--upstream', false);
+  } else if (v.upstream) {
+    throw new ConfigError('--upstream only applies to --mode raw (remux dials each stream\'s own destination)');
+  }
+  if (!/^\/([A-Za-z0-9._~-]+\/)*$/.test(v.path)) throw new ConfigError(`--path must start and end with "/", got "${v.path}"`);
+  const authToken = v.authToken ?? env.PASSAGE_AUTH_TOKEN ?? null;
+  if (authToken !== null && authToken.length < 8) throw new ConfigError('--auth-token must be at least 8 characters');
+  if (authToken === null && !isLoopbackHost(listen.host) && !v.insecureNoAuth) {
+    throw new ConfigError(`refusing to listen on ${listen.host} without --auth-token (or PASSAGE_AUTH_TOKEN); --insecure-no-auth overrides`);
+  }
+  if (Boolean(v.cert) !== Boolean(v.key)) throw new ConfigError('--cert and --key go together');
+  let tls: EdgeConfig['tls'] = null;
+  if (v.cert && v.key) {
+    try {
+      tls = { cert: readFileSync(v.cert), key: readFileSync(v.key) };
+    } catch (e) {
+      throw new ConfigError(`cannot read certificate or key: ${(e as Error).message}`);
+    }
+  }
+  if (!(LOG_LEVELS as readonly string[]).includes(v.logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const testResolve = new Map<string, string>();
+  for (const entry of v.testResolve ?? []) {
+    const [name, ip] = entry.split('=');
+    if (!name || !ip || !isIP(ip)) throw new ConfigError(`--test-resolve wants NAME=IP, got "${entry}"`);
+    testResolve.set(name.toLowerCase(), ip);
+  }
+  return {
+    host: listen.host,
+    port: listen.port,
+    mode: v.mode,
+    upstream,
+    path: v.path,
+    maxBody: integer(v.maxBody, '--max-body', MIN_MAX_BODY, MAX_MAX_BODY),
+    holdoffMs: integer(v.holdoff, '--holdoff', 0, 10_000),
+    idleTimeoutMs: integer(v.idleTimeout, '--idle-timeout', 1, 86_400) * 1000,
+    authToken,
+    maxSessions: integer(v.maxSessions, '--max-sessions', 1, 1_000_000),
+    maxStreams: integer(v.maxStreams, '--max-streams', 1, 65535),
+    dialTimeoutMs: integer(v.dialTimeout, '--dial-timeout', 1, 300) * 1000,
+    allowPrivate: Boolean(v.allowPrivate),
+    tls,
+    logLevel: v.logLevel as LogLevel,
+    testResolve,
+    testDropEvery: v.testDropEvery === undefined ? 0 : integer(v.testDropEvery, '--test-drop-every', 2, 1_000_000),
+  };
+}

@@ -1,0 +1,53 @@
+import type http from 'node:http';
+
+export class BodyTooLarge extends Error {}
+
+/**
+ * Reads a request body of at most `max` bytes. A declared Content-Length over the limit is
+ * refused before a byte is read; a chunked body is cut off as soon as it passes the limit.
+ */
+export function readBody(req: http.IncomingMessage, max: number): Promise<Uint8Array> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > max) return Promise.reject(new BodyTooLarge());
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+        return;
+      }
+      parts.push(chunk);
+    });
+    req.once('end', () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)));
+    req.once('error', reject);
+    req.once('aborted', () => reject(new Error('request aborted')));
+  });
+}
+
+/** Headers that let a page-context fetch read our answers; the extension itself needs none. */
+export function corsHeaders(): Record<string, string> {
+  return {
+    'access-control-allow-origin': '*',
+    'access-control-expose-headers': 'X-Meek-Max-Body',
+  };
+}
+
+export function preflightHeaders(): Record<string, string> {
+  return {
+    ...corsHeaders(),
+    'access-control-allow-methods': 'POST, OPTIONS',
+    'access-control-allow-headers': 'Content-Type, X-Session-Id, X-Meek-Seq, X-Meek-Max-Body, X-Meek-Auth',
+    'access-control-max-age': '86400',
+  };
+}
+
+export function send(res: http.ServerResponse, status: number, body: string | Uint8Array, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  res.writeHead(status, { ...(typeof body === 'string' ? { 'content-type': 'text/plain; charset=utf-8' } : {}), ...headers, 'content-length': String(bytes.length) });
+  res.end(bytes);
+}

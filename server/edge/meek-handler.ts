@@ -1,0 +1,135 @@
+/**
+ * The meek-v1 endpoint (PROTOCOL.md §1): one POST is one round trip of a session's byte stream.
+ * Checks run in the documented order — auth 403, headers 400, body size 413 (before any session
+ * exists or anything is dialed), then seq 409/410 — and every 200 carries the server's max body.
+ */
+import type http from 'node:http';
+import { ProtocolError, isProtocolError } from '../../shared/errors.ts';
+import {
+  HEADER_MAX_BODY,
+  SMALL_UPLOAD_BYTES,
+  parseMeekRequestHeaders,
+} from '../../shared/meek/headers.ts';
+import { checkNewSession, negotiateResponseLimit } from '../../shared/meek/server-session.ts';
+import { tokenMatches } from './auth.ts';
+import { corsHeaders, readBody, BodyTooLarge, send } from './http-util.ts';
+import type { EdgeSession, SessionRegistry } from './session-registry.ts';
+import type { Upstream } from './upstream.ts';
+
+export interface MeekHandlerOptions {
+  maxBody: number;
+  holdoffMs: number;
+  authToken: string | null;
+  registry: SessionRegistry;
+  /** A new session's upstream; rejects when the raw upstream can't be dialed (→ 502). */
+  openUpstream(): Promise<Upstream>;
+  /** Test-only fault injection: drop every Nth response after processing it (0: off). */
+  dropEvery: number;
+  hooks: {
+    poll(): void;
+    replay(): void;
+    rejected(status: number, reason: string): void;
+    sessionOpened(): void;
+  };
+}
+
+const STATUS_FOR: Partial<Record<ProtocolError['code'], number>> = {
+  MEEK_HEADER: 400,
+  MEEK_SEQ: 409,
+  MEEK_GONE: 410,
+};
+
+export function createMeekHandler(o: MeekHandlerOptions) {
+  let responses = 0;
+
+  const reject = (res: http.ServerResponse, status: number, reason: string) => {
+    o.hooks.rejected(status, reason);
+    send(res, status, reason + '\n', corsHeaders());
+  };
+
+  /** The part of a round trip that a replay must not repeat: upload, hold-off, take the reply. */
+  const process = async (session: EdgeSession, body: Uint8Array, limit: number): Promise<Uint8Array> => {
+    const up = session.upstream;
+    if (up.finished) throw new ProtocolError('MEEK_GONE', 'session ended');
+    await up.write(body);
+    // Psiphon's rule: hold a small poll briefly for downstream bytes; answer a big upload at once.
+    if (body.length < SMALL_UPLOAD_BYTES && up.downstream.size === 0 && !up.finished) await up.downstream.wait(o.holdoffMs);
+    return up.downstream.take(limit);
+  };
+
+  return async function handleMeek(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (o.authToken !== null && !tokenMatches(req.headers['x-meek-auth'], o.authToken)) return reject(res, 403, 'forbidden');
+    let headers: ReturnType<typeof parseMeekRequestHeaders>;
+    try {
+      headers = parseMeekRequestHeaders((name) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v.join(',') : v;
+      });
+    } catch (e) {
+      if (isProtocolError(e)) return reject(res, 400, e.message);
+      throw e;
+    }
+    let body: Uint8Array;
+    try {
+      body = await readBody(req, o.maxBody);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) return reject(res, 413, `request body over ${o.maxBody} bytes`);
+      throw e;
+    }
+
+    let session = o.registry.get(headers.sessionId);
+    if (!session) {
+      try {
+        checkNewSession(headers.seq);
+      } catch {
+        return reject(res, 410, 'unknown session');
+      }
+      if (o.registry.full) return reject(res, 503, 'session limit reached');
+      let upstream: Upstream;
+      try {
+        upstream = await o.openUpstream();
+      } catch {
+        return reject(res, 502, 'upstream unreachable');
+      }
+      // Another first request for the same id may have won while this one dialed.
+      session = o.registry.get(headers.sessionId);
+      if (session) upstream.close();
+      else {
+        if (o.registry.full) {
+          upstream.close();
+          return reject(res, 503, 'session limit reached');
+        }
+        session = o.registry.add(headers.sessionId, upstream);
+        o.hooks.sessionOpened();
+      }
+    }
+
+    const limit = negotiateResponseLimit(o.maxBody, headers.clientMaxBody);
+    const current = session;
+    current.lastActive = Date.now();
+    let result: { replayed: boolean; response: Uint8Array };
+    try {
+      result = await current.meek.handle(headers.seq, () => process(current, body, limit));
+    } catch (e) {
+      if (isProtocolError(e) && STATUS_FOR[e.code]) {
+        if (e.code === 'MEEK_GONE') o.registry.end(current, 'finished');
+        return reject(res, STATUS_FOR[e.code]!, e.message);
+      }
+      throw e;
+    } finally {
+      current.lastActive = Date.now();
+    }
+    o.hooks.poll();
+    if (result.replayed) o.hooks.replay();
+    if (o.dropEvery > 0 && ++responses % o.dropEvery === 0) {
+      res.destroy(); // processed, but the client never hears: it must retry the same seq
+      return;
+    }
+    send(res, 200, result.response, {
+      ...corsHeaders(),
+      'content-type': 'application/octet-stream',
+      'cache-control': 'no-store',
+      [HEADER_MAX_BODY]: String(o.maxBody),
+    });
+  };
+}

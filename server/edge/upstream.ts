@@ -1,0 +1,16 @@
+import type { DownstreamBuffer } from './downstream-buffer.ts';
+
+/** Where a meek session's bytes go: one TCP upstream (raw) or a ReMux demultiplexer (remux). */
+export interface Upstream {
+  /** Client bytes from one request body; resolves once handed onward (backpressure for uploads). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Bytes waiting for the client's next poll. */
+  readonly downstream: DownstreamBuffer;
+  /** True once the upstream has ended and every byte it sent was taken: the next new seq gets 410. */
+  readonly finished: boolean;
+  /** Open tunneled streams (raw: 1 while connected). */
+  readonly streamCount: number;
+  /** Ask the client to stop (remux: GOAWAY); the session ends once drained. */
+  goaway(): void;
+  close(): void;
+}

@@ -1,0 +1,89 @@
+/**
+ * The real companion as tests meet it: `node bin/passage.js …` in a child process, ready once it
+ * prints its `listening on` line. Every child is killed when the test file ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin/passage.js');
+const children = new Set<ChildProcess>();
+
+export interface Companion {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  stdout: string[];
+  stderr: string[];
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Starts `passage <args>` and waits for its ready line (`passage <what> listening on URL`). */
+export function startCompanion(args: string[], env: Record<string, string> = {}): Promise<Companion> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout.push(d);
+      buffered += d;
+      const m = /listening on (https?:\/\/\S+)/.exec(buffered);
+      if (m) {
+        const url = m[1]!;
+        resolve({
+          child,
+          url,
+          port: Number(new URL(url).port),
+          stdout,
+          stderr,
+          exited,
+          stop(signal: NodeJS.Signals = 'SIGTERM') {
+            child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    });
+    void exited.then((code) => reject(new Error(`passage ${args.join(' ')} exited (${code}) before ready:\n${stderr.join('')}`)));
+  });
+}
+
+/** Runs `passage <args>` to completion. */
+export function runCompanion(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Resident set size of a process, from /proc (Linux). */
+export async function rssBytes(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+  return kb ? Number(kb[1]) * 1024 : 0;
+}
+
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
