@@ -36,14 +36,15 @@ async function startEdgeCommand(values: EdgeOptionValues, label = 'edge'): Promi
   const config = parseEdgeConfig(values, process.env);
   const logger = createLogger(config.logLevel, `passage-${label}`);
   const edge = await runEdge(config, logger);
-  process.stdout.write(`passage edge listening on ${edge.url}\n`);
-  logger.info({ mode: config.mode, path: config.path, auth: config.authToken !== null }, 'edge ready');
+  // Handlers go in before the ready line: whoever reads it may signal at once.
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     void edge.close().then(() => process.exit(0));
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  process.stdout.write(`passage edge listening on ${edge.url}\n`);
+  logger.info({ mode: config.mode, path: config.path, auth: config.authToken !== null }, 'edge ready');
 }
 
 const program = new Command('passage')

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { startCompanion, rssBytes, type Companion } from '../support/processes.ts';
-import { echoServer, listen, type TestServer } from '../support/servers.ts';
+import { blackhole, echoServer, listen, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
 import { concat } from '../support/bytes.ts';
 import { destinationFromHost } from '../../shared/eagersocks.ts';
@@ -82,6 +82,20 @@ describe('edge, remux mode', () => {
       expect(await code).toBe(ResetCode.CONNECTION_RESET);
     } finally {
       await rst.close();
+    }
+  });
+
+  it('a dial that does not complete within --dial-timeout is RESET 0x03', async () => {
+    const hole = await blackhole();
+    const slowEdge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--dial-timeout', '1', '--log-level', 'warn']);
+    const c = meekMux({ url: slowEdge.url + '/' });
+    try {
+      const s = c.mux.open({ type: 'ipv4', host: '127.0.0.1', port: hole.port });
+      expect(await resetCodeOf(s)).toBe(ResetCode.TIMEOUT);
+    } finally {
+      c.session.close();
+      await slowEdge.stop();
+      hole.close();
     }
   });
 

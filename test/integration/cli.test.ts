@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { runCompanion, startCompanion } from '../support/processes.ts';
+
+describe('passage CLI', () => {
+  it('documents every edge option with its default', async () => {
+    const { code, stdout } = await runCompanion(['edge', '--help']);
+    expect(code).toBe(0);
+    for (const opt of ['--listen', '--mode', '--upstream', '--path', '--max-body', '--holdoff', '--idle-timeout', '--auth-token', '--insecure-no-auth', '--max-sessions', '--max-streams', '--dial-timeout', '--allow-private', '--cert', '--key', '--log-level']) {
+      expect(stdout).toContain(opt);
+    }
+    for (const def of ['262144', '"50"', '"120"', '"1000"', '"256"', '"10"']) expect(stdout).toContain(def);
+    expect(stdout).not.toContain('--test-');
+  });
+
+  it('fails loudly on invalid options and on an open relay', async () => {
+    for (const args of [['edge', '--max-body', '12'], ['edge', '--mode', 'raw'], ['edge', '--bogus'], ['edge', '--listen', '0.0.0.0:0']]) {
+      const { code, stderr } = await runCompanion(args);
+      expect(code, args.join(' ')).not.toBe(0);
+      expect(stderr.length, args.join(' ')).toBeGreaterThan(0);
+    }
+    const relay = await runCompanion(['edge', '--listen', '0.0.0.0:0']);
+    expect(relay.stderr).toMatch(/auth-token/);
+  });
+
+  it('says the bridge is not available instead of pretending', async () => {
+    const { code, stderr } = await runCompanion(['bridge']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/not implemented/);
+  });
+
+  it('`passage` alone (npm start) runs an edge on loopback', async () => {
+    const c = await startCompanion(['--listen', '127.0.0.1:0']);
+    expect(c.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await c.stop('SIGINT')).toBe(0);
+  });
+});
