@@ -75,6 +75,29 @@ export class DownstreamBuffer {
     });
   }
 
+  /**
+   * Once bytes have started to arrive, keeps gathering while they keep coming (each gap shorter
+   * than `quietMs`) until `limit` is reached — so a poll answered on the first byte of a burst
+   * still leaves with the burst (Tor's meek-server calls this its turnaround).
+   */
+  async gather(limit: number, quietMs: number, deadline: number): Promise<void> {
+    while (this.bytes > 0 && this.bytes < limit && Date.now() < deadline) {
+      const before = this.bytes;
+      await this.wait(0).then(() => new Promise<void>((resolve) => {
+        const timer = setTimeout(done, quietMs);
+        const waiters = this.waiters;
+        function done() {
+          clearTimeout(timer);
+          const i = waiters.indexOf(done);
+          if (i >= 0) waiters.splice(i, 1);
+          resolve();
+        }
+        waiters.push(done);
+      }));
+      if (this.bytes === before) return; // quiet: nothing more came
+    }
+  }
+
   /** Releases every waiting poll now (data arrived, or the session is ending). */
   wake(): void {
     const waiters = this.waiters;

@@ -33,6 +33,9 @@ export interface MeekHandlerOptions {
   };
 }
 
+/** How long a gap in arriving downstream bytes ends a held poll's gathering. */
+const TURNAROUND_MS = 2;
+
 const STATUS_FOR: Partial<Record<ProtocolError['code'], number>> = {
   MEEK_HEADER: 400,
   MEEK_SEQ: 409,
@@ -53,7 +56,11 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     if (up.finished) throw new ProtocolError('MEEK_GONE', 'session ended');
     await up.write(body);
     // Psiphon's rule: hold a small poll briefly for downstream bytes; answer a big upload at once.
-    if (body.length < SMALL_UPLOAD_BYTES && up.downstream.size === 0 && !up.finished) await up.downstream.wait(o.holdoffMs);
+    if (body.length < SMALL_UPLOAD_BYTES && up.downstream.size === 0 && !up.finished) {
+      const deadline = Date.now() + o.holdoffMs;
+      await up.downstream.wait(o.holdoffMs);
+      await up.downstream.gather(limit, TURNAROUND_MS, deadline);
+    }
     return up.downstream.take(limit);
   };
 

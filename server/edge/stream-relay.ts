@@ -6,7 +6,7 @@
  */
 import type net from 'node:net';
 import type { Destination } from '../../shared/eagersocks.ts';
-import { ResetCode } from '../../shared/remux/frame.ts';
+import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 
 export type Dial = (destination: Destination) => Promise<net.Socket>;
@@ -54,11 +54,20 @@ export function relayStream(stream: MuxStream, dial: Dial, events: RelayEvents):
     },
   });
 
+  // Credit goes back as soon as the socket holds at most a window of unflushed bytes: waiting for
+  // each write's callback would keep the WINDOW out of the meek response that carried the data.
+  let owed = 0;
   const send = (s: net.Socket, piece: Uint8Array) => {
     events.onBytes(piece.length, 0);
-    s.write(piece, (err) => {
-      if (!err && !closed) stream.consume(piece.length);
-    });
+    s.write(piece);
+    if (s.writableLength <= INITIAL_WINDOW) stream.consume(piece.length);
+    else owed += piece.length;
+  };
+  const repay = () => {
+    if (owed === 0 || closed) return;
+    const n = owed;
+    owed = 0;
+    stream.consume(n);
   };
 
   dial(stream.destination).then(
@@ -69,6 +78,7 @@ export function relayStream(stream: MuxStream, dial: Dial, events: RelayEvents):
       }
       socket = s;
       s.setNoDelay(true);
+      s.on('drain', repay);
       // Bytes that rode in the opening frame, or came while dialing, were held in the stream.
       stream.attach({ data: (piece) => send(s, piece) });
       if (clientEnded) s.end();

@@ -149,6 +149,10 @@ export class MeekClientSession {
     this.running = true;
     try {
       while (this.wantsPoll()) {
+        // Let whatever the last response set off (the mux flushing into our backlog) land first,
+        // or this poll would leave empty and the server would hold it.
+        await Promise.resolve();
+        if (!this.wantsPoll()) break;
         const body = this.takeBody();
         const seq = this.o.useSeq === false ? null : ++this.seq;
         const started = this.clock.now();

@@ -4,6 +4,7 @@
  */
 import { benchCodec } from './codec-throughput.ts';
 import { benchRemux, benchYamux, type MuxBenchResult } from './mux-throughput.ts';
+import { benchEdgeThroughput, benchIdleSessions } from './edge-throughput.ts';
 
 interface Row {
   section: string;
@@ -41,9 +42,25 @@ function codecSection(rows: Row[]): void {
   }
 }
 
+/** Tor's meek v0.38 measured on these machines the same way (docs: the edge issue). */
+const TOR_MEEK = { up0: 4.4, down0: 94, up50: 0.78, down50: 0.92 };
+
+async function edgeSection(rows: Row[]): Promise<void> {
+  for (const r of await benchEdgeThroughput()) {
+    const name = `${r.direction === 'up' ? 'upload' : 'download'}, ${r.sessions} session${r.sessions > 1 ? 's' : ''}, +${r.rttMs} ms RTT`;
+    const tor = r.rttMs ? (r.direction === 'up' ? TOR_MEEK.up50 : TOR_MEEK.down50) : r.direction === 'up' ? TOR_MEEK.up0 : TOR_MEEK.down0;
+    const notes = [`Tor meek ${tor} MB/s → ×${(r.mbPerSecond / tor).toFixed(1)}`];
+    if (r.boundMbPerSecond) notes.unshift(`bound ${r.boundMbPerSecond.toFixed(1)} MB/s → ${((100 * r.mbPerSecond) / r.boundMbPerSecond).toFixed(0)} % (target ≥ 70 %)`);
+    rows.push({ section: 'edge meek/remux', name, value: r.mbPerSecond, unit: 'MB/s', note: notes.join('; ') });
+  }
+  const idle = await benchIdleSessions(1000);
+  rows.push({ section: 'edge memory', name: 'RSS with 1,000 idle sessions', value: idle.withSessions / 2 ** 20, unit: 'MiB', note: `idle edge ${(idle.baseline / 2 ** 20).toFixed(0)} MiB; target < 150 MiB` });
+}
+
 const SECTIONS: Record<string, (rows: Row[]) => Promise<void> | void> = {
   codec: codecSection,
   mux: muxSection,
+  edge: edgeSection,
 };
 
 async function main(): Promise<void> {

@@ -6,7 +6,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { existsSync } from 'node:fs';
+
+/** The repository root, whether this file runs from test/ or compiled from build/test/. */
+function findRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+export const ROOT = findRoot();
 const BIN = path.join(ROOT, 'bin/passage.js');
 const children = new Set<ChildProcess>();
 
