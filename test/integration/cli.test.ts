@@ -1,4 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { runCompanion, startCompanion } from '../support/processes.ts';
 
 describe('passage CLI', () => {
@@ -32,5 +37,26 @@ describe('passage CLI', () => {
     const c = await startCompanion(['--listen', '127.0.0.1:0']);
     expect(c.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await c.stop('SIGINT')).toBe(0);
+  });
+
+  it('serves HTTPS with --cert/--key and says so in its ready line', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-tls-'));
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--cert', cert, '--key', key]);
+    try {
+      expect(edge.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const { readFileSync } = await import('node:fs');
+      const body = await new Promise<string>((resolve, reject) => {
+        https.get(`${edge.url}/healthz`, { ca: readFileSync(cert) }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      expect(JSON.parse(body).status).toBe('ok');
+    } finally {
+      await edge.stop();
+    }
   });
 });

@@ -207,6 +207,21 @@ describe('edge, raw mode: session ends', () => {
     }
   });
 
+  it('answers 503 at the session limit without creating a session', async () => {
+    const echo = await echoServer();
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--mode', 'raw', '--upstream', `127.0.0.1:${echo.port}`, '--max-sessions', '2']);
+    try {
+      expect((await post(edge, { id: newId(), seq: 1 })).status).toBe(200);
+      expect((await post(edge, { id: newId(), seq: 1 })).status).toBe(200);
+      expect((await post(edge, { id: newId(), seq: 1 })).status).toBe(503);
+      expect((await health(edge)).sessions).toBe(2);
+      expect(echo.connections.length).toBe(2); // nothing dialed for the refused one
+    } finally {
+      await edge.stop();
+      await echo.close();
+    }
+  });
+
   it('requires the auth token when one is set, compared exactly', async () => {
     const echo = await echoServer();
     const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--mode', 'raw', '--upstream', `127.0.0.1:${echo.port}`, '--auth-token', 'sesame-1234567890']);
