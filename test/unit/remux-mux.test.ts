@@ -256,6 +256,29 @@ describe('Mux', () => {
     mux.receive(new Uint8Array(100)); // ignored once closed
   });
 
+  it('hostile input never throws past receive(): the mux stays usable or closes with a ProtocolError', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 12 }), fc.boolean(), async (chunks, opener) => {
+        let out = 0;
+        let closedWith: unknown = 'open';
+        const mux = new Mux({
+          role: opener ? 'opener' : 'acceptor',
+          maxStreams: 8,
+          sink: { write: (c) => ((out += c.reduce((a, b) => a + b.length, 0)), true) },
+          onStream: (st) => st.attach({ data: (p) => st.consume(p.length) }),
+          onClose: (e) => (closedWith = e),
+        });
+        for (const c of chunks) mux.receive(c);
+        await settle();
+        if (closedWith !== 'open') expect(closedWith).toMatchObject({ name: 'ProtocolError' });
+        expect(mux.streamCount).toBeLessThanOrEqual(8);
+        // Replies are bounded by what came in (RESETs, PONGs, one GOAWAY), never amplified without limit.
+        expect(out).toBeLessThanOrEqual(16 + 8 * chunks.reduce((a, b) => a + b.length, 0));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('the acceptor refuses streams over its limit with RESET 0x06', async () => {
     const opened: MuxStream[] = [];
     const pair = muxPair({ acceptor: { maxStreams: 2, onStream: (s) => opened.push(s) } });
