@@ -1,0 +1,78 @@
+/**
+ * A TCP socket joined to a ReMux stream: the edge joins each dialed destination, the bridge each
+ * browser connection. Credit flows end to end: the stream's bytes are consumed (WINDOW granted)
+ * once the socket holds at most a window of them unflushed, and the socket is paused while the
+ * stream's send buffer is full — a stalled party on either side holds the other to a window.
+ */
+import type net from 'node:net';
+import { INITIAL_WINDOW } from '../../shared/remux/frame.ts';
+import type { MuxStream } from '../../shared/remux/stream.ts';
+
+export interface JoinEvents {
+  /** Bytes that went stream → socket and socket → stream. */
+  onBytes?(fromStream: number, fromSocket: number): void;
+  /** The stream was reset: by the far side (`peer`) or because the socket failed (`socket`). */
+  onReset?(code: number, by: 'peer' | 'socket'): void;
+  onClose?(): void;
+}
+
+export interface JoinOptions {
+  /** The RESET code for a socket that fails or closes without FIN (edge: 0x07; bridge: 0x05). */
+  abortCode: number;
+}
+
+export function joinSocketStream(socket: net.Socket, stream: MuxStream, options: JoinOptions, events: JoinEvents = {}): void {
+  let closed = false;
+  let owed = 0;
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    events.onClose?.();
+  };
+  const abort = (code: number) => {
+    if (closed) return;
+    events.onReset?.(code, 'socket');
+    stream.reset(code);
+    socket.destroy();
+    finish();
+  };
+  socket.setNoDelay(true);
+  stream.attach({
+    data(piece) {
+      events.onBytes?.(piece.length, 0);
+      socket.write(piece);
+      // Waiting for each write's callback would keep the WINDOW out of the reply that carried it.
+      if (socket.writableLength <= INITIAL_WINDOW) stream.consume(piece.length);
+      else owed += piece.length;
+    },
+    end() {
+      socket.end();
+    },
+    reset(code) {
+      if (closed) return;
+      events.onReset?.(code, 'peer');
+      socket.destroy();
+      finish();
+    },
+    drain() {
+      socket.resume();
+    },
+  });
+  socket.on('drain', () => {
+    if (owed === 0 || closed) return;
+    const n = owed;
+    owed = 0;
+    stream.consume(n);
+  });
+  socket.on('data', (chunk: Buffer) => {
+    events.onBytes?.(0, chunk.length);
+    if (!stream.write(chunk)) socket.pause();
+  });
+  socket.on('end', () => stream.end());
+  socket.on('error', () => abort(options.abortCode));
+  socket.on('close', () => {
+    // Closed without its FIN having arrived: never let that look like a clean end.
+    if (!socket.readableEnded) abort(options.abortCode);
+    finish();
+  });
+}
