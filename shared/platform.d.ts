@@ -19,3 +19,5 @@ declare class AbortController {
   readonly signal: AbortSignal;
   abort(reason?: unknown): void;
 }
+declare function btoa(data: string): string;
+declare function atob(data: string): string;

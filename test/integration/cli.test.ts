@@ -27,16 +27,29 @@ describe('passage CLI', () => {
     expect(relay.stderr).toMatch(/auth-token/);
   });
 
-  it('says the bridge is not available instead of pretending', async () => {
-    const { code, stderr } = await runCompanion(['bridge']);
+  it('keeps the bridge on loopback', async () => {
+    const { code, stderr } = await runCompanion(['bridge', '--listen', '0.0.0.0:0']);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/not implemented/);
+    expect(stderr).toMatch(/loopback only/);
   });
 
-  it('`passage` alone (npm start) runs an edge on loopback', async () => {
-    const c = await startCompanion(['--listen', '127.0.0.1:0']);
-    expect(c.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  it('`passage` alone (npm start) runs an edge and a bridge on loopback and prints the pairing token', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-cfg-'));
+    const waitFor = async (c: { stdout: string[] }, re: RegExp) => {
+      for (let i = 0; i < 200 && !re.test(c.stdout.join('')); i++) await new Promise((r) => setTimeout(r, 20));
+      return c.stdout.join('');
+    };
+    const c = await startCompanion(['--edge-listen', '127.0.0.1:0', '--bridge-listen', '127.0.0.1:0', '--no-build', '--config-dir', dir]);
+    const out = await waitFor(c, /config link/);
+    expect(out).toMatch(/passage bridge listening on http:\/\/127\.0\.0\.1:\d+/);
+    const token = /Pairing token: (\S+)/.exec(out)![1]!;
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(path.join(dir, 'pairing-token'), 'utf8').trim()).toBe(token);
+    expect(out).toMatch(/passage:\/\/config\//);
     expect(await c.stop('SIGINT')).toBe(0);
+    const again = await startCompanion(['--edge-listen', '127.0.0.1:0', '--bridge-listen', '127.0.0.1:0', '--no-build', '--config-dir', dir]);
+    expect(await waitFor(again, /config link/)).toContain(`Pairing token: ${token}`);
+    await again.stop();
   });
 
   it('serves HTTPS with --cert/--key and says so in its ready line', async () => {

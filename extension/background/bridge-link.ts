@@ -1,0 +1,129 @@
+/**
+ * The link to the companion's bridge (PROTOCOL.md §5): a WebSocket to 127.0.0.1 carrying a ReMux
+ * byte stream on which the bridge opens one stream per browser connection. Reconnects with
+ * backoff; a PING at least every 15 s keeps the connection — and this service worker — alive.
+ */
+import { Mux } from '../../shared/remux/mux.ts';
+import { ResetCode } from '../../shared/remux/frame.ts';
+import type { MuxStream } from '../../shared/remux/stream.ts';
+
+const HIGH_WATER = 1024 * 1024;
+
+function join(chunks: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+const KEEPALIVE_MS = 15_000;
+
+export interface LinkState {
+  linked: boolean;
+  rttMs: number | null;
+  error: string | null;
+}
+
+export class BridgeLink {
+  private socket: WebSocket | null = null;
+  private mux: Mux | null = null;
+  private retryMs = 100;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private keepalive: ReturnType<typeof setInterval> | null = null;
+  private target: { port: number; token: string } | null = null;
+  readonly state: LinkState = { linked: false, rttMs: null, error: null };
+
+  constructor(private readonly onStream: (stream: MuxStream) => void) {}
+
+  /** Links to the bridge at `port` (reconnecting if the target changed); no-op when already linked there. */
+  connect(port: number, token: string): void {
+    if (this.target && this.target.port === port && this.target.token === token && (this.socket || this.timer)) return;
+    this.disconnect();
+    this.target = { port, token };
+    if (!token) {
+      this.state.error = 'not paired: paste the pairing token printed by `npm start` into Passage’s options';
+      return;
+    }
+    this.open();
+  }
+
+  disconnect(): void {
+    this.target = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.teardown();
+  }
+
+  private open(): void {
+    const target = this.target;
+    if (!target) return;
+    this.timer = null;
+    const socket = new WebSocket(`ws://127.0.0.1:${target.port}/link?token=${encodeURIComponent(target.token)}`);
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    let waiting = false;
+    const mux = new Mux({
+      role: 'acceptor',
+      maxStreams: 4096,
+      sink: {
+        write(chunks) {
+          if (socket.readyState !== WebSocket.OPEN) return true;
+          socket.send((chunks.length === 1 ? chunks[0]! : join(chunks)) as Uint8Array<ArrayBuffer>);
+          if (socket.bufferedAmount < HIGH_WATER) return true;
+          // Browsers have no drain event for WebSockets: look again shortly.
+          if (!waiting) {
+            waiting = true;
+            const check = () => {
+              if (socket.bufferedAmount < HIGH_WATER / 2 || socket.readyState !== WebSocket.OPEN) {
+                waiting = false;
+                mux.resume();
+              } else setTimeout(check, 5);
+            };
+            setTimeout(check, 5);
+          }
+          return false;
+        },
+      },
+      onStream: (s) => this.onStream(s),
+      onClose: () => socket.close(),
+    });
+    this.mux = mux;
+    socket.onopen = () => {
+      this.retryMs = 100;
+      this.state.linked = true;
+      this.state.error = null;
+      this.keepalive = setInterval(() => {
+        mux.ping().then((rtt) => (this.state.rttMs = rtt), () => {});
+      }, KEEPALIVE_MS);
+      mux.ping().then((rtt) => (this.state.rttMs = rtt), () => {});
+    };
+    socket.onmessage = (ev) => mux.receive(new Uint8Array(ev.data as ArrayBuffer));
+    socket.onclose = (ev) => {
+      if (this.socket !== socket) return;
+      this.teardown();
+      this.state.error =
+        ev.code === 1006 && !this.state.linked
+          ? 'The companion is not running: start it with npm start'
+          : `link closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`;
+      if (this.target) {
+        this.timer = setTimeout(() => this.open(), this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, 5000);
+      }
+    };
+  }
+
+  private teardown(): void {
+    if (this.keepalive) clearInterval(this.keepalive);
+    this.keepalive = null;
+    this.mux?.destroy(undefined, ResetCode.CANCELLED);
+    this.mux = null;
+    const s = this.socket;
+    this.socket = null;
+    if (s && s.readyState <= WebSocket.OPEN) s.close();
+    this.state.linked = false;
+  }
+}

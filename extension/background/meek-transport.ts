@@ -1,0 +1,119 @@
+/**
+ * The meek transport in the extension: several meek sessions in parallel (each ≈ body ÷ RTT),
+ * each carrying a ReMux opener; the round trip is the browser's own `fetch`, so the TLS the
+ * censor sees is Chromium's. New streams go to the session with the fewest; a session that ends
+ * (410, a final status, retries exhausted) resets its streams and is replaced on demand.
+ */
+import { MeekClientSession, type MeekRequest, type MeekResponse } from '../../shared/meek/client-session.ts';
+import { Mux } from '../../shared/remux/mux.ts';
+import { ResetCode } from '../../shared/remux/frame.ts';
+import type { Destination } from '../../shared/eagersocks.ts';
+import type { MuxStream } from '../../shared/remux/stream.ts';
+import type { ProtocolError } from '../../shared/errors.ts';
+
+export interface TransportState {
+  name: 'meek';
+  reachable: boolean | null;
+  rttMs: number | null;
+  error: string | null;
+  sessions: number;
+}
+
+interface Lane {
+  session: MeekClientSession;
+  mux: Mux;
+}
+
+export class MeekTransport {
+  private lanes: Lane[] = [];
+  readonly state: TransportState = { name: 'meek', reachable: null, rttMs: null, error: null, sessions: 0 };
+
+  constructor(
+    private readonly edgeUrl: string,
+    private readonly authToken: string,
+    private readonly parallel: number,
+  ) {}
+
+  private roundTrip = async (req: MeekRequest): Promise<MeekResponse> => {
+    const headers: Record<string, string> = {
+      'content-type': 'application/octet-stream',
+      'x-session-id': req.sessionId,
+      'x-meek-max-body': String(req.acceptMaxBody),
+    };
+    if (req.seq !== null) headers['x-meek-seq'] = String(req.seq);
+    if (this.authToken) headers['x-meek-auth'] = this.authToken;
+    try {
+      const res = await fetch(this.edgeUrl, {
+        method: 'POST',
+        headers,
+        body: req.body as Uint8Array<ArrayBuffer>,
+        signal: req.signal as globalThis.AbortSignal,
+        cache: 'no-store',
+        credentials: 'omit',
+        redirect: 'error',
+      });
+      const body = new Uint8Array(await res.arrayBuffer());
+      const max = Number(res.headers.get('x-meek-max-body'));
+      this.state.reachable = true;
+      this.state.error = res.status === 200 ? null : `the edge answered ${res.status}`;
+      return { status: res.status, body, serverMaxBody: Number.isFinite(max) && max > 0 ? max : null };
+    } catch (e) {
+      this.state.reachable = false;
+      this.state.error = `edge unreachable: ${(e as Error).message}`;
+      throw e;
+    }
+  };
+
+  private newLane(): Lane {
+    let mux!: Mux;
+    const session = new MeekClientSession({
+      roundTrip: this.roundTrip,
+      onData: (bytes) => mux.receive(bytes),
+      onDrain: () => mux.resume(),
+      onRoundTrip: ({ rttMs }) => (this.state.rttMs = rttMs),
+      onClose: (error: ProtocolError) => {
+        this.state.error = error.message;
+        // Retries exhausted: streams learn it as a timeout; any other end: cancelled (§1).
+        mux.destroy(error, error.code === 'MEEK_RETRIES' ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
+        this.lanes = this.lanes.filter((l) => l !== lane);
+        this.state.sessions = this.lanes.length;
+      },
+    });
+    mux = new Mux({
+      role: 'opener',
+      maxStreams: 1024,
+      sink: {
+        write(chunks) {
+          let ok = true;
+          for (const c of chunks) ok = session.write(c) && ok;
+          return ok;
+        },
+      },
+      // A session polls only while it carries streams (PROTOCOL.md §1).
+      onStreamCount: (n) => session.setActive(n > 0),
+      onGoaway: () => undefined,
+    });
+    const lane: Lane = { session, mux };
+    this.lanes.push(lane);
+    this.state.sessions = this.lanes.length;
+    return lane;
+  }
+
+  /** A stream to `destination` on the least busy session. */
+  open(destination: Destination): MuxStream {
+    const usable = this.lanes.filter((l) => !l.session.isClosed && l.mux.canOpen);
+    let lane: Lane;
+    if (usable.length < this.parallel) lane = this.newLane();
+    else lane = usable.reduce((a, b) => (b.mux.streamCount < a.mux.streamCount ? b : a));
+    return lane.mux.open(destination);
+  }
+
+  close(): void {
+    for (const l of this.lanes) {
+      l.session.close();
+      l.mux.destroy(undefined, ResetCode.CANCELLED);
+    }
+    this.lanes = [];
+    this.state.sessions = 0;
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * What must survive a stopped service worker: settings, rules, counters — in IndexedDB via idb.
+ * Reads time out and retry, so a cold worker with a slow database still gets on with its work.
+ */
+import { openDB, type IDBPDatabase } from 'idb';
+import type { PassageSettings } from '../../shared/config-link.ts';
+import type { Rules } from '../lib/pac.ts';
+
+export const DEFAULT_SETTINGS: PassageSettings = {
+  edgeUrl: 'http://127.0.0.1:8080/',
+  authToken: '',
+  bridgePort: 8081,
+  pairingToken: '',
+  transport: 'auto',
+  sessions: 2,
+  guardWebRtc: true,
+};
+
+export const DEFAULT_RULES: Rules = { enabled: true, allSites: false, sites: [] };
+
+export interface SiteCounters {
+  up: number;
+  down: number;
+  streams: number;
+}
+
+interface Schema {
+  settings: PassageSettings;
+  rules: Rules;
+  counters: Record<string, SiteCounters>;
+}
+
+let db: Promise<IDBPDatabase> | null = null;
+
+function database(): Promise<IDBPDatabase> {
+  db ??= openDB('passage', 1, {
+    upgrade(d) {
+      d.createObjectStore('kv');
+    },
+  });
+  return db;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('IndexedDB timed out')), ms))]);
+}
+
+/** Reads a key, retrying a slow or failing database a few times before giving up. */
+export async function load<K extends keyof Schema>(key: K): Promise<Schema[K] | undefined> {
+  let last: unknown;
+  for (const ms of [1000, 2000, 4000]) {
+    try {
+      return (await withTimeout(database().then((d) => d.get('kv', key)), ms)) as Schema[K] | undefined;
+    } catch (e) {
+      last = e;
+      db = null; // reopen on the next try
+    }
+  }
+  throw last;
+}
+
+export async function save<K extends keyof Schema>(key: K, value: Schema[K]): Promise<void> {
+  await withTimeout(database().then((d) => d.put('kv', value, key)), 4000);
+}

@@ -1,0 +1,31 @@
+/**
+ * The service worker. Listeners are registered at the top level so that the browser's own events
+ * — a navigation, a proxy error, the keep-alive alarm, a page asking for the api — wake a stopped
+ * worker, which then restores its state and relinks to the bridge within the bridge's 3 s grace.
+ */
+import 'webextension-polyfill';
+import { expose } from 'comlink';
+import { Engine } from './engine.ts';
+import { createApi } from './api.ts';
+
+const engine = new Engine();
+const api = createApi(engine);
+const wake = () => void engine.start();
+
+chrome.runtime.onStartup.addListener(wake);
+chrome.runtime.onInstalled.addListener(wake);
+chrome.webNavigation.onBeforeNavigate.addListener(wake);
+chrome.proxy.onProxyError.addListener((details) => {
+  engine.noteProxyError(`${details.error}${details.details ? `: ${details.details}` : ''}`);
+  wake();
+});
+chrome.alarms.onAlarm.addListener(wake);
+void chrome.alarms.create('passage-wake', { periodInMinutes: 0.5 });
+
+// comlink: a page sends one end of a MessageChannel; the api is served on it.
+self.addEventListener('message', (event: Event) => {
+  const e = event as MessageEvent;
+  if (e.data === 'passage-api' && e.ports[0]) expose(api, e.ports[0]);
+});
+
+wake();

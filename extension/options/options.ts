@@ -1,0 +1,87 @@
+/** Options: sites, the edge and bridge settings, and a passage:// config link to export or import. */
+import { call } from '../lib/rpc.ts';
+import type { PassageSettings } from '../../shared/config-link.ts';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const input = (id: keyof PassageSettings) => $<HTMLInputElement>(id);
+
+function say(error: string | null, notice: string | null = null): void {
+  $('error').hidden = !error;
+  $('error').textContent = error ?? '';
+  $('notice').hidden = !notice;
+  $('notice').textContent = notice ?? '';
+}
+
+async function render(): Promise<void> {
+  const s = await call('settings');
+  input('edgeUrl').value = s.edgeUrl;
+  input('authToken').value = s.authToken;
+  input('bridgePort').value = String(s.bridgePort);
+  input('pairingToken').value = s.pairingToken;
+  ($('transport') as HTMLSelectElement).value = s.transport;
+  input('sessions').value = String(s.sessions);
+  input('guardWebRtc').checked = s.guardWebRtc;
+  const status = await call('status');
+  $('sites').replaceChildren(
+    ...status.rules.sites.map((site) => {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.textContent = site;
+      const remove = document.createElement('button');
+      remove.textContent = 'remove';
+      remove.onclick = () => void act(() => call('setSite', site, false));
+      li.append(name, remove);
+      return li;
+    }),
+  );
+}
+
+/** The edge's origin needs a host permission for fetch; asked here, on the user's click. */
+async function askForEdgePermission(edgeUrl: string): Promise<void> {
+  const url = new URL(edgeUrl);
+  if (/^(127\.|localhost$|\[::1\]$)/.test(url.hostname)) return;
+  const granted = await chrome.permissions.request({ origins: [`${url.origin}/*`] });
+  if (!granted) throw new Error(`Passage needs permission to reach ${url.origin} to use that edge`);
+}
+
+async function act(f: () => Promise<unknown>, notice: string | null = null): Promise<void> {
+  try {
+    await f();
+    say(null, notice);
+  } catch (e) {
+    say((e as Error).message);
+  }
+  await render().catch((e) => say((e as Error).message));
+}
+
+$('add-site').onsubmit = (e) => {
+  e.preventDefault();
+  const value = $<HTMLInputElement>('new-site').value;
+  void act(async () => {
+    const site = await call('setSite', value, true);
+    $<HTMLInputElement>('new-site').value = '';
+    return site;
+  }, 'Site added');
+};
+
+$('settings').onsubmit = (e) => {
+  e.preventDefault();
+  const patch: Partial<PassageSettings> = {
+    edgeUrl: input('edgeUrl').value.trim(),
+    authToken: input('authToken').value,
+    bridgePort: Number(input('bridgePort').value),
+    pairingToken: input('pairingToken').value.trim(),
+    transport: ($('transport') as HTMLSelectElement).value as PassageSettings['transport'],
+    sessions: Number(input('sessions').value),
+    guardWebRtc: input('guardWebRtc').checked,
+  };
+  void act(async () => {
+    await askForEdgePermission(patch.edgeUrl!);
+    await call('saveSettings', patch);
+  }, 'Saved');
+};
+
+$('export').onclick = () => void act(async () => ($<HTMLTextAreaElement>('config-link').value = await call('exportConfig')), 'Config link ready to copy');
+$('import').onclick = () => void act(() => call('importConfig', $<HTMLTextAreaElement>('config-link').value), 'Settings imported');
+
+void render().catch((e) => say((e as Error).message));

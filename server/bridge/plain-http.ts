@@ -1,0 +1,125 @@
+/**
+ * Absolute-form plain HTTP through the bridge. Each request becomes its own stream to the host
+ * it names (rewritten to origin form, `Connection: close`), so a keep-alive browser connection
+ * that moves between hosts never sends one host's request down another host's stream. Request
+ * bodies are framed by Content-Length; a chunked body turns the rest of the connection into that
+ * one stream. The response is relayed as it comes; at its FIN the connection closes unless the
+ * browser already sent its next request.
+ */
+import type net from 'node:net';
+import { ResetCode } from '../../shared/remux/frame.ts';
+import type { Destination } from '../../shared/eagersocks.ts';
+import type { MuxStream } from '../../shared/remux/stream.ts';
+import { INITIAL_WINDOW } from '../../shared/remux/frame.ts';
+import { ProxyParseError, header, parseRequestHead, rewriteAbsoluteForm } from './proxy-head.ts';
+
+type OpenStream = (destination: Destination) => Promise<MuxStream | null>;
+type ErrorPage = (status: number, reason: string, message: string) => Uint8Array;
+
+export class PlainHttpProxy {
+  private buf: Buffer<ArrayBufferLike>;
+  private current: MuxStream | null = null;
+  /** Request body bytes still to forward to `current`; Infinity: all the rest (chunked). */
+  private bodyLeft = 0;
+  private busy = false;
+  private ended = false;
+  private owed = 0;
+
+  constructor(
+    private readonly socket: net.Socket,
+    first: Buffer,
+    private readonly open: OpenStream,
+    private readonly errorPage: ErrorPage,
+  ) {
+    this.buf = first;
+    socket.on('data', (chunk: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+      void this.pump();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.current?.end();
+    });
+    socket.on('close', () => this.current?.reset(ResetCode.CANCELLED));
+    socket.on('drain', () => {
+      if (this.owed > 0 && this.current) this.current.consume(this.owed);
+      this.owed = 0;
+    });
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.buf.length > 0) {
+        if (this.current && this.bodyLeft > 0) {
+          const n = Math.min(this.bodyLeft, this.buf.length);
+          const piece = this.buf.subarray(0, n);
+          this.buf = this.buf.subarray(n);
+          this.bodyLeft -= n;
+          if (!this.current.write(piece)) {
+            this.socket.pause();
+            this.current.attach({ drain: () => this.socket.resume() });
+          }
+          continue;
+        }
+        let head;
+        try {
+          head = parseRequestHead(this.buf);
+        } catch (e) {
+          return this.fail((e as ProxyParseError).status, 'Bad Request', (e as Error).message);
+        }
+        if (!head) return;
+        let rewritten;
+        try {
+          if (head.method === 'CONNECT') throw new ProxyParseError('CONNECT on a connection that carried plain HTTP', 400);
+          rewritten = rewriteAbsoluteForm(head);
+        } catch (e) {
+          return this.fail((e as ProxyParseError).status ?? 400, 'Bad Request', (e as Error).message);
+        }
+        const chunked = /chunked/i.test(header(head, 'transfer-encoding') ?? '');
+        const length = Number(header(head, 'content-length') ?? 0);
+        if (!chunked && !(Number.isSafeInteger(length) && length >= 0)) return this.fail(400, 'Bad Request', 'bad Content-Length');
+        this.buf = this.buf.subarray(head.length);
+        // The previous response is complete (browsers do not pipeline); its stream can go.
+        this.current?.reset(ResetCode.CANCELLED);
+        this.current = null;
+        this.socket.pause();
+        const stream = await this.open(rewritten.destination);
+        this.socket.resume();
+        if (!stream) return this.fail(503, 'Service Unavailable', '');
+        this.attach(stream);
+        stream.write(rewritten.head);
+        this.bodyLeft = chunked ? Infinity : length;
+        if (this.ended && this.bodyLeft === 0) stream.end();
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private attach(stream: MuxStream): void {
+    this.current = stream;
+    stream.attach({
+      data: (piece) => {
+        this.socket.write(piece);
+        if (this.socket.writableLength <= INITIAL_WINDOW) stream.consume(piece.length);
+        else this.owed += piece.length;
+      },
+      end: () => {
+        // Close-delimited responses end here; a browser that already asked again keeps the socket.
+        if (this.current === stream && this.buf.length === 0) this.socket.end();
+      },
+      reset: () => {
+        if (this.current === stream) this.socket.destroy();
+      },
+    });
+  }
+
+  private fail(status: number, reason: string, message: string): void {
+    this.buf = Buffer.alloc(0);
+    this.current?.reset(ResetCode.CANCELLED);
+    this.socket.end(this.errorPage(status, reason, message));
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The little of HTTP/1 and SOCKS5 a browser-facing proxy must parse: a request head (CONNECT or
+ * absolute-form), and the SOCKS5 greeting and CONNECT request. Pure functions over bytes: each
+ * returns null while its input is an incomplete prefix and throws ProxyParseError when it can
+ * never be valid.
+ */
+import { decodeDestination, destinationFromHost, type Destination } from '../../shared/eagersocks.ts';
+
+export class ProxyParseError extends Error {
+  constructor(
+    message: string,
+    /** What to answer the browser: an HTTP status, or a SOCKS5 reply code. */
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A head larger than this is refused (431), so a client cannot make the bridge buffer without end. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  version: string;
+  /** Header lines as sent (name, value), order kept. */
+  headers: Array<[string, string]>;
+  /** Bytes the head took, CRLFCRLF included. */
+  length: number;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export function parseRequestHead(buf: Uint8Array): RequestHead | null {
+  const end = indexOfCrlfCrlf(buf);
+  if (end < 0) {
+    if (buf.length > MAX_HEAD_BYTES) throw new ProxyParseError('request head too large', 431);
+    return null;
+  }
+  if (end + 4 > MAX_HEAD_BYTES) throw new ProxyParseError('request head too large', 431);
+  const text = new TextDecoder('latin1').decode(buf.subarray(0, end));
+  const lines = text.split('\r\n');
+  const [method, target, version, ...extra] = lines[0]!.split(' ');
+  if (!method || !target || !version || extra.length || !TOKEN.test(method) || !/^HTTP\/1\.[01]$/.test(version)) {
+    throw new ProxyParseError('malformed request line', 400);
+  }
+  const headers: Array<[string, string]> = [];
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon);
+    if (colon <= 0 || !TOKEN.test(name)) throw new ProxyParseError('malformed header line', 400);
+    headers.push([name, line.slice(colon + 1).trim()]);
+  }
+  return { method, target, version, headers, length: end + 4 };
+}
+
+function indexOfCrlfCrlf(buf: Uint8Array): number {
+  for (let i = 3; i < buf.length; i++) {
+    if (buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) return i - 3;
+  }
+  return -1;
+}
+
+export function header(head: RequestHead, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return head.headers.find(([n]) => n.toLowerCase() === lower)?.[1];
+}
+
+/** `CONNECT host:port` → the destination. */
+export function connectDestination(head: RequestHead): Destination {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/@]+)):(\d{1,5})$/.exec(head.target);
+  if (!m) throw new ProxyParseError('CONNECT target must be host:port', 400);
+  return checked(() => destinationFromHost(m[1] ?? m[2]!, Number(m[3])));
+}
+
+const HOP_BY_HOP = new Set(['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade']);
+
+/**
+ * An absolute-form request (`GET http://host/path HTTP/1.1`) rewritten to origin form for the
+ * site: hop-by-hop and proxy headers dropped, `Connection: close` so each request is one stream.
+ */
+export function rewriteAbsoluteForm(head: RequestHead): { destination: Destination; head: Uint8Array } {
+  let url: URL;
+  try {
+    url = new URL(head.target);
+  } catch {
+    throw new ProxyParseError('request target must be an absolute http:// URL', 400);
+  }
+  if (url.protocol !== 'http:') throw new ProxyParseError(`only http:// requests are proxied this way (got ${url.protocol})`, 400);
+  if (url.username || url.password) throw new ProxyParseError('credentials in the URL are not forwarded', 400);
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const destination = checked(() => destinationFromHost(host, url.port ? Number(url.port) : 80));
+  const lines = [`${head.method} ${url.pathname}${url.search} ${head.version}`];
+  let hasHost = false;
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) continue;
+    if (lower === 'host') hasHost = true;
+    lines.push(`${name}: ${value}`);
+  }
+  if (!hasHost) lines.splice(1, 0, `Host: ${url.host}`);
+  lines.push('Connection: close', '', '');
+  return { destination, head: new TextEncoder().encode(lines.join('\r\n')) };
+}
+
+function checked(f: () => Destination): Destination {
+  try {
+    return f();
+  } catch (e) {
+    throw new ProxyParseError(`bad destination: ${(e as Error).message}`, 400);
+  }
+}
+
+// ---- SOCKS5 (RFC 1928), no authentication, CONNECT only ----
+
+export const SOCKS_VERSION = 0x05;
+export const SocksReply = { SUCCEEDED: 0x00, FAILURE: 0x01, NOT_ALLOWED: 0x02, UNREACHABLE: 0x04, COMMAND_UNSUPPORTED: 0x07, ADDRESS_UNSUPPORTED: 0x08 } as const;
+
+/** The greeting: VER NMETHODS METHODS…; returns its length, requiring method 0x00 (no auth). */
+export function parseSocksGreeting(buf: Uint8Array): number | null {
+  if (buf.length < 2) return null;
+  if (buf[0] !== SOCKS_VERSION) throw new ProxyParseError('not SOCKS5', SocksReply.FAILURE);
+  const n = buf[1]!;
+  if (n === 0) throw new ProxyParseError('no SOCKS methods offered', SocksReply.FAILURE);
+  if (buf.length < 2 + n) return null;
+  if (!buf.subarray(2, 2 + n).includes(0x00)) throw new ProxyParseError('only SOCKS5 without authentication is supported', 0xff);
+  return 2 + n;
+}
+
+/** The request: VER CMD RSV ATYP ADDR PORT — the address bytes are exactly EagerSocks'. */
+export function parseSocksRequest(buf: Uint8Array): { destination: Destination; length: number } | null {
+  if (buf.length < 4) return null;
+  if (buf[0] !== SOCKS_VERSION || buf[2] !== 0x00) throw new ProxyParseError('malformed SOCKS5 request', SocksReply.FAILURE);
+  if (buf[1] !== 0x01) throw new ProxyParseError('only SOCKS5 CONNECT is supported', SocksReply.COMMAND_UNSUPPORTED);
+  let parsed: ReturnType<typeof decodeDestination>;
+  try {
+    parsed = decodeDestination(buf.subarray(3));
+  } catch (e) {
+    throw new ProxyParseError(`bad SOCKS5 address: ${(e as Error).message}`, SocksReply.ADDRESS_UNSUPPORTED);
+  }
+  return parsed && { destination: parsed.destination, length: 3 + parsed.length };
+}
+
+export function socksReply(code: number): Uint8Array {
+  return new Uint8Array([SOCKS_VERSION, code, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+}

@@ -1,0 +1,165 @@
+/**
+ * The bridge as the real CLI process, with curl as the browser and a Node stand-in for the
+ * extension on the link (a ReMux acceptor that dials destinations itself, mapping test names to
+ * loopback) — so these tests exercise the bridge alone.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { Mux } from '../../shared/remux/mux.ts';
+import { ResetCode } from '../../shared/remux/frame.ts';
+import { joinSocketStream } from '../../server/relay/socket-stream.ts';
+import { shippedExtensionId } from '../../server/paths.ts';
+import { startCompanion, type Companion } from '../support/processes.ts';
+
+const TOKEN = 'test-pairing-token-0123456789';
+
+function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A stand-in for the extension: links with the given origin and token, dials what it is asked. */
+function fakeExtension(bridgePort: number, opts: { origin?: string; token?: string; targets: Record<string, number> }) {
+  const ws = new WebSocket(`ws://127.0.0.1:${bridgePort}/link?token=${opts.token ?? TOKEN}`, { origin: opts.origin ?? `chrome-extension://${shippedExtensionId()}` });
+  const seen: string[] = [];
+  const mux = new Mux({
+    role: 'acceptor',
+    sink: { write: (chunks) => (ws.send(Buffer.concat(chunks)), true) },
+    onStream: (stream) => {
+      seen.push(`${stream.destination.host}:${stream.destination.port}`);
+      const port = opts.targets[stream.destination.host];
+      if (!port) return stream.reset(ResetCode.UNREACHABLE);
+      const socket = net.connect({ host: '127.0.0.1', port: port === -1 ? stream.destination.port : port, allowHalfOpen: true });
+      socket.once('connect', () => joinSocketStream(socket, stream, { abortCode: ResetCode.CONNECTION_RESET }));
+      socket.once('error', () => stream.reset(ResetCode.UNREACHABLE));
+    },
+  });
+  ws.on('message', (d: Buffer) => mux.receive(d));
+  const opened = new Promise<number>((resolve) => {
+    ws.once('open', () => resolve(101));
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', () => resolve(0));
+  });
+  const closed = new Promise<void>((r) => ws.once('close', () => r()));
+  return { ws, mux, seen, opened, closed };
+}
+
+async function waitLinked(bridge: Companion, linked: boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const s = (await (await fetch(`${bridge.url}/status`)).json()) as { linked: boolean };
+    if (s.linked === linked) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`bridge never became linked=${linked}`);
+}
+
+describe('bridge', () => {
+  let bridge: Companion;
+  let site: http.Server;
+  let sitePort: number;
+  beforeAll(async () => {
+    site = http.createServer((req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(`host=${req.headers.host} path=${req.url} proxy-conn=${req.headers['proxy-connection'] ?? '-'}\n`);
+    });
+    await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
+    sitePort = (site.address() as net.AddressInfo).port;
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-bridge-'));
+    bridge = await startCompanion(['bridge', '--listen', '127.0.0.1:0', '--token', TOKEN, '--config-dir', dir, '--log-level', 'warn']);
+  });
+  afterAll(async () => {
+    await bridge?.stop();
+    site?.close();
+  });
+
+  it('refuses a link with the wrong token or from another origin, before upgrading', async () => {
+    expect(await fakeExtension(bridge.port, { token: 'wrong-token-0123456789', targets: {} }).opened).toBe(403);
+    expect(await fakeExtension(bridge.port, { origin: 'https://evil.example', targets: {} }).opened).toBe(403);
+    expect(await fakeExtension(bridge.port, { origin: `chrome-extension://${'a'.repeat(32)}`, targets: {} }).opened).toBe(403);
+  });
+
+  it('without a link, a proxy request waits up to 3 s then gets a 503 page naming the problem; SOCKS gets a failure reply', async () => {
+    await waitLinked(bridge, false);
+    const started = Date.now();
+    const r = await curl(['-x', bridge.url, '-i', `http://one.test:${sitePort}/`]);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 503/);
+    expect(r.stdout).toMatch(/extension is not linked/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+    const s = await curl(['--socks5-hostname', bridge.url.replace('http://', ''), `http://one.test:${sitePort}/`]);
+    expect(s.code).not.toBe(0);
+    expect(s.stderr).toMatch(/SOCKS|socks/);
+  });
+
+  describe('with a link', () => {
+    let ext: ReturnType<typeof fakeExtension>;
+    beforeAll(async () => {
+      ext = fakeExtension(bridge.port, { targets: { 'one.test': sitePort, 'two.test': sitePort, '127.0.0.1': sitePort } });
+      expect(await ext.opened).toBe(101);
+      await waitLinked(bridge, true);
+    });
+    afterAll(() => ext.ws.close());
+
+    it('carries plain HTTP (absolute form rewritten, proxy headers dropped) across hosts on one keep-alive connection', async () => {
+      const r = await curl(['-x', bridge.url, '-H', 'Proxy-Connection: keep-alive', `http://one.test:${sitePort}/a?x=1`, `http://two.test:${sitePort}/b`]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`host=one.test:${sitePort} path=/a?x=1 proxy-conn=-\nhost=two.test:${sitePort} path=/b proxy-conn=-\n`);
+      expect(ext.seen).toEqual(expect.arrayContaining([`one.test:${sitePort}`, `two.test:${sitePort}`]));
+    });
+
+    it('carries HTTP CONNECT (curl --proxytunnel)', async () => {
+      const r = await curl(['-p', '-x', bridge.url, `http://one.test:${sitePort}/tunnel`]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('path=/tunnel');
+    });
+
+    it('carries SOCKS5 with a domain (curl --socks5-hostname) and with an IPv4 address', async () => {
+      const byName = await curl(['--socks5-hostname', bridge.url.replace('http://', ''), `http://two.test:${sitePort}/socks`]);
+      expect(byName.code).toBe(0);
+      expect(byName.stdout).toContain(`host=two.test:${sitePort} path=/socks`);
+      const byAddress = await curl(['--socks5', bridge.url.replace('http://', ''), `http://127.0.0.1:${sitePort}/v4`]);
+      expect(byAddress.code).toBe(0);
+      expect(byAddress.stdout).toContain('path=/v4');
+    });
+
+    it('answers malformed requests with 400 and a clean close', async () => {
+      const reply = await new Promise<string>((resolve) => {
+        const s = net.connect(bridge.port, '127.0.0.1', () => s.end('GARBAGE\r\n\r\n'));
+        let text = '';
+        s.setEncoding('utf8').on('data', (d) => (text += d)).on('close', () => resolve(text));
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 400/);
+      const huge = await new Promise<string>((resolve) => {
+        const s = net.connect(bridge.port, '127.0.0.1', () => s.write('GET http://one.test/ HTTP/1.1\r\nX: ' + 'a'.repeat(70_000)));
+        let text = '';
+        s.setEncoding('utf8').on('data', (d) => (text += d)).on('close', () => resolve(text));
+        s.on('error', () => resolve(text));
+      });
+      expect(huge).toMatch(/^HTTP\/1\.1 431/);
+    });
+
+    it('a new link replaces the old one and resets its streams', async () => {
+      const held = net.connect(bridge.port, '127.0.0.1');
+      await new Promise((r) => held.once('connect', r));
+      held.write(`CONNECT one.test:${sitePort} HTTP/1.1\r\n\r\n`);
+      await new Promise((r) => held.once('data', r));
+      const heldClosed = new Promise<void>((r) => held.once('close', () => r()));
+      held.on('error', () => {});
+      const next = fakeExtension(bridge.port, { targets: { 'one.test': sitePort } });
+      expect(await next.opened).toBe(101);
+      await ext.closed;
+      await heldClosed;
+      const r = await curl(['-x', bridge.url, `http://one.test:${sitePort}/after`]);
+      expect(r.stdout).toContain('path=/after');
+      ext = next;
+    });
+  });
+});
