@@ -1,0 +1,192 @@
+/// <reference types="chrome" />
+/**
+ * The end-to-end world: a local HTTPS origin with fake names, the real companion (edge and bridge
+ * as CLI processes), and Debian's Chromium with the built extension loaded unpacked.
+ * `blocked.test` is unresolvable for the browser (~NOTFOUND) but the edge resolves it to the
+ * origin; `open.test` resolves for the browser directly.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import https from 'node:https';
+import type net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
+import { ROOT, startCompanion, type Companion } from './processes.ts';
+
+export const PAIRING_TOKEN = 'e2e-pairing-token-0123456789';
+
+/** Deterministic bytes for downloads, so the test knows the sha256 without storing the file. */
+export function patternBytes(size: number, seed = 7): Buffer {
+  const block = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < block.length; i++) block[i] = (i * 31 + seed) & 0xff;
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; at += block.length) block.copy(out, at, 0, Math.min(block.length, size - at));
+  return out;
+}
+
+export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export interface Origin {
+  port: number;
+  /** Requests seen, by Host header. */
+  hits: Map<string, number>;
+  /** Streaming responses can be held: /hold?size=N waits after the first MiB until release(). */
+  release(): void;
+  close(): Promise<void>;
+}
+
+export async function startOrigin(dir: string): Promise<Origin> {
+  const cert = path.join(dir, 'origin-cert.pem');
+  const key = path.join(dir, 'origin-key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=blocked.test', '-addext', 'subjectAltName=DNS:blocked.test,DNS:open.test', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const hits = new Map<string, number>();
+  let releaseHeld: (() => void) | null = null;
+  let held: Promise<void> = new Promise((r) => (releaseHeld = r));
+  const server = https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
+    const host = (req.headers.host ?? '').split(':')[0]!;
+    hits.set(host, (hits.get(host) ?? 0) + 1);
+    const url = new URL(req.url ?? '/', 'https://x');
+    if (url.pathname === '/') {
+      res.setHeader('content-type', 'text/html');
+      return void res.end(`<!doctype html><title>hello from ${host}</title><h1 id="hello">hello from ${host}</h1>`);
+    }
+    if (url.pathname === '/many') {
+      const imgs = Array.from({ length: 50 }, (_, i) => `<img src="/px/${i}.svg" width="4" height="4">`).join('');
+      res.setHeader('content-type', 'text/html');
+      return void res.end(`<!doctype html><title>many</title>${imgs}`);
+    }
+    if (url.pathname.startsWith('/px/')) {
+      res.setHeader('content-type', 'image/svg+xml');
+      res.setHeader('cache-control', 'no-store');
+      return void res.end(`<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4" fill="#${url.pathname.slice(4, 7).padEnd(3, '0')}"/></svg>`);
+    }
+    if (url.pathname === '/bytes' || url.pathname === '/hold') {
+      const size = Number(url.searchParams.get('size'));
+      const body = patternBytes(size);
+      res.setHeader('content-type', 'application/octet-stream');
+      res.setHeader('content-length', String(size));
+      res.setHeader('access-control-allow-origin', '*');
+      if (url.pathname === '/bytes') return void res.end(body);
+      const first = 1024 * 1024;
+      res.write(body.subarray(0, first));
+      void held.then(() => res.end(body.subarray(first)));
+      return;
+    }
+    res.statusCode = 404;
+    res.end('not found');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    hits,
+    release() {
+      releaseHeld?.();
+      held = new Promise((r) => (releaseHeld = r));
+    },
+    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+  };
+}
+
+export interface Companions {
+  edge: Companion;
+  bridge: Companion;
+  edgeArgs: string[];
+  restartEdge(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startCompanions(dir: string, edgeExtra: string[] = []): Promise<Companions> {
+  const edgeArgs = ['edge', '--listen', '127.0.0.1:0', '--allow-private', '--test-resolve', 'blocked.test=127.0.0.1', '--log-level', 'warn', ...edgeExtra];
+  let edge = await startCompanion(edgeArgs);
+  const bridge = await startCompanion(['bridge', '--listen', '127.0.0.1:0', '--token', PAIRING_TOKEN, '--config-dir', dir, '--log-level', 'warn']);
+  const self: Companions = {
+    edge,
+    bridge,
+    edgeArgs,
+    async restartEdge() {
+      const port = self.edge.port;
+      await self.edge.stop('SIGKILL');
+      edge = await startCompanion(edgeArgs.map((a) => (a === '127.0.0.1:0' ? `127.0.0.1:${port}` : a)));
+      self.edge = edge;
+    },
+    async stop() {
+      await Promise.all([self.edge.stop(), bridge.stop()]);
+    },
+  };
+  return self;
+}
+
+export interface Browser {
+  context: BrowserContext;
+  worker: Worker;
+  extensionId: string;
+  /** A page on `url`; never throws for a failed navigation (returns the error text). */
+  visit(page: Page, url: string): Promise<string | null>;
+  tabIdOf(url: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(originPort: number): Promise<Browser> {
+  const dist = path.join(ROOT, 'dist');
+  if (!existsSync(path.join(dist, 'manifest.json'))) throw new Error('dist/ is missing: npm test builds it first (npm run build)');
+  const userDataDir = mkdtempSync(path.join(tmpdir(), 'passage-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--ignore-certificate-errors',
+      `--host-resolver-rules=MAP blocked.test ~NOTFOUND, MAP open.test 127.0.0.1`,
+      `--disable-extensions-except=${dist}`,
+      `--load-extension=${dist}`,
+    ],
+  });
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
+  const extensionId = new URL(worker.url()).host;
+  return {
+    context,
+    worker,
+    extensionId,
+    async visit(page, url) {
+      try {
+        await page.goto(url, { waitUntil: 'load', timeout: 20_000 });
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+    async tabIdOf(url) {
+      // The tab's URL is updated a moment after a failed navigation settles.
+      let id = -1;
+      for (let i = 0; i < 100 && id < 0; i++) {
+        id = await worker.evaluate(async (u) => {
+          const tabs = await chrome.tabs.query({});
+          return tabs.find((t) => (t.url ?? t.pendingUrl ?? '').startsWith(u))?.id ?? -1;
+        }, url);
+        if (id < 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      if (id < 0) throw new Error(`no tab shows ${url}: ${JSON.stringify(await worker.evaluate(async () => (await chrome.tabs.query({})).map((t) => [t.url, t.pendingUrl, t.title])))}`);
+      return id;
+    },
+    close: () => context.close(),
+  };
+}
+
+/** Sets the extension up through its options page, as a user would (with the config link). */
+export async function configureExtension(browser: Browser, edgePort: number, bridgePort: number): Promise<void> {
+  const page = await browser.context.newPage();
+  await page.goto(`chrome-extension://${browser.extensionId}/options.html`);
+  await page.fill('#edgeUrl', `http://127.0.0.1:${edgePort}/`);
+  await page.fill('#bridgePort', String(bridgePort));
+  await page.fill('#pairingToken', PAIRING_TOKEN);
+  await page.click('#save');
+  await page.waitForSelector('#notice:not([hidden])');
+  await page.close();
+}
