@@ -29,3 +29,6 @@ self.addEventListener('message', (event: Event) => {
 });
 
 wake();
+
+// Reachable from DevTools (and tests) as `passage.engine` in the worker's console.
+Object.assign(globalThis, { passage: { engine } });

@@ -190,3 +190,34 @@ export async function configureExtension(browser: Browser, edgePort: number, bri
   await page.waitForSelector('#notice:not([hidden])');
   await page.close();
 }
+
+/**
+ * The extension service worker's used JS heap, through CDP (`performance.memory` does not exist
+ * in workers): attach to the worker's target from a page session, collect garbage (so only what
+ * is really retained counts), then ask Runtime.getHeapUsage.
+ */
+export async function workerHeapUsed(browser: Browser, page: Page): Promise<number> {
+  const cdp = await browser.context.newCDPSession(page);
+  try {
+    const { targetInfos } = await cdp.send('Target.getTargets');
+    const target = targetInfos.find((t) => t.type === 'service_worker' && t.url.includes(browser.extensionId));
+    if (!target) throw new Error('the extension service worker has no CDP target');
+    const { sessionId } = await cdp.send('Target.attachToTarget', { targetId: target.targetId, flatten: false });
+    const answer = new Promise<number>((resolve, reject) => {
+      cdp.on('Target.receivedMessageFromTarget', (event) => {
+        if (event.sessionId !== sessionId) return;
+        const msg = JSON.parse(event.message) as { id?: number; result?: { usedSize: number }; error?: unknown };
+        if (msg.id !== 2) return;
+        if (msg.result) resolve(msg.result.usedSize);
+        else reject(new Error(JSON.stringify(msg.error)));
+      });
+    });
+    await cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }) });
+    await cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id: 2, method: 'Runtime.getHeapUsage' }) });
+    const used = await answer;
+    await cdp.send('Target.detachFromTarget', { sessionId });
+    return used;
+  } finally {
+    await cdp.detach();
+  }
+}
