@@ -1,12 +1,13 @@
 /**
  * `passage` — the companion. `passage edge` terminates meek; `passage bridge` is the loopback
  * proxy the browser's PAC points at; `passage` alone (what `npm start` runs) starts the demo.
+ * stdout carries only the ready lines scripts and tests wait for; logs go to stderr.
  */
 import { Command, Option } from 'commander';
-import { ConfigError, EDGE_DEFAULTS, parseEdgeConfig, type EdgeOptionValues } from './edge/config.ts';
-import { runEdge } from './edge/run-edge.ts';
-import { createLogger } from './log.ts';
 import path from 'node:path';
+import { ConfigError, EDGE_DEFAULTS, parseEdgeConfig, type EdgeOptionValues } from './edge/config.ts';
+import { startEdge } from './edge/edge.ts';
+import { createLogger, LOG_LEVELS } from './log.ts';
 import { startBridge } from './bridge/bridge.ts';
 import { BRIDGE_DEFAULT_LISTEN, parseBridgeConfig, type BridgeOptionValues } from './bridge/config.ts';
 import { defaultConfigDir, loadOrCreatePairingToken } from './bridge/pairing.ts';
@@ -16,39 +17,59 @@ import { encodeConfigLink } from '../shared/config-link.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** An option whose default shows in --help as written (commander would quote a string default). */
+const withDefault = (flags: string, description: string, value: string) => new Option(flags, description).default(value, value);
+
+const logLevelOption = () =>
+  new Option('--log-level <level>', 'log verbosity (JSON logs on stderr)').choices(LOG_LEVELS).default('info', 'info');
+
 function edgeOptions(cmd: Command): Command {
   const d = EDGE_DEFAULTS;
   return cmd
-    .option('--listen <host:port>', 'address to listen on (port 0: any free port)', d.listen)
-    .addOption(new Option('--mode <mode>', 'raw: one fixed TCP upstream per session (Tor/Lantern meek-server); remux: ReMux streams dialed by the edge').choices(['raw', 'remux']).default(d.mode))
-    .option('--upstream <host:port>', 'the fixed upstream of --mode raw')
-    .option('--path <path>', 'URL path of the meek endpoint', d.path)
-    .option('--max-body <bytes>', 'largest request and response body', d.maxBody)
-    .option('--holdoff <ms>', 'how long a small poll waits for downstream bytes', d.holdoff)
-    .option('--idle-timeout <seconds>', 'close sessions idle this long', d.idleTimeout)
-    .option('--auth-token <token>', 'shared secret clients send in X-Meek-Auth (env PASSAGE_AUTH_TOKEN); required off loopback')
-    .option('--insecure-no-auth', 'allow a non-loopback listener without a token (an open relay: avoid)')
-    .option('--max-sessions <n>', 'concurrent meek sessions', d.maxSessions)
-    .option('--max-streams <n>', 'concurrent streams per session', d.maxStreams)
-    .option('--dial-timeout <seconds>', 'give up dialing a destination after this long', d.dialTimeout)
-    .option('--allow-private', 'let streams reach loopback and private addresses (tests and labs only)')
-    .option('--cert <file>', 'TLS certificate (PEM); serve HTTPS with --key')
-    .option('--key <file>', 'TLS private key (PEM)')
-    .addOption(new Option('--log-level <level>', 'log verbosity (logs go to stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(d.logLevel))
-    .addOption(new Option('--test-resolve <name=ip>', 'test only: resolve NAME to IP in the dialer').argParser(collect).hideHelp())
-    .addOption(new Option('--test-drop-every <n>', 'test only: drop every Nth meek response after processing').hideHelp());
+    .addOption(withDefault('--listen <host:port>', 'address to listen on; port 0 picks a free port (IPv6 as [addr]:port)', d.listen))
+    .addOption(
+      new Option('--mode <mode>', 'raw: every session to one fixed TCP upstream (Tor/Lantern meek-server); remux: ReMux streams, each dialed by the edge')
+        .choices(['raw', 'remux'])
+        .default(d.mode, d.mode),
+    )
+    .option('--upstream <host:port>', 'the fixed upstream of --mode raw (required there, refused in remux mode)')
+    .addOption(withDefault('--path <path>', 'URL path of the meek endpoint; starts and ends with "/"', d.path))
+    .addOption(withDefault('--max-body <bytes>', 'largest request and response body (1024 … 16777216)', d.maxBody))
+    .addOption(withDefault('--holdoff <ms>', 'how long a small poll waits for downstream bytes', d.holdoff))
+    .addOption(withDefault('--idle-timeout <seconds>', 'close sessions idle this long', d.idleTimeout))
+    .option('--auth-token <token>', 'shared secret clients send in X-Meek-Auth (default: env PASSAGE_AUTH_TOKEN; none); required off loopback')
+    .option('--insecure-no-auth', 'allow a non-loopback listener without a token (an open relay: labs only)')
+    .addOption(withDefault('--max-sessions <n>', 'concurrent meek sessions; more get 503', d.maxSessions))
+    .addOption(withDefault('--max-streams <n>', 'concurrent streams per session; more are RESET 0x06', d.maxStreams))
+    .addOption(withDefault('--dial-timeout <seconds>', 'give up resolving and connecting a destination after this long (RESET 0x03)', d.dialTimeout))
+    .option('--allow-private', 'let streams reach loopback, private and link-local addresses (tests and labs only)')
+    .option('--cert <file>', 'TLS certificate chain (PEM); with --key the edge serves HTTPS (default: plain HTTP)')
+    .option('--key <file>', 'TLS private key (PEM), with --cert')
+    .addOption(logLevelOption())
+    // Test-only hooks, hidden from --help; config.ts marks them TEST ONLY too.
+    .addOption(new Option('--test-resolve <name=ip>', 'TEST ONLY: resolve NAME to IP in the dialer (repeatable)').argParser(collect).hideHelp())
+    .addOption(new Option('--test-drop-every <n>', 'TEST ONLY: drop every Nth meek response after processing it').hideHelp());
 }
 
 type Closer = { close(): Promise<void> };
 
-/** SIGINT/SIGTERM close everything and exit 0; installed before any ready line is printed. */
+/**
+ * SIGINT/SIGTERM close everything and exit 0; installed before any ready line is printed.
+ * A second signal while closing exits at once (an operator's second Ctrl-C means "now").
+ */
 function onSignals(logger: { info(o: object, m: string): void }, closers: Closer[]): void {
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
     logger.info({ signal }, 'shutting down');
-    void Promise.all(closers.map((c) => c.close())).then(() => process.exit(0));
+    void Promise.all(closers.map((c) => c.close())).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
 async function runBridgeFromValues(values: BridgeOptionValues) {
@@ -63,24 +84,26 @@ const program = new Command('passage')
   .description('Passage companion: the meek edge and the loopback bridge for the Passage browser extension')
   .showHelpAfterError();
 
-edgeOptions(program.command('edge').description('terminate meek (and ReMux) and dial destinations')).action(async (opts: EdgeOptionValues) => {
-  const config = parseEdgeConfig(opts, process.env);
-  const logger = createLogger(config.logLevel, 'passage-edge');
-  const edge = await runEdge(config, logger);
-  onSignals(logger, [edge]);
-  process.stdout.write(`passage edge listening on ${edge.url}\n`);
-  logger.info({ mode: config.mode, path: config.path, auth: config.authToken !== null }, 'edge ready');
-});
+edgeOptions(program.command('edge').description('terminate meek (raw or ReMux) and dial destinations under the destination policy')).action(
+  async (opts: EdgeOptionValues) => {
+    const config = parseEdgeConfig(opts, process.env);
+    const logger = createLogger(config.logLevel, 'passage-edge');
+    const edge = await startEdge(config, logger);
+    onSignals(logger, [edge]);
+    process.stdout.write(`passage edge listening on ${edge.url}\n`);
+    logger.info({ mode: config.mode, path: config.path, auth: config.authToken !== null, allowPrivate: config.allowPrivate }, 'edge ready');
+  },
+);
 
 const bridgeOptions = (cmd: Command) =>
   cmd
     .option('--token <token>', 'pairing token the extension must present (default: generated once, kept in the config folder)')
     .addOption(new Option('--allow-extension <id>', 'extension id allowed to link (repeatable; default: the shipped extension)').argParser(collect))
-    .option('--config-dir <dir>', 'where the pairing token is kept', defaultConfigDir())
-    .addOption(new Option('--log-level <level>', 'log verbosity (logs go to stderr)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
+    .addOption(withDefault('--config-dir <dir>', 'where the pairing token is kept', defaultConfigDir()))
+    .addOption(logLevelOption());
 
 bridgeOptions(program.command('bridge').description('the loopback proxy the PAC points at (HTTP CONNECT, plain HTTP, SOCKS5), linked to the extension'))
-  .option('--listen <host:port>', 'loopback address to listen on (port 0: any free port)', BRIDGE_DEFAULT_LISTEN)
+  .addOption(withDefault('--listen <host:port>', 'loopback address to listen on (port 0: any free port)', BRIDGE_DEFAULT_LISTEN))
   .action(async (opts: BridgeOptionValues) => {
     const { bridge, logger } = await runBridgeFromValues(opts);
     onSignals(logger, [bridge]);
@@ -90,9 +113,9 @@ bridgeOptions(program.command('bridge').description('the loopback proxy the PAC 
 bridgeOptions(
   program
     .command('start', { isDefault: true })
-    .description('what `npm start` runs: builds the extension if needed, then an edge and a bridge on loopback')
-    .option('--edge-listen <host:port>', 'edge address', EDGE_DEFAULTS.listen)
-    .option('--bridge-listen <host:port>', 'bridge address', BRIDGE_DEFAULT_LISTEN)
+    .description('the default, what `npm start` runs: builds the extension if needed, then an edge and a bridge on loopback')
+    .addOption(withDefault('--edge-listen <host:port>', 'edge address (loopback)', EDGE_DEFAULTS.listen))
+    .addOption(withDefault('--bridge-listen <host:port>', 'bridge address (loopback)', BRIDGE_DEFAULT_LISTEN))
     .option('--no-build', 'do not build the extension into dist/ even when it is stale'),
 ).action(async (opts: BridgeOptionValues & { edgeListen: string; bridgeListen: string; build: boolean }) => {
   const root = packageRoot();
@@ -102,10 +125,10 @@ bridgeOptions(
   }
   const edgeConfig = parseEdgeConfig({ ...EDGE_DEFAULTS, listen: opts.edgeListen, logLevel: opts.logLevel }, process.env);
   const edgeLogger = createLogger(edgeConfig.logLevel, 'passage-edge');
-  const edge = await runEdge(edgeConfig, edgeLogger);
+  const edge = await startEdge(edgeConfig, edgeLogger);
   const { bridge, token, logger } = await runBridgeFromValues({ ...opts, listen: opts.bridgeListen });
   onSignals(logger, [bridge, edge]);
-  const link = encodeConfigLink({ edgeUrl: `${edge.url}/`, bridgePort: bridge.port, pairingToken: token, authToken: '' });
+  const link = encodeConfigLink({ edgeUrl: `${edge.url}/`, bridgePort: bridge.port, pairingToken: token, authToken: edgeConfig.authToken ?? '' });
   process.stdout.write(
     [
       `passage edge listening on ${edge.url}`,
@@ -119,11 +142,21 @@ bridgeOptions(
   );
 });
 
+/** A failure at start-up: one clear line, no stack, for the mistakes an operator makes. */
+function startupMessage(e: unknown): string | null {
+  if (e instanceof ConfigError) return e.message;
+  const err = e as NodeJS.ErrnoException | null;
+  // listen() failures (EADDRINUSE, EACCES, EADDRNOTAVAIL) are the operator's to fix, not bugs.
+  if (err && typeof err.code === 'string' && err.syscall === 'listen') return err.message;
+  return null;
+}
+
 program.parseAsync(process.argv).catch((e: unknown) => {
-  if (e instanceof ConfigError) {
-    process.stderr.write(`passage: ${e.message}\n`);
+  const message = startupMessage(e);
+  if (message !== null) {
+    process.stderr.write(`passage: ${message}\n`);
     process.exit(2);
   }
-  process.stderr.write(`passage: ${(e as Error)?.stack ?? e}\n`);
+  process.stderr.write(`passage: ${(e as Error | null)?.stack ?? String(e)}\n`);
   process.exit(1);
 });

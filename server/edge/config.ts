@@ -3,31 +3,38 @@
  * clear message instead of being ignored (the CLI prints the message and exits 2).
  */
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { MAX_MAX_BODY, MIN_MAX_BODY } from '../../shared/meek/headers.ts';
+import { parseIPv4, parseIPv6 } from '../ip.ts';
 
 export class ConfigError extends Error {}
 
 export interface EdgeConfig {
+  /** Listen address: an IP literal (IPv6 without brackets) or a name. */
   host: string;
+  /** 0: any free port (the ready line names the real one). */
   port: number;
   mode: 'raw' | 'remux';
+  /** The fixed upstream of raw mode; null in remux mode. */
   upstream: { host: string; port: number } | null;
+  /** The meek endpoint's path; starts and ends with "/". */
   path: string;
+  /** The server's own largest request and response body, bytes. */
   maxBody: number;
   holdoffMs: number;
   idleTimeoutMs: number;
+  /** null: no auth (only allowed on loopback, or with --insecure-no-auth). */
   authToken: string | null;
   maxSessions: number;
   maxStreams: number;
   dialTimeoutMs: number;
   allowPrivate: boolean;
+  /** PEM contents; null: plain HTTP. */
   tls: { cert: Buffer; key: Buffer } | null;
   logLevel: LogLevel;
-  /** Test-only: `NAME=IP` overrides for the dialer. */
+  /** TEST ONLY (hidden `--test-resolve NAME=IP`): names the dialer maps before DNS; keys lower-case. */
   testResolve: Map<string, string>;
-  /** Test-only: drop every Nth meek response after processing it. */
+  /** TEST ONLY (hidden `--test-drop-every N`): drop every Nth meek response after processing; 0 = off. */
   testDropEvery: number;
 }
 
@@ -68,9 +75,10 @@ export const EDGE_DEFAULTS = {
 
 /** HOST:PORT with IPv6 in brackets; port 0 means "any free port" where `allowZero`. */
 export function parseHostPort(text: string, what: string, allowZero: boolean): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/.exec(text);
   if (!m) throw new ConfigError(`${what} must be HOST:PORT (IPv6 as [ADDR]:PORT), got "${text}"`);
   const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && parseIPv6(host) === null) throw new ConfigError(`${what}: not an IPv6 address in "${text}"`);
   const port = Number(m[3]);
   if (port > 65535 || (port === 0 && !allowZero)) throw new ConfigError(`${what}: port out of range in "${text}"`);
   return { host, port };
@@ -83,10 +91,19 @@ function integer(text: string, what: string, min: number, max: number): number {
   return n;
 }
 
+/** Loopback listen addresses need no token: only this machine can reach them. */
 export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
+  if (host.toLowerCase() === 'localhost') return true;
+  const v4 = parseIPv4(host);
+  if (v4 !== null) return v4 >>> 24 === 127;
+  const v6 = parseIPv6(host);
+  return v6 !== null && v6.slice(0, 7).every((w) => w === 0) && v6[7] === 1;
+}
+
+/** Segments of letters, digits and `-._~`, never `.` or `..` (a client's URL parser would fold those away). */
+function validPath(path: string): boolean {
+  if (!/^\/([A-Za-z0-9._~-]+\/)*$/.test(path)) return false;
+  return path.split('/').every((segment) => segment !== '.' && segment !== '..');
 }
 
 export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string | undefined> = {}): EdgeConfig {
@@ -94,14 +111,17 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   if (v.mode !== 'raw' && v.mode !== 'remux') throw new ConfigError(`--mode must be raw or remux, got "${v.mode}"`);
   let upstream: EdgeConfig['upstream'] = null;
   if (v.mode === 'raw') {
-    if (!v.upstream) throw new ConfigError('--mode raw needs --upstream HOST:PORT');
+    if (v.upstream === undefined) throw new ConfigError('--mode raw needs --upstream HOST:PORT');
     upstream = parseHostPort(v.upstream, '--upstream', false);
-  } else if (v.upstream) {
+  } else if (v.upstream !== undefined) {
     throw new ConfigError('--upstream only applies to --mode raw (remux dials each stream\'s own destination)');
   }
-  if (!/^\/([A-Za-z0-9._~-]+\/)*$/.test(v.path)) throw new ConfigError(`--path must start and end with "/", got "${v.path}"`);
-  const authToken = v.authToken ?? env.PASSAGE_AUTH_TOKEN ?? null;
+  if (!validPath(v.path)) throw new ConfigError(`--path must start and end with "/" and hold only letters, digits and -._~ (e.g. /m/), got "${v.path}"`);
+  // An empty PASSAGE_AUTH_TOKEN (a blank line in an env file) means unset, not an empty secret.
+  const authToken = v.authToken ?? (env.PASSAGE_AUTH_TOKEN || null);
   if (authToken !== null && authToken.length < 8) throw new ConfigError('--auth-token must be at least 8 characters');
+  // It travels in an HTTP header: visible ASCII only.
+  if (authToken !== null && !/^[\x21-\x7e]+$/.test(authToken)) throw new ConfigError('--auth-token must be printable ASCII without spaces');
   if (authToken === null && !isLoopbackHost(listen.host) && !v.insecureNoAuth) {
     throw new ConfigError(`refusing to listen on ${listen.host} without --auth-token (or PASSAGE_AUTH_TOKEN); --insecure-no-auth overrides`);
   }
@@ -117,8 +137,10 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   if (!(LOG_LEVELS as readonly string[]).includes(v.logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const testResolve = new Map<string, string>();
   for (const entry of v.testResolve ?? []) {
-    const [name, ip] = entry.split('=');
-    if (!name || !ip || !isIP(ip)) throw new ConfigError(`--test-resolve wants NAME=IP, got "${entry}"`);
+    const [name, ip, extra] = entry.split('=');
+    if (!name || !ip || extra !== undefined || (parseIPv4(ip) === null && parseIPv6(ip) === null)) {
+      throw new ConfigError(`--test-resolve wants NAME=IP, got "${entry}"`);
+    }
     testResolve.set(name.toLowerCase(), ip);
   }
   return {

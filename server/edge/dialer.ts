@@ -1,24 +1,44 @@
 /**
- * Dials a tunneled stream's destination under the policy, with a timeout, and maps failure to
- * the RESET code the client sees (0x01 unreachable, 0x02 policy, 0x03 timeout).
+ * Dials a tunneled stream's destination under the policy, within one deadline, and maps every
+ * failure to the RESET code the client sees (PROTOCOL.md §2–3):
+ *   0x01 name did not resolve, or no address accepted the connection
+ *   0x02 every address the name resolved to is refused by the policy
+ *   0x03 resolving and connecting took longer than the dial timeout
  */
 import net from 'node:net';
 import type { Destination } from '../../shared/eagersocks.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import { PolicyError, resolveAllowed, type ResolveOptions } from './policy.ts';
 
+/** Why a dial failed; the metrics label. */
+export type DialFailure = 'resolve' | 'policy' | 'unreachable' | 'timeout';
+
+const CODE_FOR: Record<DialFailure, number> = {
+  resolve: ResetCode.UNREACHABLE,
+  policy: ResetCode.POLICY,
+  unreachable: ResetCode.UNREACHABLE,
+  timeout: ResetCode.TIMEOUT,
+};
+
 export class DialError extends Error {
+  /** The RESET code to send for the stream. */
+  readonly resetCode: number;
+
   constructor(
     message: string,
-    readonly resetCode: number,
+    readonly reason: DialFailure,
   ) {
     super(message);
+    this.resetCode = CODE_FOR[reason];
   }
 }
 
 export interface DialOptions extends ResolveOptions {
+  /** For resolving and connecting together. */
   timeoutMs: number;
 }
+
+export type Dialer = (destination: Destination) => Promise<net.Socket>;
 
 function connectOnce(address: string, port: number, deadline: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -26,7 +46,7 @@ function connectOnce(address: string, port: number, deadline: number): Promise<n
     const socket = net.connect({ host: address, port, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new DialError(`dial ${address}:${port} timed out`, ResetCode.TIMEOUT));
+      reject(new DialError(`dial ${address}:${port} timed out`, 'timeout'));
     }, Math.max(0, deadline - Date.now()));
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -35,37 +55,50 @@ function connectOnce(address: string, port: number, deadline: number): Promise<n
     });
     socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new DialError(`dial ${address}:${port}: ${e.code ?? e.message}`, ResetCode.UNREACHABLE));
+      reject(new DialError(`dial ${address}:${port}: ${e.code ?? e.message}`, 'unreachable'));
     });
   });
 }
 
-export function createDialer(o: DialOptions): (destination: Destination) => Promise<net.Socket> {
-  return async (destination) => {
-    const deadline = Date.now() + o.timeoutMs;
-    let addresses: string[];
+/** Resolves under the policy, giving up at the deadline (a hung resolver must not hold a stream). */
+async function allowedAddresses(host: string, o: DialOptions, deadline: number): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DialError(`resolving ${host} timed out`, 'timeout')), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([resolveAllowed(host, o), expired]);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new DialError(e.message, e.reason);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Opens a TCP connection to `destination`: resolve once, then try each allowed address in turn
+ * (never resolving again) until one connects or the deadline passes. Rejects with a DialError.
+ */
+export async function dial(destination: Destination, o: DialOptions): Promise<net.Socket> {
+  const deadline = Date.now() + o.timeoutMs;
+  const addresses = await allowedAddresses(destination.host, o, deadline);
+  let last: DialError | null = null;
+  for (const address of addresses) {
+    if (Date.now() >= deadline) break;
     try {
-      addresses = await Promise.race([
-        resolveAllowed(destination.host, o),
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new DialError(`resolving ${destination.host} timed out`, ResetCode.TIMEOUT)), o.timeoutMs).unref(),
-        ),
-      ]);
+      return await connectOnce(address, destination.port, deadline);
     } catch (e) {
-      if (e instanceof DialError) throw e;
-      if (e instanceof PolicyError) throw new DialError(e.message, e.reason === 'policy' ? ResetCode.POLICY : ResetCode.UNREACHABLE);
-      throw e;
+      if (!(e instanceof DialError)) throw e;
+      if (e.reason === 'timeout') throw e;
+      last = e;
     }
-    let last: unknown = null;
-    for (const address of addresses) {
-      if (Date.now() >= deadline) break;
-      try {
-        return await connectOnce(address, destination.port, deadline);
-      } catch (e) {
-        last = e;
-        if (e instanceof DialError && e.resetCode === ResetCode.TIMEOUT) throw e;
-      }
-    }
-    throw last instanceof DialError ? last : new DialError(`dial ${destination.host} timed out`, ResetCode.TIMEOUT);
-  };
+  }
+  if (Date.now() >= deadline) throw new DialError(`dial ${destination.host}:${destination.port} timed out`, 'timeout');
+  throw last ?? new DialError(`dial ${destination.host}:${destination.port}: no address`, 'unreachable');
+}
+
+/** `dial` with its options bound: what the edge hands to each stream. */
+export function createDialer(o: DialOptions): Dialer {
+  return (destination) => dial(destination, o);
 }

@@ -15,7 +15,8 @@ import type { Upstream } from './upstream.ts';
 import type { Dial } from './stream-relay.ts';
 import { presentedToken, tokenMatches } from './auth.ts';
 import { corsHeaders, preflightHeaders, send } from './http-util.ts';
-import type { EdgeMetrics } from './metrics.ts';
+import { codeLabel, type EdgeMetrics } from './metrics.ts';
+import { DialError } from './dialer.ts';
 
 export interface EdgeServerOptions {
   host: string;
@@ -50,7 +51,7 @@ function isLoopback(address: string | undefined): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-export async function startEdge(o: EdgeServerOptions): Promise<RunningEdge> {
+export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge> {
   const { metrics, logger } = o;
   const started = Date.now();
   const registry = new SessionRegistry(o.maxSessions, o.idleTimeoutMs, (session, reason) => {
@@ -82,11 +83,14 @@ export async function startEdge(o: EdgeServerOptions): Promise<RunningEdge> {
         onBytes,
         onStreamOpen: () => metrics.streams.inc(),
         onStreamClose: () => metrics.streams.dec(),
-        onDialError: (code) => {
-          metrics.dialErrors.inc({ reason: `0x0${code}` });
-          metrics.resets.inc({ code: `0x0${code}` });
+        onDialError: (code, err) => {
+          const reason = err instanceof DialError ? err.reason : 'unreachable';
+          metrics.dialErrors.inc({ reason });
+          metrics.resets.inc({ code: codeLabel(code) });
+          // Never the destination: an edge's logs must not become a record of where users went.
+          logger.debug({ code: codeLabel(code), reason }, 'dial failed');
         },
-        onReset: (code) => metrics.resets.inc({ code: `0x0${code}` }),
+        onReset: (code) => metrics.resets.inc({ code: codeLabel(code) }),
         onProtocolError: (e) => logger.info({ code: e.code }, 'remux protocol error: GOAWAY sent'),
       },
     });
@@ -104,6 +108,9 @@ export async function startEdge(o: EdgeServerOptions): Promise<RunningEdge> {
       replay: () => metrics.replays.inc(),
       rejected: (status, reason) => {
         metrics.rejected.inc({ status: String(status) });
+        // 503 and 502 come only on a session's first request: a session that was not created.
+        if (status === 503) metrics.sessionsRejected.inc({ reason: 'limit' });
+        if (status === 502) metrics.sessionsRejected.inc({ reason: 'upstream' });
         logger.debug({ status, reason }, 'meek request rejected');
       },
       sessionOpened: () => metrics.sessions.inc(),

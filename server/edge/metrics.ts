@@ -1,23 +1,55 @@
-/** The edge's Prometheus metrics, in a registry of its own (never the process-global one). */
+/**
+ * The edge's Prometheus metrics, in a registry of its own: never prom-client's global one, so two
+ * edges in one process (tests) do not share or clash over counters.
+ */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
-export function createEdgeMetrics() {
+export interface EdgeMetrics {
+  /** Open meek sessions. */
+  sessions: Gauge;
+  /** Open tunneled streams (remux mode). */
+  streams: Gauge;
+  /** Payload bytes from clients toward destinations. */
+  bytesUp: Counter;
+  /** Payload bytes from destinations toward clients. */
+  bytesDown: Counter;
+  /** meek requests answered 200 (replays included). */
+  polls: Counter;
+  /** meek responses replayed for a repeated seq. */
+  replays: Counter;
+  /** Streams reset, label `code` ("0x01" … "0x07"). */
+  resets: Counter<'code'>;
+  /** Failed dials, label `reason` (resolve, policy, unreachable, timeout, raw-upstream). */
+  dialErrors: Counter<'reason'>;
+  /** meek requests refused, label `status` (HTTP status). */
+  rejected: Counter<'status'>;
+  /** First requests that did not become a session, label `reason` (limit, upstream). */
+  sessionsRejected: Counter<'reason'>;
+  /** The Content-Type of `text()`. */
+  contentType: string;
+  /** Everything in Prometheus text format. */
+  text(): Promise<string>;
+}
+
+/** A RESET code as a label: 0x02 → "0x02". */
+export const codeLabel = (code: number): string => `0x${code.toString(16).padStart(2, '0')}`;
+
+export function createEdgeMetrics(): EdgeMetrics {
   const registry = new Registry();
+  const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'passage_edge_process_' });
-  const m = {
-    sessions: new Gauge({ name: 'passage_edge_sessions', help: 'open meek sessions', registers: [registry] }),
-    streams: new Gauge({ name: 'passage_edge_streams', help: 'open tunneled streams', registers: [registry] }),
-    bytesUp: new Counter({ name: 'passage_edge_bytes_up_total', help: 'bytes from clients toward destinations', registers: [registry] }),
-    bytesDown: new Counter({ name: 'passage_edge_bytes_down_total', help: 'bytes from destinations toward clients', registers: [registry] }),
-    polls: new Counter({ name: 'passage_edge_polls_total', help: 'meek requests answered 200', registers: [registry] }),
-    replays: new Counter({ name: 'passage_edge_replays_total', help: 'meek responses replayed for a repeated seq', registers: [registry] }),
-    resets: new Counter({ name: 'passage_edge_resets_total', help: 'streams reset, by RESET code', labelNames: ['code'], registers: [registry] }),
-    dialErrors: new Counter({ name: 'passage_edge_dial_errors_total', help: 'failed dials, by reason', labelNames: ['reason'], registers: [registry] }),
-    rejected: new Counter({ name: 'passage_edge_rejected_total', help: 'meek requests refused, by HTTP status', labelNames: ['status'], registers: [registry] }),
+  return {
+    sessions: new Gauge({ name: 'passage_edge_sessions', help: 'open meek sessions', registers }),
+    streams: new Gauge({ name: 'passage_edge_streams', help: 'open tunneled streams', registers }),
+    bytesUp: new Counter({ name: 'passage_edge_bytes_up_total', help: 'bytes from clients toward destinations', registers }),
+    bytesDown: new Counter({ name: 'passage_edge_bytes_down_total', help: 'bytes from destinations toward clients', registers }),
+    polls: new Counter({ name: 'passage_edge_polls_total', help: 'meek requests answered 200', registers }),
+    replays: new Counter({ name: 'passage_edge_replays_total', help: 'meek responses replayed for a repeated seq', registers }),
+    resets: new Counter({ name: 'passage_edge_resets_total', help: 'streams reset, by RESET code', labelNames: ['code'], registers }),
+    dialErrors: new Counter({ name: 'passage_edge_dial_errors_total', help: 'failed dials, by reason', labelNames: ['reason'], registers }),
+    rejected: new Counter({ name: 'passage_edge_rejected_total', help: 'meek requests refused, by HTTP status', labelNames: ['status'], registers }),
+    sessionsRejected: new Counter({ name: 'passage_edge_sessions_rejected_total', help: 'new sessions refused, by reason', labelNames: ['reason'], registers }),
     contentType: registry.contentType,
     text: () => registry.metrics(),
   };
-  return m;
 }
-
-export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;

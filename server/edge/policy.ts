@@ -1,84 +1,101 @@
 /**
  * Destination policy (PROTOCOL.md §3): the edge is not an open relay into its own network.
- * A name is resolved once; every address is checked; only addresses that passed are dialed.
+ * A name is resolved once; every address is checked; only addresses that passed are dialed, and a
+ * destination is refused (RESET 0x02) only when none passed — a name with one public and one
+ * private address is dialed on the public one, never the private one.
+ *
+ * Ranges are matched on parsed addresses (server/ip.ts) rather than with node:net's BlockList:
+ * the IPv4 that an IPv6 address carries (mapped, NAT64, 6to4, …) has to be extracted anyway,
+ * and BlockList's own handling of mapped addresses is undocumented.
  */
-import { BlockList, isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
+import { parseIPv4, parseIPv6 } from '../ip.ts';
 
-const refusedV4: Array<[string, number]> = [
-  ['0.0.0.0', 8], // "this network", unspecified
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // CGNAT
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24], // IETF protocol assignments
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15], // benchmarking
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved, and 255.255.255.255 broadcast
-];
-const refusedV6: Array<[string, number]> = [
-  ['::', 128], // unspecified
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
+type Range = readonly [base: string, bits: number, why: string];
+
+/** Refused IPv4 ranges, with the reason a log line gives. */
+const REFUSED_V4: readonly Range[] = [
+  ['0.0.0.0', 8, 'unspecified'], // "this network"; 0.0.0.0 reaches the host itself on Linux
+  ['10.0.0.0', 8, 'private'],
+  ['100.64.0.0', 10, 'cgnat'],
+  ['127.0.0.0', 8, 'loopback'],
+  ['169.254.0.0', 16, 'link-local'], // cloud metadata services live here
+  ['172.16.0.0', 12, 'private'],
+  ['192.0.0.0', 24, 'reserved'], // IETF protocol assignments
+  ['192.168.0.0', 16, 'private'],
+  ['198.18.0.0', 15, 'reserved'], // benchmarking; some networks route it internally
+  ['224.0.0.0', 4, 'multicast'],
+  ['240.0.0.0', 4, 'reserved'], // future use, and 255.255.255.255 broadcast
 ];
 
-const v4 = new BlockList();
-for (const [net, bits] of refusedV4) v4.addSubnet(net, bits, 'ipv4');
-const v6 = new BlockList();
-for (const [net, bits] of refusedV6) v6.addSubnet(net, bits, 'ipv6');
+/** Refused IPv6 ranges (IPv4 carried inside IPv6 is checked separately, see embeddedV4). */
+const REFUSED_V6: readonly Range[] = [
+  ['::', 128, 'unspecified'],
+  ['::1', 128, 'loopback'],
+  ['64:ff9b:1::', 48, 'nat64-local'], // RFC 8215 local-use NAT64: the operator's own translator
+  ['fc00::', 7, 'private'],
+  ['fe80::', 10, 'link-local'],
+  ['fec0::', 10, 'site-local'], // deprecated, still routed on old networks
+  ['ff00::', 8, 'multicast'],
+];
 
-function words(ip: string): number[] | null {
-  // Node normalises through BlockList, but we need the embedded IPv4 of a few IPv6 forms.
-  let text = ip;
-  let tail: number[] = [];
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted) {
-    const b = dotted[1]!.split('.').map(Number);
-    tail = [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
-    text = text.slice(0, -dotted[1]!.length) + '0:0';
-  }
-  const [head, rest] = text.includes('::') ? text.split('::') : [text, undefined];
-  const h = head ? head.split(':').map((x) => parseInt(x, 16)) : [];
-  const r = rest !== undefined && rest !== '' ? rest.split(':').map((x) => parseInt(x, 16)) : [];
-  const fill = rest === undefined ? [] : new Array<number>(8 - h.length - r.length).fill(0);
-  const all = [...h, ...fill, ...r];
-  if (all.length !== 8 || all.some((w) => Number.isNaN(w))) return null;
-  if (tail.length) all.splice(6, 2, ...tail);
-  return all;
+const v4InRange = (ip: number, [base, bits]: Range): boolean => {
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return ((ip & mask) >>> 0) === ((parseIPv4(base)! & mask) >>> 0);
+};
+
+const toBig = (words: readonly number[]): bigint => words.reduce((acc, w) => (acc << 16n) | BigInt(w), 0n);
+
+const v6InRange = (words: readonly number[], [base, bits]: Range): boolean => {
+  const shift = BigInt(128 - bits);
+  return toBig(words) >> shift === toBig(parseIPv6(base)!) >> shift;
+};
+
+/**
+ * The IPv4 address an IPv6 address carries, for the forms that reach IPv4 hosts — so that
+ * `::ffff:127.0.0.1` or `64:ff9b::a00:1` cannot smuggle a refused IPv4 past the policy.
+ */
+export function embeddedV4(w: readonly number[]): number | null {
+  const zero = (from: number, to: number) => w.slice(from, to).every((x) => x === 0);
+  const join = (hi: number, lo: number) => ((hi << 16) >>> 0) + lo;
+  if (zero(0, 5) && w[5] === 0xffff) return join(w[6]!, w[7]!); // ::ffff:a.b.c.d, IPv4-mapped
+  if (zero(0, 4) && w[4] === 0xffff && w[5] === 0) return join(w[6]!, w[7]!); // ::ffff:0:a.b.c.d, SIIT
+  if (zero(0, 6)) return join(w[6]!, w[7]!); // ::a.b.c.d, IPv4-compatible (:: and ::1 are refused anyway)
+  if (w[0] === 0x64 && w[1] === 0xff9b && zero(2, 6)) return join(w[6]!, w[7]!); // 64:ff9b::/96, NAT64
+  if (w[0] === 0x2002) return join(w[1]!, w[2]!); // 2002::/16, 6to4
+  if (w[0] === 0x2001 && w[1] === 0) return join(w[6]! ^ 0xffff, w[7]! ^ 0xffff); // Teredo: the client's address, inverted
+  return null;
 }
 
-/** The IPv4 address an IPv6 address carries, for forms that reach IPv4 hosts. */
-function embeddedV4(ip: string): string | null {
-  const w = words(ip);
-  if (!w) return null;
-  const v4of = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  const zero = (from: number, to: number) => w.slice(from, to).every((x) => x === 0);
-  if (zero(0, 5) && w[5] === 0xffff) return v4of(w[6]!, w[7]!); // ::ffff:a.b.c.d (mapped)
-  if (zero(0, 6) && (w[6] !== 0 || w[7]! > 1)) return v4of(w[6]!, w[7]!); // ::a.b.c.d (compatible)
-  if (w[0] === 0x64 && w[1] === 0xff9b && zero(2, 6)) return v4of(w[6]!, w[7]!); // NAT64
-  if (w[0] === 0x2002) return v4of(w[1]!, w[2]!); // 6to4
-  return null;
+function v4Reason(ip: number): string | null {
+  return REFUSED_V4.find((r) => v4InRange(ip, r))?.[2] ?? null;
+}
+
+/**
+ * Why the edge must not dial `ip` ('loopback', 'private', …), or null when it may.
+ * Text that is not an IP address is refused as 'not-an-address'; this never throws.
+ */
+export function refusalReason(ip: string): string | null {
+  const v4 = parseIPv4(ip);
+  if (v4 !== null) return v4Reason(v4);
+  const v6 = parseIPv6(ip);
+  if (v6 === null) return 'not-an-address';
+  const own = REFUSED_V6.find((r) => v6InRange(v6, r))?.[2];
+  if (own) return own;
+  const inner = embeddedV4(v6);
+  const innerReason = inner === null ? null : v4Reason(inner);
+  return innerReason === null ? null : `${innerReason} (embedded IPv4)`;
 }
 
 /** True when the edge must not dial `ip` (unless --allow-private). Non-IP text is refused. */
 export function isRefusedAddress(ip: string): boolean {
-  const family = isIP(ip);
-  if (family === 4) return v4.check(ip, 'ipv4');
-  if (family === 6) {
-    if (v6.check(ip, 'ipv6')) return true;
-    const inner = embeddedV4(ip);
-    return inner !== null && v4.check(inner, 'ipv4');
-  }
-  return true;
+  return refusalReason(ip) !== null;
 }
 
 export class PolicyError extends Error {
   constructor(
     message: string,
+    /** 'policy': every address was refused (RESET 0x02); 'resolve': the name did not resolve (0x01). */
     readonly reason: 'policy' | 'resolve',
   ) {
     super(message);
@@ -86,30 +103,46 @@ export class PolicyError extends Error {
 }
 
 export interface ResolveOptions {
+  /** Lift the policy (tests and labs): every resolved address is allowed. */
   allowPrivate: boolean;
-  /** Test-only name overrides (`--test-resolve NAME=IP`), consulted before DNS. */
+  /** Test-only name overrides (`--test-resolve NAME=IP`), consulted before DNS; keys lower-case. */
   overrides: ReadonlyMap<string, string>;
+  /** The resolver; DNS by default. Injected by tests. */
+  lookupAll?: (name: string) => Promise<string[]>;
+}
+
+const dnsLookupAll = async (name: string): Promise<string[]> =>
+  (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+
+/** Lower-case, brackets and one trailing dot removed: `[::1]` → `::1`, `Blocked.Test.` → `blocked.test`. */
+function normaliseHost(host: string): string {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return (bare.endsWith('.') && bare.length > 1 ? bare.slice(0, -1) : bare).toLowerCase();
 }
 
 /**
- * Resolves `host` once and returns the addresses that may be dialed. Addresses that fail the
- * policy are dropped; if none is left the destination is refused (RESET 0x02).
+ * Resolves `host` once and returns the addresses that may be dialed, in resolver order.
+ * Refused addresses are dropped; if none is left the destination is refused (PolicyError 'policy').
  */
 export async function resolveAllowed(host: string, o: ResolveOptions): Promise<string[]> {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const name = normaliseHost(host);
   let addresses: string[];
-  const override = o.overrides.get(bare.toLowerCase());
-  if (override) addresses = [override];
-  else if (isIP(bare)) addresses = [bare];
+  const override = o.overrides.get(name);
+  if (override !== undefined) addresses = [override];
+  else if (parseIPv4(name) !== null || parseIPv6(name) !== null) addresses = [name];
   else {
     try {
-      addresses = (await lookup(bare, { all: true, verbatim: true })).map((a) => a.address);
+      addresses = await (o.lookupAll ?? dnsLookupAll)(name);
     } catch (e) {
-      throw new PolicyError(`cannot resolve ${bare}: ${(e as NodeJS.ErrnoException).code ?? e}`, 'resolve');
+      throw new PolicyError(`cannot resolve ${name}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'resolve');
     }
+    if (addresses.length === 0) throw new PolicyError(`cannot resolve ${name}: no addresses`, 'resolve');
   }
   if (o.allowPrivate) return addresses;
   const allowed = addresses.filter((a) => !isRefusedAddress(a));
-  if (allowed.length === 0) throw new PolicyError(`${bare} resolves only to refused addresses`, 'policy');
+  if (allowed.length === 0) {
+    const why = [...new Set(addresses.map((a) => refusalReason(a)))].join(', ');
+    throw new PolicyError(`${name} resolves only to refused addresses (${why})`, 'policy');
+  }
   return allowed;
 }

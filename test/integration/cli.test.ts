@@ -4,35 +4,10 @@ import { mkdtempSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runCompanion, startCompanion } from '../support/processes.ts';
+import { startCompanion } from '../support/processes.ts';
 
+/** The default command and HTTPS; help, validation and signals are in cli-help.test.ts. */
 describe('passage CLI', () => {
-  it('documents every edge option with its default', async () => {
-    const { code, stdout } = await runCompanion(['edge', '--help']);
-    expect(code).toBe(0);
-    for (const opt of ['--listen', '--mode', '--upstream', '--path', '--max-body', '--holdoff', '--idle-timeout', '--auth-token', '--insecure-no-auth', '--max-sessions', '--max-streams', '--dial-timeout', '--allow-private', '--cert', '--key', '--log-level']) {
-      expect(stdout).toContain(opt);
-    }
-    for (const def of ['262144', '"50"', '"120"', '"1000"', '"256"', '"10"']) expect(stdout).toContain(def);
-    expect(stdout).not.toContain('--test-');
-  });
-
-  it('fails loudly on invalid options and on an open relay', async () => {
-    for (const args of [['edge', '--max-body', '12'], ['edge', '--mode', 'raw'], ['edge', '--bogus'], ['edge', '--listen', '0.0.0.0:0']]) {
-      const { code, stderr } = await runCompanion(args);
-      expect(code, args.join(' ')).not.toBe(0);
-      expect(stderr.length, args.join(' ')).toBeGreaterThan(0);
-    }
-    const relay = await runCompanion(['edge', '--listen', '0.0.0.0:0']);
-    expect(relay.stderr).toMatch(/auth-token/);
-  });
-
-  it('keeps the bridge on loopback', async () => {
-    const { code, stderr } = await runCompanion(['bridge', '--listen', '0.0.0.0:0']);
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/loopback only/);
-  });
-
   it('`passage` alone (npm start) runs an edge and a bridge on loopback and prints the pairing token', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'passage-cfg-'));
     const waitFor = async (c: { stdout: string[] }, re: RegExp) => {

@@ -1,44 +1,139 @@
-import { describe, expect, it } from 'vitest';
+/**
+ * The dialer over real TCP. Every connection in this file goes to 127.0.0.1: refusals are decided
+ * before any packet leaves, and the timeout case uses a loopback listener that never accepts.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { createDialer, DialError } from '../../server/edge/dialer.ts';
+import { createDialer, dial, DialError } from '../../server/edge/dialer.ts';
+import type { Destination } from '../../shared/eagersocks.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
-import { blackhole, listen } from '../support/servers.ts';
+import { listen } from '../support/servers.ts';
 
 const overrides = new Map([['blocked.test', '127.0.0.1']]);
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/**
+ * A loopback port where connecting hangs, in Node alone: a child listens with backlog 1 and then
+ * blocks its event loop, so it never accepts; once two connections fill the accept queue, the
+ * kernel drops further SYNs and a connect neither succeeds nor fails.
+ */
+async function unansweredPort(): Promise<{ port: number; close(): void }> {
+  const src = `const s = require('net').createServer(); s.listen(0, '127.0.0.1', 1, () => {
+    require('fs').writeSync(1, s.address().port + '\\n');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000);
+  });`;
+  const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('error', reject);
+  });
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 8; i++) {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => {});
+    fillers.push(s);
+    const connected = await Promise.race([
+      new Promise<boolean>((r) => s.once('connect', () => r(true))),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 200)),
+    ]);
+    if (!connected) break; // the queue is full
+  }
+  return {
+    port,
+    close() {
+      for (const s of fillers) s.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+const failure = (p: Promise<unknown>) => p.then(() => expect.unreachable('dial succeeded'), (e: unknown) => e as DialError);
 
 describe('dialer (real TCP on loopback)', () => {
-  it('dials an allowed destination, and a loopback one only with allowPrivate', async () => {
+  it('connects with allowPrivate, through a test-resolve name, and carries bytes', async () => {
     const server = await listen((s) => s.end('hi'));
     try {
-      const open = createDialer({ allowPrivate: true, overrides, timeoutMs: 2000 });
-      const socket = await open({ type: 'domain', host: 'blocked.test', port: server.port });
+      const socket = await dial({ type: 'domain', host: 'Blocked.Test', port: server.port }, { allowPrivate: true, overrides, timeoutMs: 2000 });
       expect(socket).toBeInstanceOf(net.Socket);
+      const text = await new Promise<string>((resolve) => {
+        let got = '';
+        socket.setEncoding('utf8').on('data', (d: string) => (got += d)).on('end', () => resolve(got));
+      });
+      expect(text).toBe('hi');
       socket.destroy();
-      const strict = createDialer({ allowPrivate: false, overrides, timeoutMs: 2000 });
-      for (const host of ['127.0.0.1', 'blocked.test', 'localhost']) {
-        const err = await strict({ type: host.includes('.') && !/^\d/.test(host) ? 'domain' : 'ipv4', host, port: server.port } as never).catch((e) => e);
-        expect(err).toBeInstanceOf(DialError);
-        expect(err.resetCode, host).toBe(ResetCode.POLICY);
-      }
-      expect(server.connections.length).toBe(1);
     } finally {
       await server.close();
     }
   });
 
-  it('maps a refused connection to 0x01 and a dial that never completes to 0x03', async () => {
+  it('refuses loopback in every spelling with 0x02, before connecting', async () => {
+    const server = await listen((s) => s.end());
+    try {
+      const strict = createDialer({ allowPrivate: false, overrides, timeoutMs: 2000 });
+      const destinations: Destination[] = [
+        { type: 'ipv4', host: '127.0.0.1', port: server.port },
+        { type: 'ipv6', host: '::ffff:127.0.0.1', port: server.port },
+        { type: 'ipv6', host: '::ffff:7f00:1', port: server.port },
+        { type: 'ipv6', host: '::1', port: server.port },
+        { type: 'domain', host: 'blocked.test', port: server.port }, // --test-resolve blocked.test=127.0.0.1
+        { type: 'domain', host: 'localhost', port: server.port }, // /etc/hosts
+        { type: 'domain', host: '127.1', port: server.port }, // the resolver reads it as 127.0.0.1
+      ];
+      for (const d of destinations) {
+        const err = await failure(strict(d));
+        expect(err, d.host).toBeInstanceOf(DialError);
+        expect(err.resetCode, d.host).toBe(ResetCode.POLICY);
+        expect(err.reason, d.host).toBe('policy');
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(server.connections.length).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('maps a refused connection and an unresolvable name to 0x01', async () => {
     const gone = await listen(() => {});
     await gone.close();
-    const dial = createDialer({ allowPrivate: true, overrides, timeoutMs: 300 });
-    const refused = await dial({ type: 'ipv4', host: '127.0.0.1', port: gone.port }).catch((e) => e);
-    expect(refused.resetCode).toBe(ResetCode.UNREACHABLE);
-    const hole = await blackhole();
+    const refused = await failure(dial({ type: 'ipv4', host: '127.0.0.1', port: gone.port }, { allowPrivate: true, overrides, timeoutMs: 2000 }));
+    expect(refused).toMatchObject({ resetCode: ResetCode.UNREACHABLE, reason: 'unreachable' });
+    // An injected resolver: no DNS query leaves the machine.
+    const lookupAll = () => Promise.reject(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }));
+    const unknown = await failure(dial({ type: 'domain', host: 'nowhere.test', port: 80 }, { allowPrivate: false, overrides, timeoutMs: 2000, lookupAll }));
+    expect(unknown).toMatchObject({ resetCode: ResetCode.UNREACHABLE, reason: 'resolve' });
+  });
+
+  it('tries the next allowed address when one refuses', async () => {
+    const server = await listen((s) => s.end()); // on 127.0.0.1 only
     try {
-      const timedOut = await dial({ type: 'ipv4', host: '127.0.0.1', port: hole.port }).catch((e) => e);
-      expect(timedOut).toBeInstanceOf(DialError);
-      expect(timedOut.resetCode).toBe(ResetCode.TIMEOUT);
+      // Both addresses are loopback, hence allowPrivate; nothing listens on 127.0.0.2 at that port.
+      const lookupAll = () => Promise.resolve(['127.0.0.2', '127.0.0.1']);
+      const socket = await dial({ type: 'domain', host: 'two.test', port: server.port }, { allowPrivate: true, overrides: new Map(), timeoutMs: 2000, lookupAll });
+      expect(socket.remoteAddress).toBe('127.0.0.1');
+      socket.destroy();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('gives up with 0x03 when the connect never completes, and when resolving hangs', async () => {
+    const hole = await unansweredPort();
+    try {
+      const started = Date.now();
+      const err = await failure(dial({ type: 'ipv4', host: '127.0.0.1', port: hole.port }, { allowPrivate: true, overrides, timeoutMs: 300 }));
+      expect(err).toMatchObject({ resetCode: ResetCode.TIMEOUT, reason: 'timeout' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - started).toBeLessThan(2000);
     } finally {
       hole.close();
     }
+    const lookupAll = () => new Promise<string[]>(() => {});
+    const hung = await failure(dial({ type: 'domain', host: 'slow.test', port: 80 }, { allowPrivate: false, overrides, timeoutMs: 100, lookupAll }));
+    expect(hung).toMatchObject({ resetCode: ResetCode.TIMEOUT, reason: 'timeout' });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, EDGE_DEFAULTS, parseEdgeConfig, parseHostPort, type EdgeOptionValues } from '../../server/edge/config.ts';
+import { ConfigError, EDGE_DEFAULTS, isLoopbackHost, parseEdgeConfig, parseHostPort, type EdgeOptionValues } from '../../server/edge/config.ts';
 
 const base: EdgeOptionValues = { ...EDGE_DEFAULTS };
 const parse = (over: Partial<EdgeOptionValues>, env: Record<string, string> = {}) => parseEdgeConfig({ ...base, ...over }, env);
@@ -13,7 +13,7 @@ describe('edge config', () => {
   it('parses host:port forms and port 0', () => {
     expect(parseHostPort('[::1]:0', 'x', true)).toEqual({ host: '::1', port: 0 });
     expect(parseHostPort('example.org:443', 'x', false)).toEqual({ host: 'example.org', port: 443 });
-    for (const bad of ['nohost', ':80', 'a:65536', '::1:80', 'a:b']) expect(() => parseHostPort(bad, 'x', true)).toThrow(ConfigError);
+    for (const bad of ['nohost', ':80', 'a:65536', '::1:80', 'a:b', '[1::2::3]:80', 'a b:80', 'host:80 ', '']) expect(() => parseHostPort(bad, 'x', true), bad).toThrow(ConfigError);
     expect(() => parseHostPort('a:0', 'x', false)).toThrow(ConfigError);
   });
 
@@ -21,7 +21,16 @@ describe('edge config', () => {
     expect(() => parse({ listen: '0.0.0.0:8080' })).toThrow(/auth-token/);
     expect(parse({ listen: '0.0.0.0:8080', insecureNoAuth: true }).authToken).toBeNull();
     expect(parse({ listen: '0.0.0.0:8080' }, { PASSAGE_AUTH_TOKEN: 'from-the-env' }).authToken).toBe('from-the-env');
+    expect(() => parse({ listen: '0.0.0.0:8080' }, { PASSAGE_AUTH_TOKEN: '' }), 'an empty env token is no token').toThrow(/auth-token/);
+    expect(parse({ listen: '0.0.0.0:8080', authToken: 'from-the-flag' }, { PASSAGE_AUTH_TOKEN: 'from-the-env' }).authToken).toBe('from-the-flag');
     expect(parse({ listen: '[::1]:1' }).host).toBe('::1');
+    for (const listen of ['127.0.0.1:0', '127.9.9.9:0', 'localhost:0', '[::1]:0', '[0:0:0:0:0:0:0:1]:0']) expect(parse({ listen }).authToken, listen).toBeNull();
+    for (const listen of ['[::]:0', '192.168.1.2:0', 'example.org:0', '[::ffff:127.0.0.1]:0']) expect(() => parse({ listen }), listen).toThrow(/auth-token/);
+  });
+
+  it('knows loopback listen addresses', () => {
+    for (const h of ['127.0.0.1', '127.255.255.254', 'localhost', 'LOCALHOST', '::1', '0::1']) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '128.0.0.1', 'localhost.example', '::2', '10.0.0.1']) expect(isLoopbackHost(h), h).toBe(false);
   });
 
   it('rejects values it cannot honour, loudly', () => {
@@ -31,6 +40,10 @@ describe('edge config', () => {
       { upstream: '127.0.0.1:1' },
       { path: 'meek' },
       { path: '/meek' },
+      { path: '//' },
+      { path: '/../' },
+      { path: '/a/./' },
+      { path: '/m?x/' },
       { maxBody: '1000' },
       { maxBody: '99999999999' },
       { holdoff: '-1' },
@@ -38,13 +51,35 @@ describe('edge config', () => {
       { maxStreams: '70000' },
       { dialTimeout: 'soon' },
       { authToken: 'short' },
+      { authToken: 'has a space in it' },
+      { authToken: 'line\nbreak-token' },
+      { upstream: '' },
+      { mode: 'raw', upstream: '127.0.0.1:0' },
+      { maxBody: '1023' },
+      { maxBody: String(16 * 1024 * 1024 + 1) },
+      { maxBody: '1e6' },
+      { maxSessions: '0' },
+      { listen: '127.0.0.1:99999' },
+      { listen: '127.0.0.1' },
       { cert: '/nonexistent' },
       { cert: '/nonexistent', key: '/nonexistent' },
       { logLevel: 'loud' },
       { testResolve: ['nameonly'] },
+      { testResolve: ['a.test=not-an-ip'] },
+      { testResolve: ['a.test=1.2.3.4=5'] },
       { testDropEvery: '1' },
     ];
     for (const over of bad) expect(() => parse(over), JSON.stringify(over)).toThrow(ConfigError);
+  });
+
+  it('accepts the bounds it documents', () => {
+    expect(parse({ maxBody: '1024' }).maxBody).toBe(1024);
+    expect(parse({ maxBody: String(16 * 1024 * 1024) }).maxBody).toBe(16 * 1024 * 1024);
+    expect(parse({ path: '/m/' }).path).toBe('/m/');
+    expect(parse({ path: '/a.b/c~d/' }).path).toBe('/a.b/c~d/');
+    expect(parse({ holdoff: '0' }).holdoffMs).toBe(0);
+    expect(parse({ allowPrivate: true, logLevel: 'silent' })).toMatchObject({ allowPrivate: true, logLevel: 'silent', testDropEvery: 0 });
+    expect(parse({}).testResolve.size).toBe(0);
   });
 
   it('takes raw mode with an upstream and test-only overrides', () => {
