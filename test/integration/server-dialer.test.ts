@@ -3,54 +3,14 @@
  * before any packet leaves, and the timeout case uses a loopback listener that never accepts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createDialer, dial, DialError } from '../../server/edge/dialer.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
-import { listen } from '../support/servers.ts';
+import { blackhole, listen } from '../support/servers.ts';
 
 const overrides = new Map([['blocked.test', '127.0.0.1']]);
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
 
-/**
- * A loopback port where connecting hangs, in Node alone: a child listens with backlog 1 and then
- * blocks its event loop, so it never accepts; once two connections fill the accept queue, the
- * kernel drops further SYNs and a connect neither succeeds nor fails.
- */
-async function unansweredPort(): Promise<{ port: number; close(): void }> {
-  const src = `const s = require('net').createServer(); s.listen(0, '127.0.0.1', 1, () => {
-    require('fs').writeSync(1, s.address().port + '\\n');
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000);
-  });`;
-  const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
-    child.once('error', reject);
-  });
-  const fillers: net.Socket[] = [];
-  for (let i = 0; i < 8; i++) {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.on('error', () => {});
-    fillers.push(s);
-    const connected = await Promise.race([
-      new Promise<boolean>((r) => s.once('connect', () => r(true))),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 200)),
-    ]);
-    if (!connected) break; // the queue is full
-  }
-  return {
-    port,
-    close() {
-      for (const s of fillers) s.destroy();
-      child.kill('SIGKILL');
-    },
-  };
-}
 
 const failure = (p: Promise<unknown>) => p.then(() => expect.unreachable('dial succeeded'), (e: unknown) => e as DialError);
 
@@ -122,7 +82,7 @@ describe('dialer (real TCP on loopback)', () => {
   });
 
   it('gives up with 0x03 when the connect never completes, and when resolving hangs', async () => {
-    const hole = await unansweredPort();
+    const hole = await blackhole();
     try {
       const started = Date.now();
       const err = await failure(dial({ type: 'ipv4', host: '127.0.0.1', port: hole.port }, { allowPrivate: true, overrides, timeoutMs: 300 }));

@@ -48,6 +48,7 @@ export async function startOrigin(dir: string): Promise<Origin> {
     const host = (req.headers.host ?? '').split(':')[0]!;
     hits.set(host, (hits.get(host) ?? 0) + 1);
     const url = new URL(req.url ?? '/', 'https://x');
+    res.setHeader('cache-control', 'no-store');
     if (url.pathname === '/') {
       res.setHeader('content-type', 'text/html');
       return void res.end(`<!doctype html><title>hello from ${host}</title><h1 id="hello">hello from ${host}</h1>`);
@@ -77,6 +78,8 @@ export async function startOrigin(dir: string): Promise<Origin> {
     res.statusCode = 404;
     res.end('not found');
   });
+  // Idle keep-alive connections close soon, so "no open connection" really means none.
+  server.keepAliveTimeout = 2000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     port: (server.address() as net.AddressInfo).port,

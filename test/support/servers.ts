@@ -36,25 +36,38 @@ export const echoServer = () =>
   });
 
 /**
- * A loopback port where connecting hangs: a listener with backlog 0 that never accepts (one
- * connection fills the queue, later SYNs are dropped). Python's socket API can do what Node's
- * auto-accepting net.Server cannot; it stays on 127.0.0.1.
+ * A loopback port where connecting hangs, in Node alone: a child listens with backlog 1 and then
+ * blocks its event loop, so it never accepts; once connections fill the accept queue, the kernel
+ * drops further SYNs and a connect neither succeeds nor fails.
  */
 export async function blackhole(): Promise<{ port: number; close(): void }> {
   const { spawn } = await import('node:child_process');
-  const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(600)']);
+  const src = `const s = require('net').createServer(); s.listen(0, '127.0.0.1', 1, () => {
+    require('fs').writeSync(1, s.address().port + '\\n');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000);
+  });`;
+  const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
-    py.stdout.once('data', (d) => resolve(Number(String(d).trim())));
-    py.once('error', reject);
+    child.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('error', reject);
   });
-  const filler = net.connect({ host: '127.0.0.1', port });
-  filler.on('error', () => {});
-  await new Promise((r) => filler.once('connect', r));
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 8; i++) {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => {});
+    fillers.push(s);
+    // A connect that neither completes nor fails within 200 ms means the queue is full.
+    const connected = await Promise.race([
+      new Promise<boolean>((r) => s.once('connect', () => r(true))),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 200)),
+    ]);
+    if (!connected) break;
+  }
   return {
     port,
     close() {
-      filler.destroy();
-      py.kill();
+      for (const s of fillers) s.destroy();
+      child.kill('SIGKILL');
     },
   };
 }
