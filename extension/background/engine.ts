@@ -8,6 +8,7 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { PassageSettings } from '../../shared/config-link.ts';
 import { siteOf, coveredBy, type Rules } from '../lib/pac.ts';
+import { edgeUrlProblem } from '../lib/edge-url.ts';
 import { BridgeLink } from './bridge-link.ts';
 import { MeekTransport } from './meek-transport.ts';
 import { applyProxy } from './proxy-settings.ts';
@@ -28,19 +29,6 @@ export interface EngineStatus {
   rules: Rules;
   settingsError: string | null;
   proxyError: string | null;
-}
-
-/** The edge must be reached over TLS unless it is on this machine. */
-export function edgeUrlProblem(url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'the edge URL is not a URL';
-  }
-  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\./.test(u.hostname);
-  if (u.protocol === 'https:' || (u.protocol === 'http:' && loopback)) return null;
-  return 'the edge URL must be https:// (plain http:// only for an edge on this machine)';
 }
 
 export class Engine {

@@ -240,3 +240,37 @@ describe('e2e: an edge that loses responses', () => {
     }
   });
 });
+
+describe('e2e: setup through the UI', () => {
+  it('imports a passage:// config link, and tells the user when the companion is not running', async () => {
+    const { encodeConfigLink } = await import('../../shared/config-link.ts');
+    const { listen } = await import('../support/servers.ts');
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-'));
+    const origin = await startOrigin(dir);
+    const closed = await listen(() => {});
+    await closed.close(); // a port with nothing behind it
+    const browser = await launchBrowser(origin.port);
+    try {
+      const options = await browser.context.newPage();
+      await options.goto(`chrome-extension://${browser.extensionId}/options.html`);
+      const link = encodeConfigLink({ edgeUrl: 'http://127.0.0.1:9/', bridgePort: closed.port, pairingToken: 'imported-token-0123456789', sessions: 3 });
+      await options.fill('#config-link', link);
+      await options.click('#import');
+      await options.waitForSelector('#notice:not([hidden])');
+      expect(await options.inputValue('#bridgePort')).toBe(String(closed.port));
+      expect(await options.inputValue('#sessions')).toBe('3');
+      // An edge off this machine over plain http is refused with the reason.
+      await options.fill('#edgeUrl', 'http://edge.example.net/');
+      await options.click('#save');
+      await options.waitForSelector('#error:not([hidden])');
+      expect(await options.textContent('#error')).toMatch(/https/);
+      const popup = await browser.context.newPage();
+      await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
+      await popup.waitForFunction(() => /npm start/.test(document.getElementById('status-companion')!.textContent ?? ''), null, { timeout: 15_000 });
+      expect(await popup.textContent('#status-companion')).toMatch(/The companion is not running: start it with npm start/);
+    } finally {
+      await browser.close();
+      await origin.close();
+    }
+  });
+});
