@@ -93,13 +93,14 @@ export class Engine {
       return browser.reset(ResetCode.RESOURCES);
     }
     const site = this.siteFor(browser.destination.host);
-    const counter = (this.counters[site] ??= { up: 0, down: 0, streams: 0 });
+    const counter = (this.counters[site] ??= { up: 0, down: 0, streams: 0, rttMs: null });
     counter.streams++;
     this.openStreams++;
     pipeStreams(browser, tunnel, {
       onBytes: (up, down) => {
         counter.up += up;
         counter.down += down;
+        counter.rttMs = transport.state.rttMs;
         this.scheduleSave();
       },
       onClose: () => {

@@ -22,6 +22,8 @@ export interface SiteCounters {
   up: number;
   down: number;
   streams: number;
+  /** The tunnel's round trip when this site's bytes last moved. */
+  rttMs: number | null;
 }
 
 interface Schema {

@@ -1,5 +1,6 @@
 /** Options: sites, the edge and bridge settings, and a passage:// config link to export or import. */
 import { call } from '../lib/rpc.ts';
+import { edgeUrlProblem } from '../lib/edge-url.ts';
 import type { PassageSettings } from '../../shared/config-link.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -76,6 +77,9 @@ $('settings').onsubmit = (e) => {
     guardWebRtc: input('guardWebRtc').checked,
   };
   void act(async () => {
+    // Refuse a URL the worker would refuse before asking the user for a permission it won't use.
+    const problem = edgeUrlProblem(patch.edgeUrl!);
+    if (problem) throw new Error(problem);
     await askForEdgePermission(patch.edgeUrl!);
     await call('saveSettings', patch);
   }, 'Saved');

@@ -56,12 +56,17 @@ async function renderTab(): Promise<void> {
   toggle.disabled = tab.site === null;
   toggle.checked = tab.proxied;
   $('site-state').textContent = tab.proxied ? 'through Passage' : 'direct';
+  const c = tab.site ? lastStatus?.counters[tab.site] : undefined;
+  $('site-traffic').textContent = c ? `this site: up ${fmtBytes(c.up)} · down ${fmtBytes(c.down)}${c.rttMs !== null ? ` · round trip ${c.rttMs} ms` : ''}` : '';
   toggle.onchange = () => void act(() => call('setSite', tab.site!, toggle.checked));
 }
 
+let lastStatus: Awaited<ReturnType<typeof call<'status'>>> | null = null;
+
 async function refresh(): Promise<void> {
   try {
-    renderStatus(await call('status'));
+    lastStatus = await call('status');
+    renderStatus(lastStatus);
     await renderTab();
   } catch (e) {
     showError(`${(e as Error).message}`);

@@ -20,7 +20,13 @@ export const MIN_MAX_BODY = 1024;
 export const MAX_MAX_BODY = 16 * 1024 * 1024;
 /** A request that carried less than this is held up to the hold-off; a larger upload is answered at once. */
 export const SMALL_UPLOAD_BYTES = 8 * 1024;
+export const MIN_SEQ = 1;
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER; // 2^53 − 1
+
+/** Whether `seq` is a value X-Meek-Seq may carry (an integer 1 … 2^53−1). */
+export function isValidSeq(seq: number): boolean {
+  return Number.isSafeInteger(seq) && seq >= MIN_SEQ;
+}
 
 const SESSION_ID = /^[A-Za-z0-9+/=_-]{8,128}$/;
 const DECIMAL = /^[1-9][0-9]{0,15}$/;
@@ -42,9 +48,13 @@ export function parseSeq(value: string): number {
   return n;
 }
 
-/** An integer ≥ 1024; values beyond what anyone should buffer are capped, not refused. */
+/**
+ * An integer ≥ 1024 in plain decimal. Values beyond what anyone should buffer are capped to
+ * MAX_MAX_BODY, not refused: a client saying "anything" is not malformed (Number() of a very
+ * long digit string is at worst Infinity, which the cap absorbs).
+ */
 export function parseMaxBody(value: string): number {
-  if (!/^[0-9]{1,12}$/.test(value)) throw bad('X-Meek-Max-Body is not a number');
+  if (!/^[0-9]+$/.test(value)) throw bad('X-Meek-Max-Body is not a decimal integer');
   const n = Number(value);
   if (n < MIN_MAX_BODY) throw bad(`X-Meek-Max-Body below ${MIN_MAX_BODY}`);
   return Math.min(n, MAX_MAX_BODY);

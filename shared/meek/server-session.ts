@@ -2,42 +2,57 @@
  * The edge's per-session seq rules (PROTOCOL.md §1, Lantern's meek-v1): requests of one session
  * run one at a time; a repeated seq replays the stored response without touching the upstream —
  * also when the retry arrived while its original was still running; any other jump is 409.
+ *
+ * A session keeps the mode its first accepted request set: with X-Meek-Seq, or plain meek (Tor's
+ * meek-client) without it. Switching mode either way is 400 — dropping seq would disable replay
+ * protection mid-session, and adding it has no last seq to check against.
  */
 import { ProtocolError } from '../errors.ts';
-import { DEFAULT_CLIENT_MAX_BODY } from './headers.ts';
+import { DEFAULT_CLIENT_MAX_BODY, isValidSeq } from './headers.ts';
 
 export class MeekServerSession<T> {
-  /** Last processed seq (0: none yet); null while the session runs without seq (plain meek). */
+  /** Last processed seq (0: none yet). */
   private last = 0;
+  /** null until a request was accepted; then whether this session uses seq. */
   private usesSeq: boolean | null = null;
-  private stored: T | null = null;
+  /** The response to `last`, for replays; a flag rather than a null sentinel so T may be null. */
+  private hasStored = false;
+  private stored: T | undefined = undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** Serialises `seq` behind earlier requests of this session, then processes or replays it. */
+  /**
+   * Serialises this request behind earlier ones of the session, then processes or replays it.
+   * Rejects with MEEK_SEQ (409) or MEEK_HEADER (400) without side effects, or with whatever
+   * `process` rejected with (nothing stored, seq not advanced: the client's retry runs it again).
+   */
   handle(seq: number | null, process: () => Promise<T>): Promise<{ replayed: boolean; response: T }> {
     const turn = this.queue.then(() => this.decide(seq, process));
     this.queue = turn.catch(() => undefined);
     return turn;
   }
 
+  /** The last processed seq (0 before any). */
   get lastSeq(): number {
     return this.last;
   }
 
   private async decide(seq: number | null, process: () => Promise<T>): Promise<{ replayed: boolean; response: T }> {
-    if (this.usesSeq === null) this.usesSeq = seq !== null;
     if (seq === null) {
-      // Tor's meek-client sends no seq: every request is new. A session that used seq may not drop it.
-      if (this.usesSeq) throw new ProtocolError('MEEK_HEADER', 'X-Meek-Seq missing on a session that used it');
+      if (this.usesSeq === true) throw new ProtocolError('MEEK_HEADER', 'X-Meek-Seq missing on a session that used it');
+      this.usesSeq = false;
+      // Plain meek: every request is new, nothing to replay.
       return { replayed: false, response: await process() };
     }
-    if (!this.usesSeq) throw new ProtocolError('MEEK_HEADER', 'X-Meek-Seq on a session that began without it');
-    if (seq === this.last && this.stored !== null) return { replayed: true, response: this.stored };
+    // The header parser refuses these already; the check keeps this class safe on its own.
+    if (!isValidSeq(seq)) throw new ProtocolError('MEEK_HEADER', `X-Meek-Seq ${seq} out of range`);
+    if (this.usesSeq === false) throw new ProtocolError('MEEK_HEADER', 'X-Meek-Seq on a session that began without it');
+    if (seq === this.last && this.hasStored) return { replayed: true, response: this.stored as T };
     if (seq !== this.last + 1) throw new ProtocolError('MEEK_SEQ', `expected seq ${this.last + 1} (or ${this.last} again), got ${seq}`);
-    // A failed process stores nothing and does not advance: the client's retry runs it again.
+    this.usesSeq = true;
     const response = await process();
     this.last = seq;
     this.stored = response;
+    this.hasStored = true;
     return { replayed: false, response };
   }
 }

@@ -50,6 +50,17 @@ describe('e2e: a per-site switch in real Chromium', () => {
     await popup.waitForFunction(() => document.getElementById('site-state')!.textContent === 'through Passage');
     await popup.waitForFunction(() => /Companion linked/.test(document.getElementById('status-companion')!.textContent ?? ''));
 
+    // The PAC is mandatory (fails closed) and names the bridge alone; WebRTC is kept off raw UDP.
+    const applied = await browser.worker.evaluate(async () => ({
+      proxy: (await chrome.proxy.settings.get({})).value as { mode: string; pacScript?: { data: string; mandatory: boolean } },
+      webrtc: (await chrome.privacy.network.webRTCIPHandlingPolicy.get({})).value,
+    }));
+    expect(applied.proxy.mode).toBe('pac_script');
+    expect(applied.proxy.pacScript!.mandatory).toBe(true);
+    expect(applied.proxy.pacScript!.data).toContain(`PROXY 127.0.0.1:${companions.bridge.port}`);
+    expect(applied.proxy.pacScript!.data).not.toMatch(/;\s*DIRECT/);
+    expect(applied.webrtc).toBe('disable_non_proxied_udp');
+
     const hitsBefore = origin.hits.get('blocked.test') ?? 0;
     const downBefore = await edgeBytesDown();
     expect(await browser.visit(page, `${base.blocked}/`)).toBeNull();
@@ -62,6 +73,13 @@ describe('e2e: a per-site switch in real Chromium', () => {
     await popup.click('#site-toggle');
     await popup.waitForFunction(() => document.getElementById('site-state')!.textContent === 'direct');
     expect(await browser.visit(page, `${base.blocked}/`)).toMatch(/ERR_NAME_NOT_RESOLVED/);
+    // Nothing proxied any more: the proxy settings and the WebRTC policy are cleared again.
+    const cleared = await browser.worker.evaluate(async () => ({
+      mode: ((await chrome.proxy.settings.get({})).value as { mode: string }).mode,
+      webrtc: (await chrome.privacy.network.webRTCIPHandlingPolicy.get({})).value,
+    }));
+    expect(cleared.mode).toBe('system');
+    expect(cleared.webrtc).not.toBe('disable_non_proxied_udp');
     await popup.close();
     await page.close();
   });

@@ -1,71 +1,200 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
-import { newSessionId, parseMaxBody, parseMeekRequestHeaders, parseSeq, parseSessionId } from '../../shared/meek/headers.ts';
-import { PollSchedule } from '../../shared/meek/schedule.ts';
-import { ProtocolError } from '../../shared/errors.ts';
+import {
+  DEFAULT_CLIENT_MAX_BODY,
+  DEFAULT_SERVER_MAX_BODY,
+  HEADER_AUTH,
+  HEADER_MAX_BODY,
+  HEADER_SEQ,
+  HEADER_SESSION_ID,
+  INITIAL_UPLOAD_LIMIT,
+  MAX_MAX_BODY,
+  MAX_SEQ,
+  MIN_MAX_BODY,
+  SMALL_UPLOAD_BYTES,
+  isValidSeq,
+  newSessionId,
+  parseMaxBody,
+  parseMeekRequestHeaders,
+  parseSeq,
+  parseSessionId,
+} from '../../shared/meek/headers.ts';
+import { ProtocolError, isProtocolError } from '../../shared/errors.ts';
 
-const rejects = (f: () => unknown) => expect(f).toThrow(ProtocolError);
+/** Throws a ProtocolError with code MEEK_HEADER (HTTP 400), nothing else. */
+const rejects400 = (f: () => unknown) => {
+  try {
+    f();
+  } catch (e) {
+    expect(isProtocolError(e, 'MEEK_HEADER'), String(e)).toBe(true);
+    return;
+  }
+  throw new Error('expected MEEK_HEADER');
+};
 
-describe('meek headers', () => {
-  it('session ids: 8–128 chars of the documented alphabet, Tor-style ids included', () => {
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-';
+
+/** Strings that look almost like numbers: the characters parsers get wrong. */
+const numberish = fc
+  .array(fc.constantFrom(...'0123456789', '+', '-', '.', 'e', 'E', 'x', ' ', '\t', '\n', '\u00a0', '\u0661', '_', ','), { maxLength: 24 })
+  .map((cs) => cs.join(''));
+
+describe('meek header constants', () => {
+  it('match PROTOCOL.md §1', () => {
+    expect([HEADER_SESSION_ID, HEADER_SEQ, HEADER_MAX_BODY, HEADER_AUTH]).toEqual(['x-session-id', 'x-meek-seq', 'x-meek-max-body', 'x-meek-auth']);
+    expect(DEFAULT_SERVER_MAX_BODY).toBe(262144);
+    expect(DEFAULT_CLIENT_MAX_BODY).toBe(65536);
+    expect(INITIAL_UPLOAD_LIMIT).toBe(65536);
+    expect(MIN_MAX_BODY).toBe(1024);
+    expect(SMALL_UPLOAD_BYTES).toBe(8192);
+    expect(MAX_SEQ).toBe(2 ** 53 - 1);
+  });
+});
+
+describe('session ids', () => {
+  it('accept 8–128 chars of [A-Za-z0-9+/=_-], Tor-style ids included', () => {
     expect(parseSessionId('ab+/cdEF12g')).toBe('ab+/cdEF12g');
     expect(parseSessionId('x5ej2h96frvLXeqgKNjIyRDRJidU8RMIeRPDzvLVG+E=')).toBeTruthy();
-    for (const bad of [undefined, '', 'short', 'a'.repeat(129), 'has space1', 'semi;colon', 'ünïcode123']) rejects(() => parseSessionId(bad));
-    const id = newSessionId();
-    expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
-    expect(newSessionId()).not.toBe(id);
+    expect(parseSessionId('a'.repeat(8))).toBe('a'.repeat(8));
+    expect(parseSessionId('a'.repeat(128))).toBe('a'.repeat(128));
+    for (const bad of [undefined, '', 'short77', 'a'.repeat(129), 'has space1', 'semi;colon', 'ünïcode123', 'abcdefgh\n', '\nabcdefgh', 'abc.defgh'])
+      rejects400(() => parseSessionId(bad));
   });
 
-  it('seq: plain decimal 1 … 2^53−1 only', () => {
-    expect(parseSeq('1')).toBe(1);
-    expect(parseSeq(String(2 ** 53 - 1))).toBe(2 ** 53 - 1);
-    for (const bad of ['0', '-1', '+1', ' 1', '1 ', '01', '1e3', '0x10', '1.0', String(2 ** 53), '99999999999999999', '']) rejects(() => parseSeq(bad));
-  });
-
-  it('max body: an integer from 1024, absurd values capped', () => {
-    expect(parseMaxBody('1024')).toBe(1024);
-    expect(parseMaxBody('999999999999')).toBe(16 * 1024 * 1024);
-    for (const bad of ['1023', '0', '-5', 'lots', '1e6', '']) rejects(() => parseMaxBody(bad));
-  });
-
-  it('hostile header values end in ProtocolError, never another exception', () => {
+  it('any string is accepted exactly when it has the right length and alphabet', () => {
     fc.assert(
-      fc.property(fc.option(fc.string({ maxLength: 200 })), fc.option(fc.string()), fc.option(fc.string()), (id, seq, max) => {
-        const h: Record<string, string | null> = { 'x-session-id': id, 'x-meek-seq': seq, 'x-meek-max-body': max };
+      fc.property(fc.oneof(fc.string({ maxLength: 140 }), fc.string({ unit: fc.constantFrom(...ID_ALPHABET), maxLength: 140 })), (s) => {
+        const ok = s.length >= 8 && s.length <= 128 && [...s].every((c) => ID_ALPHABET.includes(c));
+        if (ok) expect(parseSessionId(s)).toBe(s);
+        else rejects400(() => parseSessionId(s));
+      }),
+    );
+  });
+
+  it('newSessionId: 16 bytes from crypto.getRandomValues, base64url without padding', () => {
+    const bytes = Uint8Array.from({ length: 16 }, (_, i) => (i * 37 + 250) & 255);
+    const spy = vi.spyOn(globalThis.crypto, 'getRandomValues').mockImplementation((a) => {
+      (a as Uint8Array).set(bytes);
+      return a;
+    });
+    try {
+      expect(newSessionId()).toBe(Buffer.from(bytes).toString('base64url'));
+      expect(spy).toHaveBeenCalledOnce();
+    } finally {
+      spy.mockRestore();
+    }
+    const ids = new Set(Array.from({ length: 1000 }, () => newSessionId()));
+    expect(ids.size).toBe(1000);
+    for (const id of ids) {
+      expect(id).toMatch(/^[A-Za-z0-9_-]{21}[AQgw]$/); // 128 bits: the last char holds 2 bits
+      expect(parseSessionId(id)).toBe(id);
+      expect(Buffer.from(id, 'base64url').length).toBe(16);
+    }
+  });
+});
+
+describe('X-Meek-Seq', () => {
+  it('plain decimal 1 … 2^53−1 only', () => {
+    expect(parseSeq('1')).toBe(1);
+    expect(parseSeq('42')).toBe(42);
+    expect(parseSeq(String(2 ** 53 - 1))).toBe(2 ** 53 - 1);
+    for (const bad of ['0', '00', '-1', '+1', ' 1', '1 ', '\t1', '1\n', '01', '1e3', '0x10', '1.0', '1_000', '\u0661', String(2 ** 53), '99999999999999999', '1'.repeat(400), ''])
+      rejects400(() => parseSeq(bad));
+  });
+
+  it('every integer in range round-trips', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (n) => {
+      expect(parseSeq(String(n))).toBe(n);
+    }));
+    fc.assert(fc.property(fc.bigInt({ min: 2n ** 53n, max: 2n ** 80n }), (n) => {
+      rejects400(() => parseSeq(n.toString()));
+    }));
+  });
+
+  it('accepts a hostile string only when it is the canonical decimal of an in-range integer', () => {
+    fc.assert(
+      fc.property(fc.oneof(numberish, fc.string({ unit: 'binary', maxLength: 30 })), (s) => {
+        let n: number;
         try {
-          const out = parseMeekRequestHeaders((n) => h[n] ?? undefined);
-          expect(out.sessionId).toBe(id);
+          n = parseSeq(s);
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
+          expect(isProtocolError(e, 'MEEK_HEADER')).toBe(true);
+          return;
+        }
+        expect(isValidSeq(n)).toBe(true);
+        expect(String(n)).toBe(s);
+      }),
+    );
+  });
+
+  it('isValidSeq', () => {
+    expect([1, 2 ** 53 - 1].map(isValidSeq)).toEqual([true, true]);
+    expect([0, -1, 1.5, 2 ** 53, NaN, Infinity].map(isValidSeq)).toEqual([false, false, false, false, false, false]);
+  });
+});
+
+describe('X-Meek-Max-Body', () => {
+  it('an integer from 1024; absurd values capped at 16 MiB, not refused', () => {
+    expect(parseMaxBody('1024')).toBe(1024);
+    expect(parseMaxBody('262144')).toBe(262144);
+    expect(parseMaxBody('999999999999')).toBe(MAX_MAX_BODY);
+    expect(parseMaxBody('9'.repeat(400))).toBe(MAX_MAX_BODY);
+    for (const bad of ['1023', '0', '-5', '+2048', ' 2048', '2048 ', 'lots', '1e6', '2048.0', '0x800', ''])
+      rejects400(() => parseMaxBody(bad));
+  });
+
+  it('every integer maps to min(n, 16 MiB) from 1024 and is refused below', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 40 }), (n) => {
+        if (n < 1024) rejects400(() => parseMaxBody(String(n)));
+        else expect(parseMaxBody(String(n))).toBe(Math.min(n, MAX_MAX_BODY));
+      }),
+    );
+  });
+
+  it('hostile strings: ProtocolError or an integer in 1024 … 16 MiB', () => {
+    fc.assert(
+      fc.property(fc.oneof(numberish, fc.string({ unit: 'binary', maxLength: 30 })), (s) => {
+        try {
+          const n = parseMaxBody(s);
+          expect(Number.isInteger(n) && n >= MIN_MAX_BODY && n <= MAX_MAX_BODY).toBe(true);
+        } catch (e) {
+          expect(isProtocolError(e, 'MEEK_HEADER')).toBe(true);
         }
       }),
     );
   });
 });
 
-describe('PollSchedule', () => {
-  it('backs off ×1.5 from 100 ms to 5 s on empty round trips and resets on bytes or writes', () => {
-    const s = new PollSchedule(() => 0.5);
-    const delays = Array.from({ length: 14 }, () => s.afterRoundTrip(false));
-    expect(delays.slice(0, 4)).toEqual([100, 150, 225, 337.5]);
-    expect(delays.at(-1)).toBe(5000);
-    expect(s.afterRoundTrip(true)).toBe(0);
-    expect(s.afterRoundTrip(false)).toBe(100);
-    s.afterRoundTrip(false);
-    s.reset();
-    expect(s.afterRoundTrip(false)).toBe(100);
+describe('parseMeekRequestHeaders', () => {
+  it('reads the three headers by lowercase name; absent optional ones are null', () => {
+    const asked: string[] = [];
+    const h: Record<string, string> = { 'x-session-id': 'abcdefgh12', 'x-meek-seq': '7', 'x-meek-max-body': '4096' };
+    expect(parseMeekRequestHeaders((n) => (asked.push(n), h[n]))).toEqual({ sessionId: 'abcdefgh12', seq: 7, clientMaxBody: 4096 });
+    expect(asked.every((n) => n === n.toLowerCase())).toBe(true);
+    expect(parseMeekRequestHeaders((n) => (n === 'x-session-id' ? 'abcdefgh12' : undefined))).toEqual({ sessionId: 'abcdefgh12', seq: null, clientMaxBody: null });
+    rejects400(() => parseMeekRequestHeaders(() => undefined));
+    rejects400(() => parseMeekRequestHeaders((n) => ({ ...h, 'x-meek-seq': '0' })[n]));
+    rejects400(() => parseMeekRequestHeaders((n) => ({ ...h, 'x-meek-seq': '' })[n]));
+    rejects400(() => parseMeekRequestHeaders((n) => ({ ...h, 'x-meek-max-body': '512' })[n]));
   });
 
-  it('jitter stays within ±30 %', () => {
+  it('hostile header values end in ProtocolError MEEK_HEADER, never another exception', () => {
+    const value = fc.option(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 50 }), numberish), { nil: undefined });
     fc.assert(
-      fc.property(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.integer({ min: 0, max: 20 }), (r, n) => {
-        const s = new PollSchedule(() => r);
-        for (let i = 0; i < n; i++) s.afterRoundTrip(false);
-        const nominal = s.nominalDelay;
-        const d = s.afterRoundTrip(false);
-        expect(d).toBeGreaterThanOrEqual(nominal * 0.7 - 1e-9);
-        expect(d).toBeLessThanOrEqual(nominal * 1.3 + 1e-9);
+      fc.property(value, value, value, (id, seq, max) => {
+        const h: Record<string, string | undefined> = { 'x-session-id': id, 'x-meek-seq': seq, 'x-meek-max-body': max };
+        try {
+          const out = parseMeekRequestHeaders((n) => h[n]);
+          expect(out.sessionId).toBe(id);
+          expect(out.seq === null ? seq === undefined : String(out.seq) === seq).toBe(true);
+          expect(out.clientMaxBody === null ? max === undefined : out.clientMaxBody >= MIN_MAX_BODY).toBe(true);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ProtocolError);
+          expect((e as ProtocolError).code).toBe('MEEK_HEADER');
+        }
       }),
+      { numRuns: 500 },
     );
   });
 });
