@@ -90,7 +90,7 @@ export class MeekTransport {
         },
       },
       // A session polls only while it carries streams (PROTOCOL.md §1).
-      onStreamCount: (n) => session.setActive(n > 0),
+      onReceivingCount: (n) => session.setActive(n > 0),
       onGoaway: () => undefined,
     });
     const lane: Lane = { session, mux };

@@ -49,8 +49,14 @@ export interface MuxOptions {
   /** The connection is over: after a protocol error (then GOAWAY 0x04 was sent), or `destroy`. */
   onClose?(error?: ProtocolError): void;
   onGoaway?(code: number): void;
-  /** The number of open streams changed (a meek session polls only while it is above zero). */
+  /** The number of open streams changed. */
   onStreamCount?(count: number): void;
+  /**
+   * The number of streams that may still receive (the peer has not finished them) changed. A meek
+   * session polls only while this is above zero: a stream the far side has finished can bring
+   * nothing more, so a browser keeping such a connection half-open costs no polling.
+   */
+  onReceivingCount?(count: number): void;
   /** Streams open at once; above it the acceptor RESETs 0x06 and the opener refuses to open. */
   maxStreams?: number;
   /** Largest payload per data frame (≤ 65535). */
@@ -260,6 +266,7 @@ export class Mux implements StreamHost {
       stream.pendingGrant = 0;
       this.grants.delete(stream);
       if (stream.local === 'fin') this.release(stream, true);
+      else this.recount();
       stream.deliverEnd();
       return;
     }
@@ -392,6 +399,7 @@ export class Mux implements StreamHost {
     stream.counted = true;
     this.userStreams++;
     this.options.onStreamCount?.(this.userStreams);
+    this.recount();
   }
 
   private uncount(stream: MuxStream): void {
@@ -399,6 +407,19 @@ export class Mux implements StreamHost {
     stream.counted = false;
     this.userStreams--;
     this.options.onStreamCount?.(this.userStreams);
+    this.recount();
+  }
+
+  private receiving = 0;
+
+  /** Reports a change in the number of streams still able to receive. */
+  private recount(): void {
+    if (!this.options.onReceivingCount) return;
+    let n = 0;
+    for (const s of this.streams.values()) if (s.counted && s.remote === 'open' && s.local !== 'reset') n++;
+    if (n === this.receiving) return;
+    this.receiving = n;
+    this.options.onReceivingCount(n);
   }
 
   // ---------------------------------------------------------------- output
@@ -570,6 +591,10 @@ export class Mux implements StreamHost {
     if (this.userStreams !== 0) {
       this.userStreams = 0;
       this.options.onStreamCount?.(0);
+    }
+    if (this.receiving !== 0) {
+      this.receiving = 0;
+      this.options.onReceivingCount?.(0);
     }
     for (const stream of streams) {
       const visible = stream.local !== 'reset' && !(stream.local === 'fin' && stream.remote === 'fin');

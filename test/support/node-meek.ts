@@ -68,7 +68,7 @@ export function meekMux(options: NodeMeekOptions, onClose?: (e?: ProtocolError) 
       },
     },
     // The session polls only while streams are open (PROTOCOL.md §1).
-    onStreamCount: (n) => session.setActive(n > 0),
+    onReceivingCount: (n) => session.setActive(n > 0),
   });
   return { mux, session };
 }

@@ -279,6 +279,24 @@ describe('Mux', () => {
     );
   });
 
+  it('reports how many streams can still receive: a stream the peer finished needs no polling', async () => {
+    const counts: number[] = [];
+    let far: MuxStream | null = null;
+    const pair = muxPair({ opener: { onReceivingCount: (n) => counts.push(n) }, acceptor: { onStream: (st) => (far = st) } });
+    const s = pair.opener.open(dest(1));
+    s.attach({ data: (p) => s.consume(p.length) });
+    s.write(new Uint8Array(3));
+    await settle();
+    expect(counts).toEqual([1]);
+    far!.end(); // the far side finishes; ours stays open for writing (a half-open browser socket)
+    await settle();
+    expect(counts).toEqual([1, 0]);
+    expect(pair.opener.streamCount).toBe(1);
+    pair.opener.open(dest(2)).reset(ResetCode.CANCELLED);
+    await settle();
+    expect(counts).toEqual([1, 0, 1, 0]);
+  });
+
   it('the acceptor refuses streams over its limit with RESET 0x06', async () => {
     const opened: MuxStream[] = [];
     const pair = muxPair({ acceptor: { maxStreams: 2, onStream: (s) => opened.push(s) } });
