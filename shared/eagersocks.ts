@@ -5,6 +5,7 @@
  * It leads the first frame of every stream so the far side can dial without a round trip.
  */
 import { ProtocolError } from './errors.ts';
+import { parseIPv4, parseIPv6 } from './ip.ts';
 
 export type Destination =
   | { type: 'ipv4'; host: string; port: number }
@@ -28,54 +29,19 @@ function checkPort(port: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw malformed(`port out of range: ${port}`);
 }
 
-function parseIPv4(host: string): Uint8Array | null {
-  const parts = host.split('.');
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
-  }
-  return out;
+function ipv4Bytes(host: string): Uint8Array | null {
+  const n = parseIPv4(host);
+  return n === null ? null : new Uint8Array([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
 }
 
-/** RFC 4291 text forms, including `::` compression and a dotted IPv4 tail. */
-function parseIPv6(host: string): Uint8Array | null {
-  if (host.length < 2 || host.length > 45 || !/^[0-9a-fA-F:.]+$/.test(host)) return null;
-  let text = host;
-  let tail: Uint8Array | null = null;
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.')) {
-    tail = parseIPv4(text.slice(lastColon + 1));
-    if (!tail) return null;
-    text = text.slice(0, lastColon + 1) + '0:0';
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const group = (s: string): number[] | null => {
-    if (s === '') return [];
-    const out: number[] = [];
-    for (const g of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = group(halves[0]!);
-  const rest = halves.length === 2 ? group(halves[1]!) : [];
-  if (!head || !rest) return null;
-  const total = head.length + rest.length;
-  if (halves.length === 2 ? total > 7 : total !== 8) return null;
-  const words = [...head, ...new Array<number>(8 - total).fill(0), ...rest];
+function ipv6Bytes(host: string): Uint8Array | null {
+  const words = parseIPv6(host);
+  if (!words) return null;
   const out = new Uint8Array(16);
   words.forEach((w, i) => {
     out[i * 2] = w >> 8;
     out[i * 2 + 1] = w & 0xff;
   });
-  if (tail) out.set(tail, 12);
   return out;
 }
 
@@ -107,8 +73,8 @@ function formatIPv6(b: Uint8Array): string {
 export function destinationFromHost(host: string, port: number): Destination {
   checkPort(port);
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (parseIPv4(bare)) return { type: 'ipv4', host: bare, port };
-  const v6 = parseIPv6(bare);
+  if (ipv4Bytes(bare)) return { type: 'ipv4', host: bare, port };
+  const v6 = ipv6Bytes(bare);
   if (v6) return { type: 'ipv6', host: formatIPv6(v6), port };
   return { type: 'domain', host: bare, port };
 }
@@ -119,14 +85,14 @@ export function encodeDestination(dest: Destination): Uint8Array {
   let out: Uint8Array;
   let at: number;
   if (dest.type === 'ipv4') {
-    const addr = parseIPv4(dest.host);
+    const addr = ipv4Bytes(dest.host);
     if (!addr) throw malformed(`not an IPv4 address: ${dest.host}`);
     out = new Uint8Array(1 + 4 + 2);
     out[0] = ATYP_IPV4;
     out.set(addr, 1);
     at = 5;
   } else if (dest.type === 'ipv6') {
-    const addr = parseIPv6(dest.host);
+    const addr = ipv6Bytes(dest.host);
     if (!addr) throw malformed(`not an IPv6 address: ${dest.host}`);
     out = new Uint8Array(1 + 16 + 2);
     out[0] = ATYP_IPV6;

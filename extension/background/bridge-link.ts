@@ -3,23 +3,13 @@
  * byte stream on which the bridge opens one stream per browser connection. Reconnects with
  * backoff; a PING at least every 15 s keeps the connection — and this service worker — alive.
  */
+import { concat } from '../../shared/bytes.ts';
 import { Mux } from '../../shared/remux/mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 
 const HIGH_WATER = 1024 * 1024;
 
-function join(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 const KEEPALIVE_MS = 15_000;
 
 export interface LinkState {
@@ -72,7 +62,7 @@ export class BridgeLink {
       sink: {
         write(chunks) {
           if (socket.readyState !== WebSocket.OPEN) return true;
-          socket.send((chunks.length === 1 ? chunks[0]! : join(chunks)) as Uint8Array<ArrayBuffer>);
+          socket.send((chunks.length === 1 ? chunks[0]! : concat(chunks)) as Uint8Array<ArrayBuffer>);
           if (socket.bufferedAmount < HIGH_WATER) return true;
           // Browsers have no drain event for WebSockets: look again shortly.
           if (!waiting) {

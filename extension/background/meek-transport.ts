@@ -4,8 +4,9 @@
  * censor sees is Chromium's. New streams go to the session with the fewest; a session that ends
  * (410, a final status, retries exhausted) resets its streams and is replaced on demand.
  */
-import { MeekClientSession, type MeekRequest, type MeekResponse } from '../../shared/meek/client-session.ts';
-import { Mux } from '../../shared/remux/mux.ts';
+import type { MeekClientSession, MeekRequest, MeekResponse } from '../../shared/meek/client-session.ts';
+import { createMeekMux } from '../../shared/meek/meek-mux.ts';
+import type { Mux } from '../../shared/remux/mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
@@ -65,35 +66,15 @@ export class MeekTransport {
   };
 
   private newLane(): Lane {
-    let mux!: Mux;
-    const session = new MeekClientSession({
+    const lane: Lane = createMeekMux({
       roundTrip: this.roundTrip,
-      onData: (bytes) => mux.receive(bytes),
-      onDrain: () => mux.resume(),
       onRoundTrip: ({ rttMs }) => (this.state.rttMs = rttMs),
       onClose: (error: ProtocolError) => {
         this.state.error = error.message;
-        // Retries exhausted: streams learn it as a timeout; any other end: cancelled (§1).
-        mux.destroy(error, error.code === 'MEEK_RETRIES' ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
         this.lanes = this.lanes.filter((l) => l !== lane);
         this.state.sessions = this.lanes.length;
       },
     });
-    mux = new Mux({
-      role: 'opener',
-      maxStreams: 1024,
-      sink: {
-        write(chunks) {
-          let ok = true;
-          for (const c of chunks) ok = session.write(c) && ok;
-          return ok;
-        },
-      },
-      // A session polls only while it carries streams (PROTOCOL.md §1).
-      onReceivingCount: (n) => session.setActive(n > 0),
-      onGoaway: () => undefined,
-    });
-    const lane: Lane = { session, mux };
     this.lanes.push(lane);
     this.state.sessions = this.lanes.length;
     return lane;

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { MAX_MAX_BODY, MIN_MAX_BODY } from '../../shared/meek/headers.ts';
-import { parseIPv4, parseIPv6 } from '../ip.ts';
+import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
 
 export class ConfigError extends Error {}
 

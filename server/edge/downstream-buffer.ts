@@ -62,17 +62,7 @@ export class DownstreamBuffer {
   /** Resolves when bytes are buffered, or after `ms` (the hold-off), whichever is first. */
   wait(ms: number): Promise<void> {
     if (this.bytes > 0 || ms <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const waiters = this.waiters;
-      function done() {
-        clearTimeout(timer);
-        const i = waiters.indexOf(done);
-        if (i >= 0) waiters.splice(i, 1);
-        resolve();
-      }
-      waiters.push(done);
-    });
+    return this.nextPush(ms);
   }
 
   /**
@@ -83,19 +73,24 @@ export class DownstreamBuffer {
   async gather(limit: number, quietMs: number, deadline: number): Promise<void> {
     while (this.bytes > 0 && this.bytes < limit && Date.now() < deadline) {
       const before = this.bytes;
-      await this.wait(0).then(() => new Promise<void>((resolve) => {
-        const timer = setTimeout(done, quietMs);
-        const waiters = this.waiters;
-        function done() {
-          clearTimeout(timer);
-          const i = waiters.indexOf(done);
-          if (i >= 0) waiters.splice(i, 1);
-          resolve();
-        }
-        waiters.push(done);
-      }));
+      await this.nextPush(quietMs);
       if (this.bytes === before) return; // quiet: nothing more came
     }
+  }
+
+  /** Resolves at the next push (or wake), or after `ms`. */
+  private nextPush(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.waiters;
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
   }
 
   /** Releases every waiting poll now (data arrived, or the session is ending). */

@@ -9,7 +9,7 @@
  * and BlockList's own handling of mapped addresses is undocumented.
  */
 import { lookup } from 'node:dns/promises';
-import { parseIPv4, parseIPv6 } from '../ip.ts';
+import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
 
 type Range = readonly [base: string, bits: number, why: string];
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { delayRelay } from './edge-throughput.ts';
-import { configureExtension, launchBrowser, startCompanions, startOrigin, type Browser } from '../support/e2e.ts';
+import { addSiteThroughOptions, configureExtension, launchBrowser, startCompanions, startOrigin, type Browser } from '../support/e2e.ts';
 import { ROOT } from '../support/processes.ts';
 
 const MIB = 1024 * 1024;
@@ -65,12 +65,7 @@ export async function benchE2e(options: { idle: boolean } = { idle: true }): Pro
   const rows: E2eRow[] = [];
   try {
     await configureExtension(browser, companions.edge.port, companions.bridge.port);
-    const optionsPage = await browser.context.newPage();
-    await optionsPage.goto(`chrome-extension://${browser.extensionId}/options.html`);
-    await optionsPage.fill('#new-site', 'blocked.test');
-    await optionsPage.click('#add-site button');
-    await optionsPage.waitForSelector('#notice:not([hidden])');
-    await optionsPage.close();
+    await addSiteThroughOptions(browser, 'blocked.test');
 
     for (const rttMs of [0, 50]) {
       const edgeRelay = rttMs ? await delayRelay(companions.edge.port, rttMs / 2) : null;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { configureExtension, workerHeapUsed, launchBrowser, sha256, patternBytes, startCompanions, startOrigin, type Browser, type Companions, type Origin } from '../support/e2e.ts';
+import { addSiteThroughOptions, configureExtension, workerHeapUsed, launchBrowser, sha256, patternBytes, startCompanions, startOrigin, type Browser, type Companions, type Origin } from '../support/e2e.ts';
 
 describe('e2e: a per-site switch in real Chromium', () => {
   let origin: Origin;
@@ -95,12 +95,7 @@ describe('e2e: a per-site switch in real Chromium', () => {
 
   it('a page with 50 subresources loads completely, and a 20 MiB download is byte-exact', async () => {
     const page = await browser.context.newPage();
-    const popupPage = await browser.context.newPage();
-    await popupPage.goto(`chrome-extension://${browser.extensionId}/options.html`);
-    await popupPage.fill('#new-site', 'blocked.test');
-    await popupPage.click('#add-site button');
-    await popupPage.waitForSelector('#notice:not([hidden])');
-    await popupPage.close();
+    await addSiteThroughOptions(browser, 'blocked.test');
     expect(await browser.visit(page, `${base.blocked}/many`)).toBeNull();
     const loaded = await page.evaluate(() => [...document.images].filter((i) => i.complete && i.naturalWidth > 0).length);
     expect(loaded).toBe(50);
@@ -128,12 +123,7 @@ describe('e2e: recovery and bounds', () => {
     browser = await launchBrowser(origin.port);
     await configureExtension(browser, companions.edge.port, companions.bridge.port);
     blocked = `https://blocked.test:${origin.port}`;
-    const options = await browser.context.newPage();
-    await options.goto(`chrome-extension://${browser.extensionId}/options.html`);
-    await options.fill('#new-site', 'blocked.test');
-    await options.click('#add-site button');
-    await options.waitForSelector('#notice:not([hidden])');
-    await options.close();
+    await addSiteThroughOptions(browser, 'blocked.test');
   });
   afterAll(async () => {
     await browser?.close();
@@ -235,11 +225,7 @@ describe('e2e: an edge that loses responses', () => {
     const browser = await launchBrowser(origin.port);
     try {
       await configureExtension(browser, companions.edge.port, companions.bridge.port);
-      const options = await browser.context.newPage();
-      await options.goto(`chrome-extension://${browser.extensionId}/options.html`);
-      await options.fill('#new-site', 'blocked.test');
-      await options.click('#add-site button');
-      await options.waitForSelector('#notice:not([hidden])');
+      await addSiteThroughOptions(browser, 'blocked.test');
       const page = await browser.context.newPage();
       expect(await browser.visit(page, `https://blocked.test:${origin.port}/many`)).toBeNull();
       expect(await page.evaluate(() => [...document.images].filter((i) => i.complete && i.naturalWidth > 0).length)).toBe(50);

@@ -224,3 +224,13 @@ export async function workerHeapUsed(browser: Browser, page: Page): Promise<numb
     await cdp.detach();
   }
 }
+
+/** Adds a site through the options page's add-site field, as a user would. */
+export async function addSiteThroughOptions(browser: Browser, site: string): Promise<void> {
+  const page = await browser.context.newPage();
+  await page.goto(`chrome-extension://${browser.extensionId}/options.html`);
+  await page.fill('#new-site', site);
+  await page.click('#add-site button');
+  await page.waitForSelector('#notice:not([hidden])');
+  await page.close();
+}

@@ -4,8 +4,9 @@
  * extension runs the same shared/ logic over fetch.
  */
 import http from 'node:http';
-import { MeekClientSession, type MeekRequest, type MeekResponse } from '../../shared/meek/client-session.ts';
-import { Mux } from '../../shared/remux/mux.ts';
+import type { MeekClientSession, MeekRequest, MeekResponse } from '../../shared/meek/client-session.ts';
+import { createMeekMux } from '../../shared/meek/meek-mux.ts';
+import type { Mux } from '../../shared/remux/mux.ts';
 import type { ProtocolError } from '../../shared/errors.ts';
 
 export interface NodeMeekOptions {
@@ -46,29 +47,9 @@ export function nodeRoundTrip(options: NodeMeekOptions) {
 
 /** A ReMux opener carried by one meek session to the edge. */
 export function meekMux(options: NodeMeekOptions, onClose?: (e?: ProtocolError) => void): { mux: Mux; session: MeekClientSession } {
-  let mux!: Mux;
-  const session: MeekClientSession = new MeekClientSession({
+  return createMeekMux({
     roundTrip: nodeRoundTrip(options),
     ...(options.acceptMaxBody ? { acceptMaxBody: options.acceptMaxBody } : {}),
-    onData: (bytes) => mux.receive(bytes),
-    onDrain: () => mux.resume(),
-    onClose: (e) => {
-      mux.destroy(e);
-      onClose?.(e);
-    },
+    ...(onClose ? { onClose } : {}),
   });
-  mux = new Mux({
-    role: 'opener',
-    maxStreams: 1024,
-    sink: {
-      write(chunks) {
-        let ok = true;
-        for (const c of chunks) ok = session.write(c) && ok;
-        return ok;
-      },
-    },
-    // The session polls only while streams are open (PROTOCOL.md §1).
-    onReceivingCount: (n) => session.setActive(n > 0),
-  });
-  return { mux, session };
 }

@@ -1,5 +1,6 @@
 /**
- * IP address text → numbers, strictly: what the edge's policy and the listen checks compare.
+ * IP address text → numbers, strictly: what EagerSocks encodes, the edge's policy and the listen
+ * checks compare. Pure (shared/), so the extension, the edge and the tests parse alike.
  * Stricter than node:net's isIP on purpose (no zone ids, no leading zeros).
  */
 

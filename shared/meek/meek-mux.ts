@@ -1,0 +1,42 @@
+/**
+ * A ReMux opener carried by one meek session: the pairing every meek client of Passage uses (the
+ * extension over fetch, Node tools and tests over node:http). The session polls only while some
+ * stream can still receive; when the session ends, its streams are reset as PROTOCOL.md §1 says —
+ * 0x03 once retries are exhausted, 0x05 for an ended session (410) or a final status.
+ */
+import type { ProtocolError } from '../errors.ts';
+import { ResetCode } from '../remux/frame.ts';
+import { Mux } from '../remux/mux.ts';
+import { MeekClientSession, type MeekClientOptions } from './client-session.ts';
+
+export interface MeekMuxOptions extends Omit<MeekClientOptions, 'onData' | 'onDrain' | 'onClose'> {
+  maxStreams?: number;
+  onClose?(error: ProtocolError): void;
+}
+
+export function createMeekMux(options: MeekMuxOptions): { session: MeekClientSession; mux: Mux } {
+  const { maxStreams, onClose, ...sessionOptions } = options;
+  let mux!: Mux;
+  const session = new MeekClientSession({
+    ...sessionOptions,
+    onData: (bytes) => mux.receive(bytes),
+    onDrain: () => mux.resume(),
+    onClose: (error) => {
+      mux.destroy(error, error.code === 'MEEK_RETRIES' ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
+      onClose?.(error);
+    },
+  });
+  mux = new Mux({
+    role: 'opener',
+    maxStreams: maxStreams ?? 1024,
+    sink: {
+      write(chunks) {
+        let ok = true;
+        for (const c of chunks) ok = session.write(c) && ok;
+        return ok;
+      },
+    },
+    onReceivingCount: (n) => session.setActive(n > 0),
+  });
+  return { session, mux };
+}
