@@ -17,27 +17,19 @@ import { presentedToken, tokenMatches } from './auth.ts';
 import { corsHeaders, preflightHeaders, send } from './http-util.ts';
 import { codeLabel, type EdgeMetrics } from './metrics.ts';
 import { DialError } from './dialer.ts';
+import type { EdgeConfig } from './config.ts';
 
-export interface EdgeServerOptions {
-  host: string;
-  port: number;
-  mode: 'raw' | 'remux';
-  upstream: { host: string; port: number } | null;
-  path: string;
-  maxBody: number;
-  holdoffMs: number;
-  idleTimeoutMs: number;
-  authToken: string | null;
-  maxSessions: number;
-  maxStreams: number;
-  dialTimeoutMs: number;
-  tls: { cert: Buffer; key: Buffer } | null;
+/** The server's view of a validated EdgeConfig, plus what the entry point (edge.ts) wires in. */
+export type EdgeServerOptions = Pick<
+  EdgeConfig,
+  'host' | 'port' | 'mode' | 'upstream' | 'path' | 'maxBody' | 'holdoffMs' | 'idleTimeoutMs' | 'authToken' | 'maxSessions' | 'maxStreams' | 'dialTimeoutMs' | 'tls'
+> & {
   dial: Dial;
   metrics: EdgeMetrics;
   logger: Logger;
   /** Test-only: drop every Nth meek response after processing it. */
   dropEvery: number;
-}
+};
 
 export interface RunningEdge {
   url: string;
