@@ -78,6 +78,8 @@ async function main(): Promise<void> {
     console.log(`${`${r.section} · ${r.name}`.padEnd(width)}  ${fmt(r.value).padStart(10)}  ${r.unit.padEnd(5)}  ${r.note ?? ''}`);
   }
   console.log(JSON.stringify({ machine: { node: process.version, cpus: 2 }, results: rows }, null, 2));
+  // The browser figures need Chromium and several minutes (idle polling is measured over 3).
+  console.log('Chromium end to end (page load, download, idle polls): npm run bench:e2e');
 }
 
 await main();
