@@ -54,7 +54,7 @@ function fakeExtension(bridgePort: number, opts: { origin?: string; token?: stri
 }
 
 async function waitLinked(bridge: Companion, linked: boolean): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 1000; i++) {
     const s = (await (await fetch(`${bridge.url}/status`)).json()) as { linked: boolean };
     if (s.linked === linked) return;
     await new Promise((r) => setTimeout(r, 10));

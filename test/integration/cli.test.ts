@@ -11,7 +11,7 @@ describe('passage CLI', () => {
   it('`passage` alone (npm start) runs an edge and a bridge on loopback and prints the pairing token', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'passage-cfg-'));
     const waitFor = async (c: { stdout: string[] }, re: RegExp) => {
-      for (let i = 0; i < 200 && !re.test(c.stdout.join('')); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 1000 && !re.test(c.stdout.join('')); i++) await new Promise((r) => setTimeout(r, 20));
       return c.stdout.join('');
     };
     const c = await startCompanion(['--edge-listen', '127.0.0.1:0', '--bridge-listen', '127.0.0.1:0', '--no-build', '--config-dir', dir]);

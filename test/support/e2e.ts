@@ -168,7 +168,7 @@ export async function launchBrowser(originPort: number): Promise<Browser> {
     async tabIdOf(url) {
       // The tab's URL is updated a moment after a failed navigation settles.
       let id = -1;
-      for (let i = 0; i < 100 && id < 0; i++) {
+      for (let i = 0; i < 500 && id < 0; i++) {
         id = await worker.evaluate(async (u) => {
           const tabs = await chrome.tabs.query({});
           return tabs.find((t) => (t.url ?? t.pendingUrl ?? '').startsWith(u))?.id ?? -1;

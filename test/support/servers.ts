@@ -37,8 +37,8 @@ export const echoServer = () =>
 
 /**
  * A loopback port where connecting hangs, in Node alone: a child listens with backlog 1 and then
- * blocks its event loop, so it never accepts; once connections fill the accept queue, the kernel
- * drops further SYNs and a connect neither succeeds nor fails.
+ * blocks its event loop, so it never accepts; once two connections fill the accept queue, the
+ * kernel drops further SYNs and a connect neither succeeds nor fails.
  */
 export async function blackhole(): Promise<{ port: number; close(): void }> {
   const { spawn } = await import('node:child_process');
@@ -51,18 +51,14 @@ export async function blackhole(): Promise<{ port: number; close(): void }> {
     child.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
     child.once('error', reject);
   });
-  const fillers: net.Socket[] = [];
-  for (let i = 0; i < 8; i++) {
+  // Linux queues backlog + 1 = 2 completed handshakes for a listener that never accepts; two
+  // fillers fill the queue, and every later SYN is dropped.
+  const fillers = [0, 1].map(() => {
     const s = net.connect({ host: '127.0.0.1', port });
     s.on('error', () => {});
-    fillers.push(s);
-    // A connect that neither completes nor fails within 200 ms means the queue is full.
-    const connected = await Promise.race([
-      new Promise<boolean>((r) => s.once('connect', () => r(true))),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 200)),
-    ]);
-    if (!connected) break;
-  }
+    return s;
+  });
+  await Promise.all(fillers.map((s) => new Promise((r) => s.once('connect', r))));
   return {
     port,
     close() {
