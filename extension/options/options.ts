@@ -1,6 +1,7 @@
 /** Options: sites, the edge and bridge settings, and a passage:// config link to export or import. */
 import { call } from '../lib/rpc.ts';
 import { edgeUrlProblem } from '../lib/edge-url.ts';
+import { renderSiteList } from '../lib/site-list.ts';
 import type { PassageSettings } from '../../shared/config-link.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -23,18 +24,7 @@ async function render(): Promise<void> {
   input('sessions').value = String(s.sessions);
   input('guardWebRtc').checked = s.guardWebRtc;
   const status = await call('status');
-  $('sites').replaceChildren(
-    ...status.rules.sites.map((site) => {
-      const li = document.createElement('li');
-      const name = document.createElement('span');
-      name.textContent = site;
-      const remove = document.createElement('button');
-      remove.textContent = 'remove';
-      remove.onclick = () => void act(() => call('setSite', site, false));
-      li.append(name, remove);
-      return li;
-    }),
-  );
+  renderSiteList($('sites'), status.rules.sites, (site) => void act(() => call('setSite', site, false)), 'none yet');
 }
 
 /** The edge's origin needs a host permission for fetch; asked here, on the user's click. */

@@ -1,5 +1,6 @@
 /** The popup: this tab's site with its switch, the global switch, live status in plain words. */
 import { call } from '../lib/rpc.ts';
+import { renderSiteList } from '../lib/site-list.ts';
 import type { EngineStatus } from '../background/engine.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -31,21 +32,7 @@ function renderStatus(s: EngineStatus): void {
   );
   $('status-transport').textContent = `Transport: ${s.transportWhy}`;
   $('status-traffic').textContent = `Up ${fmtBytes(s.bytesUp)} · down ${fmtBytes(s.bytesDown)} · ${s.openStreams} open connection${s.openStreams === 1 ? '' : 's'}`;
-  const list = $('sites');
-  list.replaceChildren(
-    ...s.rules.sites.map((site) => {
-      const li = document.createElement('li');
-      const name = document.createElement('span');
-      name.textContent = site;
-      const remove = document.createElement('button');
-      remove.textContent = 'remove';
-      remove.dataset.site = site;
-      remove.onclick = () => void act(() => call('setSite', site, false));
-      li.append(name, remove);
-      return li;
-    }),
-  );
-  if (s.rules.sites.length === 0) list.innerHTML = '<li class="muted">none yet: switch a site on above</li>';
+  renderSiteList($('sites'), s.rules.sites, (site) => void act(() => call('setSite', site, false)), 'none yet: switch a site on above');
   showError(s.proxyError ?? s.settingsError ?? (!s.linked ? s.linkError : null));
 }
 

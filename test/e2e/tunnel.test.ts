@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { addSiteThroughOptions, configureExtension, workerHeapUsed, launchBrowser, sha256, patternBytes, startCompanions, startOrigin, type Browser, type Companions, type Origin } from '../support/e2e.ts';
+import { addSiteThroughOptions, startWorld, type World, configureExtension, workerHeapUsed, launchBrowser, sha256, patternBytes, startCompanions, startOrigin, type Browser, type Companions, type Origin } from '../support/e2e.ts';
 
 describe('e2e: a per-site switch in real Chromium', () => {
   let origin: Origin;
@@ -13,19 +13,14 @@ describe('e2e: a per-site switch in real Chromium', () => {
   let browser: Browser;
   let base: { blocked: string; open: string };
 
+  let world: World;
+
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-'));
-    origin = await startOrigin(dir);
-    companions = await startCompanions(dir);
-    browser = await launchBrowser(origin.port);
-    await configureExtension(browser, companions.edge.port, companions.bridge.port);
+    world = await startWorld();
+    ({ origin, companions, browser } = world);
     base = { blocked: `https://blocked.test:${origin.port}`, open: `https://open.test:${origin.port}` };
   });
-  afterAll(async () => {
-    await browser?.close();
-    await companions?.stop();
-    await origin?.close();
-  });
+  afterAll(() => world?.close());
 
   async function popupFor(url: string) {
     const tabId = await browser.tabIdOf(url);
@@ -116,20 +111,15 @@ describe('e2e: recovery and bounds', () => {
   let browser: Browser;
   let blocked: string;
 
+  let world: World;
+
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-'));
-    origin = await startOrigin(dir);
-    companions = await startCompanions(dir);
-    browser = await launchBrowser(origin.port);
-    await configureExtension(browser, companions.edge.port, companions.bridge.port);
+    world = await startWorld();
+    ({ origin, companions, browser } = world);
     blocked = `https://blocked.test:${origin.port}`;
     await addSiteThroughOptions(browser, 'blocked.test');
   });
-  afterAll(async () => {
-    await browser?.close();
-    await companions?.stop();
-    await origin?.close();
-  });
+  afterAll(() => world?.close());
 
   it('the edge killed and restarted mid-session: the next load works', async () => {
     const page = await browser.context.newPage();
@@ -219,12 +209,9 @@ describe('e2e: recovery and bounds', () => {
 
 describe('e2e: an edge that loses responses', () => {
   it('every 4th meek response dropped after processing: pages still load byte-exact', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-'));
-    const origin = await startOrigin(dir);
-    const companions = await startCompanions(dir, ['--test-drop-every', '4']);
-    const browser = await launchBrowser(origin.port);
+    const world = await startWorld(['--test-drop-every', '4']);
+    const { origin, companions, browser } = world;
     try {
-      await configureExtension(browser, companions.edge.port, companions.bridge.port);
       await addSiteThroughOptions(browser, 'blocked.test');
       const page = await browser.context.newPage();
       expect(await browser.visit(page, `https://blocked.test:${origin.port}/many`)).toBeNull();
@@ -240,9 +227,7 @@ describe('e2e: an edge that loses responses', () => {
       const metrics = await (await fetch(`${companions.edge.url}/metrics`)).text();
       expect(metrics, await diagnosis()).toMatch(/passage_edge_replays_total [1-9]/);
     } finally {
-      await browser.close();
-      await companions.stop();
-      await origin.close();
+      await world.close();
     }
   });
 });

@@ -234,3 +234,29 @@ export async function addSiteThroughOptions(browser: Browser, site: string): Pro
   await page.waitForSelector('#notice:not([hidden])');
   await page.close();
 }
+
+export interface World {
+  origin: Origin;
+  companions: Companions;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+/** Origin, companion and Chromium, the extension configured through its options page. */
+export async function startWorld(edgeExtra: string[] = []): Promise<World> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-'));
+  const origin = await startOrigin(dir);
+  const companions = await startCompanions(dir, edgeExtra);
+  const browser = await launchBrowser(origin.port);
+  await configureExtension(browser, companions.edge.port, companions.bridge.port);
+  return {
+    origin,
+    companions,
+    browser,
+    async close() {
+      await browser.close();
+      await companions.stop();
+      await origin.close();
+    },
+  };
+}
