@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { addSiteThroughOptions, startWorld, type World, configureExtension, workerHeapUsed, launchBrowser, sha256, patternBytes, startCompanions, startOrigin, type Browser, type Companions, type Origin } from '../support/e2e.ts';
+import { addSiteThroughOptions, launchBrowser, patternBytes, sha256, startOrigin, startWorld, workerHeapUsed, type Browser, type Companions, type Origin, type World } from '../support/e2e.ts';
 
 describe('e2e: a per-site switch in real Chromium', () => {
   let origin: Origin;

@@ -2,7 +2,7 @@
  * The dialer over real TCP. Every connection in this file goes to 127.0.0.1: refusals are decided
  * before any packet leaves, and the timeout case uses a loopback listener that never accepts.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { createDialer, dial, DialError } from '../../server/edge/dialer.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
