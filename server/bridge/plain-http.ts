@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
-import { INITIAL_WINDOW } from '../../shared/remux/frame.ts';
+import { creditedWriter } from '../relay/socket-stream.ts';
 import { ProxyParseError, header, parseRequestHead, rewriteAbsoluteForm } from './proxy-head.ts';
 
 type OpenStream = (destination: Destination) => Promise<MuxStream | null>;
@@ -23,7 +23,8 @@ export class PlainHttpProxy {
   private bodyLeft = 0;
   private busy = false;
   private ended = false;
-  private owed = 0;
+  /** Writes `current`'s response to the socket; owed credit belongs to that stream alone. */
+  private writer: ReturnType<typeof creditedWriter> | null = null;
 
   constructor(
     private readonly socket: net.Socket,
@@ -41,10 +42,6 @@ export class PlainHttpProxy {
       this.current?.end();
     });
     socket.on('close', () => this.current?.reset(ResetCode.CANCELLED));
-    socket.on('drain', () => {
-      if (this.owed > 0 && this.current) this.current.consume(this.owed);
-      this.owed = 0;
-    });
     void this.pump();
   }
 
@@ -101,12 +98,11 @@ export class PlainHttpProxy {
 
   private attach(stream: MuxStream): void {
     this.current = stream;
+    this.writer?.stop();
+    const writer = creditedWriter(this.socket, stream);
+    this.writer = writer;
     stream.attach({
-      data: (piece) => {
-        this.socket.write(piece);
-        if (this.socket.writableLength <= INITIAL_WINDOW) stream.consume(piece.length);
-        else this.owed += piece.length;
-      },
+      data: (piece) => writer.write(piece),
       end: () => {
         // Close-delimited responses end here; a browser that already asked again keeps the socket.
         if (this.current === stream && this.buf.length === 0) this.socket.end();

@@ -22,12 +22,40 @@ export interface JoinOptions {
   abortCode: number;
 }
 
+/**
+ * Writes a stream's bytes to a socket and returns the stream's credit as soon as the socket holds
+ * at most a window of unflushed bytes — waiting for each write's callback would keep the WINDOW
+ * out of the meek reply that carried the data — and the rest at the socket's 'drain'. The edge,
+ * the bridge's tunnels and its plain-HTTP requests all write this way; `stop` detaches it.
+ */
+export function creditedWriter(socket: net.Socket, stream: MuxStream): { write(piece: Uint8Array): void; stop(): void } {
+  let owed = 0;
+  const repay = () => {
+    if (owed === 0) return;
+    const n = owed;
+    owed = 0;
+    stream.consume(n);
+  };
+  socket.on('drain', repay);
+  return {
+    write(piece) {
+      socket.write(piece);
+      if (socket.writableLength <= INITIAL_WINDOW) stream.consume(piece.length);
+      else owed += piece.length;
+    },
+    stop() {
+      socket.off('drain', repay);
+    },
+  };
+}
+
 export function joinSocketStream(socket: net.Socket, stream: MuxStream, options: JoinOptions, events: JoinEvents = {}): void {
   let closed = false;
-  let owed = 0;
+  const writer = creditedWriter(socket, stream);
   const finish = () => {
     if (closed) return;
     closed = true;
+    writer.stop();
     events.onClose?.();
   };
   const abort = (code: number) => {
@@ -41,10 +69,7 @@ export function joinSocketStream(socket: net.Socket, stream: MuxStream, options:
   stream.attach({
     data(piece) {
       events.onBytes?.(piece.length, 0);
-      socket.write(piece);
-      // Waiting for each write's callback would keep the WINDOW out of the reply that carried it.
-      if (socket.writableLength <= INITIAL_WINDOW) stream.consume(piece.length);
-      else owed += piece.length;
+      writer.write(piece);
     },
     end() {
       socket.end();
@@ -58,12 +83,6 @@ export function joinSocketStream(socket: net.Socket, stream: MuxStream, options:
     drain() {
       socket.resume();
     },
-  });
-  socket.on('drain', () => {
-    if (owed === 0 || closed) return;
-    const n = owed;
-    owed = 0;
-    stream.consume(n);
   });
   socket.on('data', (chunk: Buffer) => {
     events.onBytes?.(0, chunk.length);
