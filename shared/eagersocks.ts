@@ -15,8 +15,6 @@ export type Destination =
 export const ATYP_IPV4 = 0x01;
 export const ATYP_DOMAIN = 0x03;
 export const ATYP_IPV6 = 0x04;
-/** The longest header: atyp + len + 255-byte name + port. */
-export const MAX_HEADER_LENGTH = 1 + 1 + 255 + 2;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -150,9 +148,4 @@ export function decodeDestination(bytes: Uint8Array): { destination: Destination
     destination = { type: 'domain', host, port };
   }
   return { destination, length };
-}
-
-/** host:port as a URL authority would write it. */
-export function formatDestination(dest: Destination): string {
-  return dest.type === 'ipv6' ? `[${dest.host}]:${dest.port}` : `${dest.host}:${dest.port}`;
 }

@@ -18,7 +18,7 @@ export interface RelayEvents {
   onClose(): void;
 }
 
-export function dialCode(error: unknown): number {
+function dialCode(error: unknown): number {
   const code = (error as { resetCode?: unknown } | null)?.resetCode;
   return typeof code === 'number' ? code : ResetCode.UNREACHABLE;
 }
