@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { delayRelay } from './edge-throughput.ts';
-import { addSiteThroughOptions, configureExtension, launchBrowser, startCompanions, startOrigin, type Browser } from '../support/e2e.ts';
+import { addSiteThroughOptions, configureExtension, saveOptions, launchBrowser, startCompanions, startOrigin } from '../support/e2e.ts';
 import { ROOT } from '../support/processes.ts';
 
 const MIB = 1024 * 1024;
@@ -36,14 +36,6 @@ async function downloadMBs(page: Page, size: number): Promise<number> {
   }, size);
 }
 
-async function setEdge(browser: Browser, edgeUrl: string): Promise<void> {
-  const page = await browser.context.newPage();
-  await page.goto(`chrome-extension://${browser.extensionId}/options.html`);
-  await page.fill('#edgeUrl', edgeUrl);
-  await page.click('#save');
-  await page.waitForSelector('#notice:not([hidden])');
-  await page.close();
-}
 
 async function polls(edgeUrl: string): Promise<number> {
   const text = await (await fetch(`${edgeUrl}/metrics`)).text();
@@ -70,7 +62,7 @@ export async function benchE2e(options: { idle: boolean } = { idle: true }): Pro
     for (const rttMs of [0, 50]) {
       const edgeRelay = rttMs ? await delayRelay(companions.edge.port, rttMs / 2) : null;
       const originRelay = rttMs ? await delayRelay(origin.port, rttMs / 2) : null;
-      await setEdge(browser, `http://127.0.0.1:${edgeRelay?.port ?? companions.edge.port}/`);
+      await saveOptions(browser, { edgeUrl: `http://127.0.0.1:${edgeRelay?.port ?? companions.edge.port}/` });
       const paths = {
         direct: `https://open.test:${originRelay?.port ?? origin.port}`,
         meek: `https://blocked.test:${origin.port}`,
@@ -87,7 +79,7 @@ export async function benchE2e(options: { idle: boolean } = { idle: true }): Pro
       edgeRelay?.close();
       originRelay?.close();
     }
-    await setEdge(browser, `http://127.0.0.1:${companions.edge.port}/`);
+    await saveOptions(browser, { edgeUrl: `http://127.0.0.1:${companions.edge.port}/` });
 
     // The popup, for the docs.
     const page = await browser.context.newPage();

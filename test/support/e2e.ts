@@ -182,16 +182,19 @@ export async function launchBrowser(originPort: number): Promise<Browser> {
   };
 }
 
-/** Sets the extension up through its options page, as a user would (with the config link). */
-export async function configureExtension(browser: Browser, edgePort: number, bridgePort: number): Promise<void> {
+/** Fills fields of the options page (by element id) and saves, as a user would. */
+export async function saveOptions(browser: Browser, fields: Record<string, string>): Promise<void> {
   const page = await browser.context.newPage();
   await page.goto(`chrome-extension://${browser.extensionId}/options.html`);
-  await page.fill('#edgeUrl', `http://127.0.0.1:${edgePort}/`);
-  await page.fill('#bridgePort', String(bridgePort));
-  await page.fill('#pairingToken', PAIRING_TOKEN);
+  for (const [id, value] of Object.entries(fields)) await page.fill(`#${id}`, value);
   await page.click('#save');
   await page.waitForSelector('#notice:not([hidden])');
   await page.close();
+}
+
+/** Sets the extension up through its options page, as a user would. */
+export function configureExtension(browser: Browser, edgePort: number, bridgePort: number): Promise<void> {
+  return saveOptions(browser, { edgeUrl: `http://127.0.0.1:${edgePort}/`, bridgePort: String(bridgePort), pairingToken: PAIRING_TOKEN });
 }
 
 /**
