@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import path from 'node:path';
 import { ConfigError, EDGE_DEFAULTS, parseEdgeConfig, type EdgeOptionValues } from './edge/config.ts';
 import { startEdge } from './edge/edge.ts';
+import type { RunningWebTransport } from './webtransport/webtransport-edge.ts';
 import { createLogger, LOG_LEVELS } from './log.ts';
 import { startBridge } from './bridge/bridge.ts';
 import { BRIDGE_DEFAULT_LISTEN, parseBridgeConfig, type BridgeOptionValues } from './bridge/config.ts';
@@ -14,6 +15,8 @@ import { defaultConfigDir, loadOrCreatePairingToken } from './bridge/pairing.ts'
 import { buildExtension, extensionIsStale } from './extension-build.ts';
 import { packageRoot, shippedExtensionId } from './paths.ts';
 import { encodeConfigLink } from '../shared/config-link.ts';
+
+const START_WT_LISTEN = '127.0.0.1:8443';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -45,6 +48,9 @@ function edgeOptions(cmd: Command): Command {
     .option('--allow-private', 'let streams reach loopback, private and link-local addresses (tests and labs only)')
     .option('--cert <file>', 'TLS certificate chain (PEM); with --key the edge serves HTTPS (default: plain HTTP)')
     .option('--key <file>', 'TLS private key (PEM), with --cert')
+    .option('--wt-listen <host:port>', 'also serve WebTransport (HTTP/3 over UDP) here, same path and token; with --cert/--key it uses them, else a self-signed certificate pinned by hash (default: off)')
+    .option('--wt-advertise <url>', 'the WebTransport URL clients are told to use, when it differs from https://HOST:PORT<path> (NAT, a relay)')
+    .addOption(withDefault('--config-dir <dir>', 'where generated WebTransport certificates are kept', d.configDir))
     .addOption(logLevelOption())
     // Test-only hooks, hidden from --help; config.ts marks them TEST ONLY too.
     .addOption(new Option('--test-resolve <name=ip>', 'TEST ONLY: resolve NAME to IP in the dialer (repeatable)').argParser(collect).hideHelp())
@@ -52,6 +58,13 @@ function edgeOptions(cmd: Command): Command {
 }
 
 type Closer = { close(): Promise<void> };
+
+/** The ready line of the WebTransport endpoint, with the hash a client pins. */
+function webtransportLine(wt: RunningWebTransport): string {
+  const { url, certificateHashes } = wt.discovery();
+  const pin = certificateHashes.length > 0 ? ` (certificate sha-256 ${certificateHashes[0]})` : '';
+  return `passage webtransport listening on ${url}${pin}\n`;
+}
 
 /**
  * SIGINT/SIGTERM close everything and exit 0; installed before any ready line is printed.
@@ -91,6 +104,7 @@ edgeOptions(program.command('edge').description('terminate meek (raw or ReMux) a
     const edge = await startEdge(config, logger);
     onSignals(logger, [edge]);
     process.stdout.write(`passage edge listening on ${edge.url}\n`);
+    if (edge.webtransport) process.stdout.write(webtransportLine(edge.webtransport));
     logger.info({ mode: config.mode, path: config.path, auth: config.authToken !== null, allowPrivate: config.allowPrivate }, 'edge ready');
   },
 );
@@ -116,22 +130,34 @@ bridgeOptions(
     .description('the default, what `npm start` runs: builds the extension if needed, then an edge and a bridge on loopback')
     .addOption(withDefault('--edge-listen <host:port>', 'edge address (loopback)', EDGE_DEFAULTS.listen))
     .addOption(withDefault('--bridge-listen <host:port>', 'bridge address (loopback)', BRIDGE_DEFAULT_LISTEN))
+    .addOption(withDefault('--wt-listen <host:port>', 'WebTransport (UDP) address (loopback)', START_WT_LISTEN))
+    .option('--no-webtransport', 'meek only: do not start the WebTransport endpoint')
     .option('--no-build', 'do not build the extension into dist/ even when it is stale'),
-).action(async (opts: BridgeOptionValues & { edgeListen: string; bridgeListen: string; build: boolean }) => {
+).action(async (opts: BridgeOptionValues & { edgeListen: string; bridgeListen: string; wtListen: string; webtransport: boolean; build: boolean }) => {
   const root = packageRoot();
   if (opts.build && extensionIsStale(root)) {
     process.stderr.write('passage: building the extension into dist/ …\n');
     buildExtension(root);
   }
-  const edgeConfig = parseEdgeConfig({ ...EDGE_DEFAULTS, listen: opts.edgeListen, logLevel: opts.logLevel }, process.env);
+  const edgeConfig = parseEdgeConfig(
+    { ...EDGE_DEFAULTS, listen: opts.edgeListen, logLevel: opts.logLevel, configDir: opts.configDir, ...(opts.webtransport ? { wtListen: opts.wtListen } : {}) },
+    process.env,
+  );
   const edgeLogger = createLogger(edgeConfig.logLevel, 'passage-edge');
   const edge = await startEdge(edgeConfig, edgeLogger);
   const { bridge, token, logger } = await runBridgeFromValues({ ...opts, listen: opts.bridgeListen });
   onSignals(logger, [bridge, edge]);
-  const link = encodeConfigLink({ edgeUrl: `${edge.url}/`, bridgePort: bridge.port, pairingToken: token, authToken: edgeConfig.authToken ?? '' });
+  const link = encodeConfigLink({
+    edgeUrl: `${edge.url}/`,
+    bridgePort: bridge.port,
+    pairingToken: token,
+    authToken: edgeConfig.authToken ?? '',
+    webtransportHashes: edge.webtransport?.discovery().certificateHashes ?? [],
+  });
   process.stdout.write(
     [
       `passage edge listening on ${edge.url}`,
+      ...(edge.webtransport ? [webtransportLine(edge.webtransport).trimEnd()] : []),
       `passage bridge listening on ${bridge.url}`,
       '',
       `Load the extension: chrome://extensions → Developer mode → Load unpacked → ${path.join(root, 'dist')}`,

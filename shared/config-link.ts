@@ -16,7 +16,14 @@ export interface PassageSettings {
   sessions: number;
   /** Keep WebRTC off non-proxied UDP while any site is proxied. */
   guardWebRtc: boolean;
+  /** sha-256 (hex) of the edge's self-signed WebTransport certificates, pinned until discovery refreshes them. */
+  webtransportHashes: string[];
+  /** Seconds after a fallback to meek before WebTransport is tried again. */
+  webtransportRetrySeconds: number;
 }
+
+/** A certificate hash as discovery and config links carry it. */
+export const isCertificateHash = (h: unknown): h is string => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h);
 
 const PREFIX = 'passage://config/';
 
@@ -56,5 +63,9 @@ export function decodeConfigLink(link: string): Partial<PassageSettings> {
   if (d.transport === 'auto' || d.transport === 'webtransport' || d.transport === 'meek') out.transport = d.transport;
   if (Number.isInteger(d.sessions) && (d.sessions as number) >= 1 && (d.sessions as number) <= 8) out.sessions = d.sessions as number;
   if (typeof d.guardWebRtc === 'boolean') out.guardWebRtc = d.guardWebRtc;
+  if (Array.isArray(d.webtransportHashes) && d.webtransportHashes.length <= 4 && d.webtransportHashes.every(isCertificateHash)) out.webtransportHashes = d.webtransportHashes;
+  if (Number.isInteger(d.webtransportRetrySeconds) && (d.webtransportRetrySeconds as number) >= 1 && (d.webtransportRetrySeconds as number) <= 86_400) {
+    out.webtransportRetrySeconds = d.webtransportRetrySeconds as number;
+  }
   return out;
 }

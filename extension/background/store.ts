@@ -14,6 +14,8 @@ export const DEFAULT_SETTINGS: PassageSettings = {
   transport: 'auto',
   sessions: 2,
   guardWebRtc: true,
+  webtransportHashes: [],
+  webtransportRetrySeconds: 60,
 };
 
 export const DEFAULT_RULES: Rules = { enabled: true, allSites: false, sites: [] };

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { MAX_MAX_BODY, MIN_MAX_BODY } from '../../shared/meek/headers.ts';
 import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
+import { defaultConfigDir } from '../bridge/pairing.ts';
 
 export class ConfigError extends Error {}
 
@@ -32,6 +33,10 @@ export interface EdgeConfig {
   /** PEM contents; null: plain HTTP. */
   tls: { cert: Buffer; key: Buffer } | null;
   logLevel: LogLevel;
+  /** The WebTransport endpoint (UDP); null: meek only. */
+  webtransport: { host: string; port: number; advertise: string | null } | null;
+  /** Where the edge keeps generated WebTransport certificates across restarts. */
+  configDir: string;
   /** TEST ONLY (hidden `--test-resolve NAME=IP`): names the dialer maps before DNS; keys lower-case. */
   testResolve: Map<string, string>;
   /** TEST ONLY (hidden `--test-drop-every N`): drop every Nth meek response after processing; 0 = off. */
@@ -56,6 +61,9 @@ export interface EdgeOptionValues {
   cert?: string;
   key?: string;
   logLevel: string;
+  wtListen?: string;
+  wtAdvertise?: string;
+  configDir: string;
   testResolve?: string[];
   testDropEvery?: string;
 }
@@ -71,6 +79,7 @@ export const EDGE_DEFAULTS = {
   maxStreams: '256',
   dialTimeout: '10',
   logLevel: 'info',
+  configDir: defaultConfigDir(),
 } as const;
 
 /** HOST:PORT with IPv6 in brackets; port 0 means "any free port" where `allowZero`. */
@@ -143,6 +152,22 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     }
     testResolve.set(name.toLowerCase(), ip);
   }
+  let webtransport: EdgeConfig['webtransport'] = null;
+  if (v.wtListen !== undefined) {
+    if (v.mode !== 'remux') throw new ConfigError('--wt-listen needs --mode remux (WebTransport streams are dialed by the edge)');
+    const wt = parseHostPort(v.wtListen, '--wt-listen', true);
+    const wildcard = wt.host === '0.0.0.0' || wt.host === '::';
+    if (v.wtAdvertise !== undefined && !/^https:\/\/[^/?#\s]+\/[^?#\s]*$/.test(v.wtAdvertise)) {
+      throw new ConfigError(`--wt-advertise must be an https:// URL with a path and no query, got "${v.wtAdvertise}"`);
+    }
+    if (wildcard && v.wtAdvertise === undefined) throw new ConfigError('--wt-listen on a wildcard address needs --wt-advertise https://HOST:PORT/PATH');
+    if (authToken === null && !isLoopbackHost(wt.host) && !v.insecureNoAuth) {
+      throw new ConfigError(`refusing WebTransport on ${wt.host} without --auth-token (or PASSAGE_AUTH_TOKEN); --insecure-no-auth overrides`);
+    }
+    webtransport = { host: wt.host, port: wt.port, advertise: v.wtAdvertise ?? null };
+  } else if (v.wtAdvertise !== undefined) {
+    throw new ConfigError('--wt-advertise only applies with --wt-listen');
+  }
   return {
     host: listen.host,
     port: listen.port,
@@ -159,6 +184,8 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     allowPrivate: Boolean(v.allowPrivate),
     tls,
     logLevel: v.logLevel as LogLevel,
+    webtransport,
+    configDir: v.configDir,
     testResolve,
     testDropEvery: v.testDropEvery === undefined ? 0 : integer(v.testDropEvery, '--test-drop-every', 2, 1_000_000),
   };

@@ -18,11 +18,13 @@ import { corsHeaders, preflightHeaders, send } from './http-util.ts';
 import { codeLabel, type EdgeMetrics } from './metrics.ts';
 import { DialError } from './dialer.ts';
 import type { EdgeConfig } from './config.ts';
+import type { RemuxStreamEvents } from './upstream-remux.ts';
+import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
 
 /** The server's view of a validated EdgeConfig, plus what the entry point (edge.ts) wires in. */
 export type EdgeServerOptions = Pick<
   EdgeConfig,
-  'host' | 'port' | 'mode' | 'upstream' | 'path' | 'maxBody' | 'holdoffMs' | 'idleTimeoutMs' | 'authToken' | 'maxSessions' | 'maxStreams' | 'dialTimeoutMs' | 'tls'
+  'host' | 'port' | 'mode' | 'upstream' | 'path' | 'maxBody' | 'holdoffMs' | 'idleTimeoutMs' | 'authToken' | 'maxSessions' | 'maxStreams' | 'dialTimeoutMs' | 'tls' | 'webtransport' | 'configDir'
 > & {
   dial: Dial;
   metrics: EdgeMetrics;
@@ -35,6 +37,8 @@ export interface RunningEdge {
   url: string;
   port: number;
   registry: SessionRegistry;
+  /** The WebTransport endpoint, when --wt-listen asked for one. */
+  webtransport: RunningWebTransport | null;
   close(): Promise<void>;
 }
 
@@ -46,17 +50,38 @@ function isLoopback(address: string | undefined): boolean {
 export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge> {
   const { metrics, logger } = o;
   const started = Date.now();
+  let webtransportSessions = 0;
   const registry = new SessionRegistry(o.maxSessions, o.idleTimeoutMs, (session, reason) => {
     metrics.sessions.dec();
     logger.debug({ session: session.id.slice(0, 6), reason }, 'session ended');
   });
   const bufferLimit = 4 * o.maxBody;
 
+  const onBytes = (up: number, down: number) => {
+    if (up) metrics.bytesUp.inc(up);
+    if (down) metrics.bytesDown.inc(down);
+  };
+  /** One set of stream bookkeeping for meek's remux mode and WebTransport alike. */
+  const streamEvents = (transport: 'meek' | 'webtransport'): RemuxStreamEvents => ({
+    onBytes,
+    onStreamOpen: () => {
+      metrics.streams.inc();
+      metrics.streamsOpened.inc({ transport });
+    },
+    onStreamClose: () => metrics.streams.dec(),
+    onDialError: (code, err) => {
+      const reason = err instanceof DialError ? err.reason : 'unreachable';
+      metrics.dialErrors.inc({ reason });
+      metrics.resets.inc({ code: codeLabel(code) });
+      // Never the destination: an edge's logs must not become a record of where users went.
+      logger.debug({ code: codeLabel(code), reason }, 'dial failed');
+    },
+    onReset: (code) => metrics.resets.inc({ code: codeLabel(code) }),
+    onProtocolError: (e) => logger.info({ code: e.code, transport }, 'remux protocol error: GOAWAY sent'),
+  });
+  let webtransport: RunningWebTransport | null = null;
+
   const openUpstream = async (): Promise<Upstream> => {
-    const onBytes = (up: number, down: number) => {
-      if (up) metrics.bytesUp.inc(up);
-      if (down) metrics.bytesDown.inc(down);
-    };
     if (o.mode === 'raw') {
       const target = o.upstream!;
       try {
@@ -71,20 +96,7 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
       bufferLimit,
       maxStreams: o.maxStreams,
       dial: o.dial,
-      events: {
-        onBytes,
-        onStreamOpen: () => metrics.streams.inc(),
-        onStreamClose: () => metrics.streams.dec(),
-        onDialError: (code, err) => {
-          const reason = err instanceof DialError ? err.reason : 'unreachable';
-          metrics.dialErrors.inc({ reason });
-          metrics.resets.inc({ code: codeLabel(code) });
-          // Never the destination: an edge's logs must not become a record of where users went.
-          logger.debug({ code: codeLabel(code), reason }, 'dial failed');
-        },
-        onReset: (code) => metrics.resets.inc({ code: codeLabel(code) }),
-        onProtocolError: (e) => logger.info({ code: e.code }, 'remux protocol error: GOAWAY sent'),
-      },
+      events: streamEvents('meek'),
     });
   };
 
@@ -128,14 +140,17 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
     }
     if (pathname === configPath) {
       if (req.method !== 'GET') return send(res, 405, 'method not allowed\n', { allow: 'GET' });
-      if (o.authToken !== null && !tokenMatches(presentedToken(req.headers), o.authToken)) return send(res, 403, 'forbidden\n');
-      return send(res, 200, JSON.stringify({ webtransport: null }), { ...corsHeaders(), 'content-type': 'application/json' });
+      if (o.authToken !== null && !tokenMatches(presentedToken(req.headers), o.authToken)) return send(res, 403, 'forbidden\n', corsHeaders());
+      const body = { webtransport: webtransport?.discovery() ?? null };
+      return send(res, 200, JSON.stringify(body), { ...corsHeaders(), 'content-type': 'application/json', 'cache-control': 'no-store' });
     }
     if (pathname === '/healthz' && req.method === 'GET' && operatorAllowed(req)) {
       const body = {
         status: 'ok',
         mode: o.mode,
         sessions: registry.size,
+        webtransportSessions: webtransportSessions,
+        webtransportFront: webtransport ? { pid: webtransport.front.pid, restarts: webtransport.front.restarts } : null,
         streams: registry.streamCount,
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
       };
@@ -162,6 +177,38 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
       resolve();
     });
   });
+  if (o.webtransport) {
+    try {
+      webtransport = await startWebTransport({
+        ...o.webtransport,
+        path: o.path,
+        tls: o.tls,
+        configDir: o.configDir,
+        logger,
+        maxStreams: o.maxStreams,
+        dial: o.dial,
+        events: streamEvents('webtransport'),
+        // The same path, token and session limit as a meek session's first request.
+        decide: (request) => {
+          if (request.path !== o.path) return 404;
+          if (o.authToken !== null && !tokenMatches(request.token ?? undefined, o.authToken)) return 403;
+          if (registry.size + webtransportSessions >= o.maxSessions) return 503;
+          return 200;
+        },
+        onSessionOpen: () => {
+          webtransportSessions++;
+          metrics.webtransportSessions.inc();
+        },
+        onSessionClose: () => {
+          webtransportSessions--;
+          metrics.webtransportSessions.dec();
+        },
+      });
+    } catch (e) {
+      server.close();
+      throw e;
+    }
+  }
   registry.startReaper();
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -174,7 +221,9 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
       server.close(() => resolve());
       server.closeIdleConnections();
       setTimeout(() => server.closeAllConnections(), 2000).unref();
-    }).then(() => registry.closeAll()));
+    })
+      .then(() => webtransport?.close())
+      .then(() => registry.closeAll()));
 
-  return { url, port: address.port, registry, close };
+  return { url, port: address.port, registry, webtransport, close };
 }

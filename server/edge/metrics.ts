@@ -9,6 +9,10 @@ export interface EdgeMetrics {
   sessions: Gauge;
   /** Open tunneled streams (remux mode). */
   streams: Gauge;
+  /** Tunneled streams opened, label `transport` (meek, webtransport). */
+  streamsOpened: Counter<'transport'>;
+  /** Open WebTransport sessions. */
+  webtransportSessions: Gauge;
   /** Payload bytes from clients toward destinations. */
   bytesUp: Counter;
   /** Payload bytes from destinations toward clients. */
@@ -41,6 +45,8 @@ export function createEdgeMetrics(): EdgeMetrics {
   return {
     sessions: new Gauge({ name: 'passage_edge_sessions', help: 'open meek sessions', registers }),
     streams: new Gauge({ name: 'passage_edge_streams', help: 'open tunneled streams', registers }),
+    streamsOpened: new Counter({ name: 'passage_edge_streams_opened_total', help: 'tunneled streams opened, by transport', labelNames: ['transport'], registers }),
+    webtransportSessions: new Gauge({ name: 'passage_edge_webtransport_sessions', help: 'open WebTransport sessions', registers }),
     bytesUp: new Counter({ name: 'passage_edge_bytes_up_total', help: 'bytes from clients toward destinations', registers }),
     bytesDown: new Counter({ name: 'passage_edge_bytes_down_total', help: 'bytes from destinations toward clients', registers }),
     polls: new Counter({ name: 'passage_edge_polls_total', help: 'meek requests answered 200', registers }),

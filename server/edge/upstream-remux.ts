@@ -10,11 +10,14 @@ import { DownstreamBuffer } from './downstream-buffer.ts';
 import { relayStream, type Dial, type RelayEvents } from './stream-relay.ts';
 import type { Upstream } from './upstream.ts';
 
+/** What the edge counts and logs about tunneled streams, whichever transport carried them. */
+export type RemuxStreamEvents = Omit<RelayEvents, 'onClose'> & { onStreamOpen(): void; onStreamClose(): void; onProtocolError(e: ProtocolError): void };
+
 export interface RemuxUpstreamOptions {
   bufferLimit: number;
   maxStreams: number;
   dial: Dial;
-  events: Omit<RelayEvents, 'onClose'> & { onStreamOpen(): void; onStreamClose(): void; onProtocolError(e: ProtocolError): void };
+  events: RemuxStreamEvents;
 }
 
 export class RemuxUpstream implements Upstream {

@@ -12,6 +12,8 @@ const settings: fc.Arbitrary<PassageSettings> = fc.record({
   transport: fc.constantFrom('auto', 'webtransport', 'meek'),
   sessions: fc.integer({ min: 1, max: 8 }),
   guardWebRtc: fc.boolean(),
+  webtransportHashes: fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex')), { maxLength: 4 }),
+  webtransportRetrySeconds: fc.integer({ min: 1, max: 86_400 }),
 });
 
 describe('passage:// config link', () => {
@@ -24,7 +26,14 @@ describe('passage:// config link', () => {
   });
 
   it('drops unknown or ill-typed fields and refuses what is not a link', () => {
-    const link = encodeConfigLink({ bridgePort: 70000, sessions: 99, transport: 'carrier-pigeon', evil: 1 } as never);
+    const link = encodeConfigLink({
+      bridgePort: 70000,
+      sessions: 99,
+      transport: 'carrier-pigeon',
+      evil: 1,
+      webtransportHashes: ['abc', 'A'.repeat(64)],
+      webtransportRetrySeconds: 0,
+    } as never);
     expect(decodeConfigLink(link)).toEqual({});
     for (const bad of ['', 'passage://config/', 'https://example.org', 'passage://config/!!!', 'passage://config/' + 'A'.repeat(9000)]) {
       expect(() => decodeConfigLink(bad)).toThrow(ProtocolError);

@@ -1,0 +1,60 @@
+/**
+ * The WebTransport front: a Deno process (Node has no QUIC here; PLATFORM.md) that the companion
+ * starts, supervises and restarts (server/webtransport/front-process.ts). It terminates QUIC and
+ * HTTP/3 and hands every session to the edge over a Unix socket; the edge does auth, limits,
+ * policy and dialing. stdout carries one line, "ready PORT"; diagnostics go to stderr.
+ *
+ * Config: one JSON argument {host, port, certFile, keyFile, linkPath}.
+ */
+import { H3Error } from '../../../shared/h3/webtransport.ts';
+import { H3Connection } from './h3-connection.ts';
+
+interface FrontConfig {
+  host: string;
+  port: number;
+  certFile: string;
+  keyFile: string;
+  linkPath: string;
+}
+
+const config = JSON.parse(Deno.args[0] ?? '{}') as FrontConfig;
+const log = (message: string) => console.error(message);
+
+const endpoint = new Deno.QuicEndpoint({ hostname: config.host, port: config.port });
+const listener = endpoint.listen({
+  alpnProtocols: ['h3'],
+  cert: Deno.readTextFileSync(config.certFile),
+  key: Deno.readTextFileSync(config.keyFile),
+  // Idle sessions stay up (the server pings) and dead peers are noticed within half a minute.
+  keepAliveInterval: 10_000,
+  maxIdleTimeout: 30_000,
+});
+const connections = new Set<H3Connection>();
+
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) Deno.exit(1);
+  stopping = true;
+  listener.stop();
+  await Promise.all([...connections].map((c) => c.goaway()));
+  // Give GOAWAY and the sessions' FINs a moment on the wire before closing the connections.
+  await new Promise((r) => setTimeout(r, 200));
+  for (const c of connections) c.close(H3Error.NO_ERROR, 'shutting down');
+  endpoint.close();
+  Deno.exit(0);
+}
+Deno.addSignalListener('SIGTERM', () => void shutdown());
+Deno.addSignalListener('SIGINT', () => void shutdown());
+
+console.log(`ready ${endpoint.addr.port}`);
+
+for await (const incoming of listener) {
+  Promise.resolve(incoming.accept()).then(
+    (conn: Deno.QuicConn) => {
+      const c = new H3Connection(conn, { linkPath: config.linkPath, log });
+      connections.add(c);
+      void c.run().finally(() => connections.delete(c));
+    },
+    (e: Error) => log(`handshake failed: ${e.message}`),
+  );
+}

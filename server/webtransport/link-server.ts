@@ -1,0 +1,121 @@
+/**
+ * The edge's end of the WebTransport front's link (shared/webtransport-link.ts): a Unix socket in
+ * a private folder. Each connection asks whether a session may open — the edge's own path, token
+ * and session-limit checks answer — and then carries a ReMux acceptor whose streams go through
+ * the same relay, dialer and policy as meek's remux mode.
+ */
+import net from 'node:net';
+import { concat } from '../../shared/bytes.ts';
+import { Mux } from '../../shared/remux/mux.ts';
+import { ResetCode } from '../../shared/remux/frame.ts';
+import { decodeSessionRequest, encodeSessionAnswer, type SessionRequest } from '../../shared/webtransport-link.ts';
+import type { RemuxStreamEvents } from '../edge/upstream-remux.ts';
+import { relayStream, type Dial } from '../edge/stream-relay.ts';
+
+/** Unsent bytes toward the front above which the mux pauses stream data. */
+const HIGH_WATER = 1024 * 1024;
+/** A front that connects and never asks is dropped. */
+const HELLO_TIMEOUT_MS = 5000;
+
+export interface LinkServerOptions {
+  /** Where to listen: a path inside a folder only this user can enter. */
+  socketPath: string;
+  /** 200 opens the session; any other status refuses it (the front answers the browser with it). */
+  decide(request: SessionRequest): number;
+  maxStreams: number;
+  dial: Dial;
+  events: RemuxStreamEvents;
+  onSessionOpen(): void;
+  onSessionClose(): void;
+}
+
+export interface LinkServer {
+  readonly path: string;
+  readonly sessions: number;
+  close(): Promise<void>;
+}
+
+export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer> {
+  const { socketPath } = o;
+  const open = new Set<net.Socket>();
+  let sessions = 0;
+
+  const server = net.createServer((socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(HELLO_TIMEOUT_MS, () => socket.destroy());
+    let buf: Uint8Array = new Uint8Array(0);
+    const onHello = (chunk: Buffer) => {
+      buf = concat([buf, chunk]);
+      let hello: ReturnType<typeof decodeSessionRequest>;
+      try {
+        hello = decodeSessionRequest(buf);
+      } catch {
+        return void socket.destroy();
+      }
+      if (!hello) return;
+      socket.off('data', onHello);
+      socket.setTimeout(0);
+      const status = o.decide(hello.request);
+      socket.write(encodeSessionAnswer(status));
+      if (status !== 200) return void socket.end();
+      serveSession(socket, hello.rest);
+    };
+    socket.on('data', onHello);
+  });
+
+  const serveSession = (socket: net.Socket, early: Uint8Array) => {
+    sessions++;
+    o.onSessionOpen();
+    let blocked = false;
+    const mux: Mux = new Mux({
+      role: 'acceptor',
+      maxStreams: o.maxStreams,
+      sink: {
+        write(chunks) {
+          if (socket.destroyed) return true;
+          for (const c of chunks) socket.write(c);
+          if (socket.writableLength >= HIGH_WATER) blocked = true;
+          return !blocked;
+        },
+      },
+      onStream: (stream) => {
+        o.events.onStreamOpen();
+        relayStream(stream, o.dial, { ...o.events, onClose: () => o.events.onStreamClose() });
+      },
+      onClose: (error) => {
+        if (error) o.events.onProtocolError(error);
+        socket.end();
+      },
+    });
+    socket.on('drain', () => {
+      if (!blocked) return;
+      blocked = false;
+      mux.resume();
+    });
+    socket.on('data', (chunk: Buffer) => mux.receive(chunk));
+    socket.on('close', () => {
+      mux.destroy(undefined, ResetCode.CANCELLED);
+      sessions--;
+      o.onSessionClose();
+    });
+    if (early.length > 0) mux.receive(early);
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  return {
+    path: socketPath,
+    get sessions() {
+      return sessions;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
