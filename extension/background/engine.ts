@@ -5,12 +5,13 @@
  */
 import { pipeStreams } from '../../shared/remux/pipe.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
+import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { PassageSettings } from '../../shared/config-link.ts';
 import { siteOf, coveredBy, type Rules } from '../lib/pac.ts';
 import { edgeUrlProblem } from '../lib/edge-url.ts';
 import { BridgeLink } from './bridge-link.ts';
-import { MeekTransport } from './meek-transport.ts';
+import { Tunnel } from './tunnel.ts';
 import { applyProxy } from './proxy-settings.ts';
 import { DEFAULT_RULES, DEFAULT_SETTINGS, load, save, type SiteCounters } from './store.ts';
 
@@ -18,7 +19,7 @@ export interface EngineStatus {
   linked: boolean;
   linkRttMs: number | null;
   linkError: string | null;
-  transport: string;
+  transport: 'webtransport' | 'meek' | 'none';
   transportWhy: string;
   edgeReachable: boolean | null;
   edgeError: string | null;
@@ -35,7 +36,7 @@ export class Engine {
   settings: PassageSettings = DEFAULT_SETTINGS;
   rules: Rules = DEFAULT_RULES;
   counters: Record<string, SiteCounters> = {};
-  private transport: MeekTransport | null = null;
+  private tunnel: Tunnel | null = null;
   private transportKey = '';
   private readonly link = new BridgeLink((s) => this.onBrowserStream(s));
   private started: Promise<void> | null = null;
@@ -71,10 +72,11 @@ export class Engine {
       this.proxyError = `could not apply the proxy settings: ${(e as Error).message}`;
     }
     this.link.connect(this.settings.bridgePort, this.settings.pairingToken);
-    const key = JSON.stringify([this.settings.edgeUrl, this.settings.authToken, this.settings.sessions]);
+    const s = this.settings;
+    const key = JSON.stringify([s.edgeUrl, s.authToken, s.sessions, s.transport, s.webtransportHashes, s.webtransportRetrySeconds]);
     if (key !== this.transportKey) {
-      this.transport?.close();
-      this.transport = edgeUrlProblem(this.settings.edgeUrl) ? null : new MeekTransport(this.settings.edgeUrl, this.settings.authToken, this.settings.sessions);
+      this.tunnel?.close();
+      this.tunnel = edgeUrlProblem(s.edgeUrl) ? null : new Tunnel(s);
       this.transportKey = key;
     }
   }
@@ -84,13 +86,14 @@ export class Engine {
   }
 
   private onBrowserStream(browser: MuxStream): void {
-    const transport = this.transport;
+    const transport = this.tunnel;
     if (!transport) return browser.reset(ResetCode.UNREACHABLE);
-    let tunnel: MuxStream;
+    let tunnel: PipeEnd;
     try {
       tunnel = transport.open(browser.destination);
     } catch {
-      return browser.reset(ResetCode.RESOURCES);
+      // No transport can take it now (WebTransport only and down, or meek out of streams).
+      return browser.reset(ResetCode.UNREACHABLE);
     }
     const site = this.siteFor(browser.destination.host);
     const counter = (this.counters[site] ??= { up: 0, down: 0, streams: 0, rttMs: null });
@@ -100,7 +103,7 @@ export class Engine {
       onBytes: (up, down) => {
         counter.up += up;
         counter.down += down;
-        counter.rttMs = transport.state.rttMs;
+        counter.rttMs = transport.status().rttMs;
         this.scheduleSave();
       },
       onClose: () => {
@@ -122,7 +125,7 @@ export class Engine {
   }
 
   status(): EngineStatus {
-    const t = this.transport?.state;
+    const t = this.tunnel?.status();
     let bytesUp = 0;
     let bytesDown = 0;
     for (const c of Object.values(this.counters)) {
@@ -133,8 +136,8 @@ export class Engine {
       linked: this.link.state.linked,
       linkRttMs: this.link.state.rttMs,
       linkError: this.link.state.error,
-      transport: t ? 'meek' : 'none',
-      transportWhy: t ? 'meek: HTTPS polling through the browser (WebTransport is not in this version yet)' : (edgeUrlProblem(this.settings.edgeUrl) ?? 'no edge configured'),
+      transport: t?.transport ?? 'none',
+      transportWhy: t?.why ?? edgeUrlProblem(this.settings.edgeUrl) ?? 'no edge configured',
       edgeReachable: t?.reachable ?? null,
       edgeError: t?.error ?? null,
       rttMs: t?.rttMs ?? null,
@@ -157,7 +160,9 @@ export class Engine {
   async setSettings(settings: PassageSettings): Promise<void> {
     const problem = edgeUrlProblem(settings.edgeUrl);
     if (problem) throw new Error(problem);
-    if (settings.transport === 'webtransport') throw new Error('WebTransport is not available in this version of Passage: choose auto or meek');
+    if (!['auto', 'webtransport', 'meek'].includes(settings.transport)) throw new Error('the transport must be auto, webtransport or meek');
+    const retry = settings.webtransportRetrySeconds;
+    if (!Number.isInteger(retry) || retry < 1 || retry > 86_400) throw new Error('the WebTransport retry delay must be 1–86400 seconds');
     if (!Number.isInteger(settings.sessions) || settings.sessions < 1 || settings.sessions > 8) throw new Error('parallel sessions must be 1–8');
     if (!Number.isInteger(settings.bridgePort) || settings.bridgePort < 1 || settings.bridgePort > 65535) throw new Error('the bridge port must be 1–65535');
     this.settings = settings;

@@ -28,7 +28,16 @@ export interface SiteCounters {
   rttMs: number | null;
 }
 
+/** What the edge last advertised (PROTOCOL.md §4), kept for when asking again fails. */
+export interface StoredOffer {
+  edgeUrl: string;
+  url: string;
+  certificateHashes: string[];
+  fetchedAt: number;
+}
+
 interface Schema {
+  offer: StoredOffer;
   settings: PassageSettings;
   rules: Rules;
   counters: Record<string, SiteCounters>;

@@ -22,6 +22,7 @@ async function render(): Promise<void> {
   input('pairingToken').value = s.pairingToken;
   ($('transport') as HTMLSelectElement).value = s.transport;
   input('sessions').value = String(s.sessions);
+  input('webtransportRetrySeconds').value = String(s.webtransportRetrySeconds);
   input('guardWebRtc').checked = s.guardWebRtc;
   const status = await call('status');
   renderSiteList($('sites'), status.rules.sites, (site) => void act(() => call('setSite', site, false)), 'none yet');
@@ -64,6 +65,7 @@ $('settings').onsubmit = (e) => {
     pairingToken: input('pairingToken').value.trim(),
     transport: ($('transport') as HTMLSelectElement).value as PassageSettings['transport'],
     sessions: Number(input('sessions').value),
+    webtransportRetrySeconds: Number(input('webtransportRetrySeconds').value),
     guardWebRtc: input('guardWebRtc').checked,
   };
   void act(async () => {

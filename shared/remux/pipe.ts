@@ -6,6 +6,12 @@
  */
 import type { MuxStream } from './stream.ts';
 
+/**
+ * What the pipe needs of each end: a ReMux stream is one; so is anything else with the same
+ * contract (a WebTransport stream in the extension, a stream still waiting for its transport).
+ */
+export type PipeEnd = Pick<MuxStream, 'attach' | 'write' | 'end' | 'reset' | 'consume'>;
+
 export interface PipeEvents {
   /** Bytes moved a → b (`up`) and b → a (`down`). */
   onBytes?(up: number, down: number): void;
@@ -13,7 +19,7 @@ export interface PipeEvents {
   onClose?(code: number | null): void;
 }
 
-export function pipeStreams(a: MuxStream, b: MuxStream, events: PipeEvents = {}): void {
+export function pipeStreams(a: PipeEnd, b: PipeEnd, events: PipeEvents = {}): void {
   let closed = false;
   let ends = 0;
   const finish = (code: number | null) => {
@@ -21,7 +27,7 @@ export function pipeStreams(a: MuxStream, b: MuxStream, events: PipeEvents = {})
     closed = true;
     events.onClose?.(code);
   };
-  const oneWay = (from: MuxStream, to: MuxStream, count: (n: number) => void) => {
+  const oneWay = (from: PipeEnd, to: PipeEnd, count: (n: number) => void) => {
     let owed = 0;
     from.attach({
       data(piece) {

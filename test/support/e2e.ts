@@ -34,6 +34,8 @@ export interface Origin {
   hits: Map<string, number>;
   /** Streaming responses can be held: /hold?size=N waits after the first MiB until release(). */
   release(): void;
+  /** Closes every open connection, so the browser's next request needs a new one (a new tunnel). */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export async function startOrigin(dir: string): Promise<Origin> {
       releaseHeld?.();
       held = new Promise((r) => (releaseHeld = r));
     },
+    dropConnections: () => server.closeAllConnections(),
     close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
   };
 }

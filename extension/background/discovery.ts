@@ -1,0 +1,49 @@
+/**
+ * Discovery (PROTOCOL.md §4): `GET <meek path>config`, authenticated like meek, tells the client
+ * the edge's WebTransport URL and the certificate hashes to pin. The answer is kept, so a client
+ * that cannot ask (edge briefly down) still knows where WebTransport was; hashes from a config
+ * link are pinned too.
+ */
+import { isCertificateHash, type PassageSettings } from '../../shared/config-link.ts';
+import { load, save } from './store.ts';
+
+export interface Offer {
+  url: string;
+  certificateHashes: string[];
+}
+
+function parseOffer(body: unknown): Offer | null {
+  const wt = (body as { webtransport?: unknown } | null)?.webtransport;
+  if (wt === null) return null;
+  const o = wt as { url?: unknown; certificateHashes?: unknown } | undefined;
+  if (typeof o?.url !== 'string' || !o.url.startsWith('https://') || !Array.isArray(o.certificateHashes) || !o.certificateHashes.every(isCertificateHash)) {
+    throw new Error('the edge sent a malformed WebTransport offer');
+  }
+  return { url: o.url, certificateHashes: o.certificateHashes };
+}
+
+const withPins = (offer: Offer, settings: PassageSettings): Offer => ({
+  url: offer.url,
+  certificateHashes: [...new Set([...offer.certificateHashes, ...settings.webtransportHashes])],
+});
+
+export async function discover(settings: PassageSettings): Promise<{ offer: Offer | null; why: string }> {
+  try {
+    const res = await fetch(new URL('config', settings.edgeUrl), {
+      headers: settings.authToken ? { 'x-meek-auth': settings.authToken } : {},
+      cache: 'no-store',
+      credentials: 'omit',
+      redirect: 'error',
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status !== 200) throw new Error(`the edge answered ${res.status}`);
+    const offer = parseOffer(await res.json());
+    if (!offer) return { offer: null, why: 'the edge offers no WebTransport' };
+    await save('offer', { edgeUrl: settings.edgeUrl, ...offer, fetchedAt: Date.now() }).catch(() => undefined);
+    return { offer: withPins(offer, settings), why: '' };
+  } catch (e) {
+    const stored = await load('offer').catch(() => undefined);
+    if (stored && stored.edgeUrl === settings.edgeUrl) return { offer: withPins(stored, settings), why: '' };
+    return { offer: null, why: `could not ask the edge for WebTransport (${(e as Error).message})` };
+  }
+}

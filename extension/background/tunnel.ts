@@ -1,0 +1,150 @@
+/**
+ * Which transport carries a new connection, and why (PROTOCOL.md §4). `auto` asks the edge what
+ * it offers (discovery), tries WebTransport first — connections wait for the first handshake, at
+ * most 3 s — and falls back to meek when the handshake fails or the session dies; it tries
+ * WebTransport again after the configured delay, in the background, while meek carries on.
+ * `webtransport` never falls back; `meek` never tries.
+ */
+import type { PassageSettings } from '../../shared/config-link.ts';
+import type { Destination } from '../../shared/eagersocks.ts';
+import { DeferredEnd } from '../../shared/remux/deferred-end.ts';
+import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
+import type { PipeEnd } from '../../shared/remux/pipe.ts';
+import { discover, type Offer } from './discovery.ts';
+import { MeekTransport } from './meek-transport.ts';
+import { WebTransportTransport } from './webtransport-transport.ts';
+
+/** How long a WebTransport handshake may take before meek takes over. */
+export const HANDSHAKE_TIMEOUT_MS = 3000;
+/** The advertised certificate hashes are fetched again this often (they rotate every ~10 days). */
+const DISCOVERY_REFRESH_MS = 24 * 60 * 60 * 1000;
+
+export interface TunnelStatus {
+  transport: 'webtransport' | 'meek' | 'none';
+  why: string;
+  reachable: boolean | null;
+  error: string | null;
+  rttMs: number | null;
+}
+
+export class Tunnel {
+  private readonly meek: MeekTransport;
+  private wt: WebTransportTransport | null = null;
+  private wtUp = false;
+  /** Until the first handshake settles, new connections wait for it instead of taking meek. */
+  private waiting: Array<{ end: DeferredEnd; destination: Destination }> | null = [];
+  private why = 'starting';
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshTimer: ReturnType<typeof setInterval> | null = null;
+  private offer: Offer | null = null;
+  private closed = false;
+
+  constructor(private readonly settings: PassageSettings) {
+    this.meek = new MeekTransport(settings.edgeUrl, settings.authToken, settings.sessions);
+    if (settings.transport === 'meek') {
+      this.settle('meek: chosen in the options');
+      return;
+    }
+    void this.begin();
+    this.refreshTimer = setInterval(() => void this.refreshOffer(), DISCOVERY_REFRESH_MS);
+  }
+
+  private async begin(): Promise<void> {
+    await this.refreshOffer();
+    if (this.closed) return;
+    if (!this.offer) return this.settle(this.settings.transport === 'auto' ? `meek: ${this.why}` : this.why);
+    await this.tryWebTransport();
+  }
+
+  /** Asks the edge for its WebTransport URL and certificate hashes (at start, then daily). */
+  private async refreshOffer(): Promise<void> {
+    const result = await discover(this.settings);
+    if (this.closed) return;
+    this.offer = result.offer;
+    if (!result.offer) this.why = result.why;
+  }
+
+  private async tryWebTransport(): Promise<void> {
+    const offer = this.offer;
+    if (!offer || this.closed) return;
+    const wt = new WebTransportTransport(offer.url, this.settings.authToken, offer.certificateHashes, HANDSHAKE_TIMEOUT_MS);
+    this.wt = wt;
+    try {
+      await wt.ready;
+    } catch (e) {
+      if (this.wt === wt) this.wt = null;
+      return this.fallBack(`WebTransport failed: ${(e as Error).message}`);
+    }
+    if (this.closed || this.wt !== wt) return wt.close();
+    this.wtUp = true;
+    this.settle(`WebTransport: QUIC to ${new URL(offer.url).host}`);
+    void wt.closed.then((reason) => {
+      if (this.wt !== wt || this.closed) return;
+      this.wt = null;
+      this.wtUp = false;
+      this.fallBack(`WebTransport session ended: ${reason}`);
+    });
+  }
+
+  private fallBack(reason: string): void {
+    if (this.closed) return;
+    const retryS = this.settings.webtransportRetrySeconds;
+    const auto = this.settings.transport === 'auto';
+    this.settle(`${auto ? 'meek: ' : ''}${reason}; trying WebTransport again in ${retryS} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.refreshOffer().then(() => this.tryWebTransport());
+    }, retryS * 1000);
+  }
+
+  /** Records the current choice and releases connections that waited for it. */
+  private settle(why: string): void {
+    this.why = why;
+    const waiting = this.waiting;
+    this.waiting = null;
+    for (const w of waiting ?? []) {
+      try {
+        w.end.bind(this.openNow(w.destination));
+      } catch {
+        w.end.fail(ResetCode.UNREACHABLE);
+      }
+    }
+  }
+
+  private openNow(destination: Destination): PipeEnd {
+    if (this.wtUp && this.wt) return this.wt.open(destination);
+    if (this.settings.transport === 'webtransport') throw new Error(this.why);
+    return this.meek.open(destination);
+  }
+
+  /** A pipe end toward `destination` on the chosen transport; throws when there is none. */
+  open(destination: Destination): PipeEnd {
+    if (this.waiting) {
+      const end = new DeferredEnd(INITIAL_WINDOW);
+      this.waiting.push({ end, destination });
+      return end;
+    }
+    return this.openNow(destination);
+  }
+
+  status(): TunnelStatus {
+    const active = this.wtUp && this.wt ? this.wt.state : this.settings.transport === 'webtransport' ? null : this.meek.state;
+    return {
+      transport: this.wtUp ? 'webtransport' : active ? 'meek' : 'none',
+      why: this.why,
+      reachable: active?.reachable ?? null,
+      error: active?.error ?? null,
+      rttMs: active?.rttMs ?? null,
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    for (const w of this.waiting ?? []) w.end.fail(ResetCode.CANCELLED);
+    this.waiting = null;
+    this.wt?.close();
+    this.meek.close();
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * WebTransport end to end in Debian's Chromium: the extension's `auto` transport prefers the
+ * edge's WebTransport, falls back to meek when it cannot reach it, returns when it can, and
+ * survives the companion restarting a killed WebTransport front.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import dgram from 'node:dgram';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import {
+  PAIRING_TOKEN,
+  addSiteThroughOptions,
+  launchBrowser,
+  patternBytes,
+  saveOptions,
+  sha256,
+  startCompanions,
+  startOrigin,
+  type Browser,
+  type Companions,
+  type Origin,
+} from '../support/e2e.ts';
+import { startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
+
+/** A UDP port free a moment ago: the front needs a fixed port for the relay in front of it. */
+async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+interface WtWorld {
+  origin: Origin;
+  companions: Companions;
+  browser: Browser;
+  relay: UdpRelay | null;
+  close(): Promise<void>;
+}
+
+/** Origin, companion with WebTransport (behind a UDP relay when `relayed`), Chromium configured through its options. */
+async function startWtWorld(relayed: boolean): Promise<WtWorld> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-wt-'));
+  const origin = await startOrigin(dir);
+  const frontPort = await freeUdpPort();
+  const relay = relayed ? await startUdpRelay({ targetPort: frontPort }) : null;
+  const advertise = relay ? ['--wt-advertise', `https://127.0.0.1:${relay.port}/`] : [];
+  const companions = await startCompanions(dir, ['--wt-listen', `127.0.0.1:${frontPort}`, ...advertise, '--config-dir', dir]);
+  const browser = await launchBrowser(origin.port);
+  return {
+    origin,
+    companions,
+    browser,
+    relay,
+    async close() {
+      await browser.close();
+      await companions.stop();
+      await relay?.close();
+      await origin.close();
+    },
+  };
+}
+
+async function configure(w: WtWorld): Promise<void> {
+  await saveOptions(w.browser, {
+    edgeUrl: `http://127.0.0.1:${w.companions.edge.port}/`,
+    bridgePort: String(w.companions.bridge.port),
+    pairingToken: PAIRING_TOKEN,
+    webtransportRetrySeconds: '2',
+  });
+  await addSiteThroughOptions(w.browser, 'blocked.test');
+}
+
+interface Status {
+  transport: string;
+  transportWhy: string;
+}
+
+function engineStatus(b: Browser): Promise<Status> {
+  return b.worker.evaluate(() => (globalThis as unknown as { passage: { engine: { status(): Status } } }).passage.engine.status());
+}
+
+/** Waits (polling the worker) until the engine reports `transport`; returns the last status. */
+async function waitForTransport(b: Browser, transport: string, timeoutMs = 30_000): Promise<Status> {
+  const deadline = Date.now() + timeoutMs;
+  let s = await engineStatus(b);
+  while (s.transport !== transport) {
+    if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
+    await new Promise((r) => setTimeout(r, 100));
+    s = await engineStatus(b);
+  }
+  return s;
+}
+
+/** Streams the edge opened per transport, from its Prometheus metrics. */
+async function streamsOpened(c: Companions): Promise<{ meek: number; webtransport: number }> {
+  const text = await (await fetch(`${c.edge.url}/metrics`)).text();
+  const count = (t: string) => Number(new RegExp(`passage_edge_streams_opened_total\\{transport="${t}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  return { meek: count('meek'), webtransport: count('webtransport') };
+}
+
+async function loadHello(b: Browser, page: Page, url: string): Promise<void> {
+  expect(await b.visit(page, url)).toBeNull();
+  expect(await page.textContent('#hello')).toBe('hello from blocked.test');
+}
+
+describe('e2e: WebTransport preferred, meek as the fallback', () => {
+  let w: WtWorld;
+  let blocked: string;
+
+  beforeAll(async () => {
+    w = await startWtWorld(true);
+    blocked = `https://blocked.test:${w.origin.port}`;
+    // The WebTransport port starts closed: the extension must find its way over meek.
+    await w.relay!.stop();
+    await configure(w);
+  });
+  afterAll(() => w?.close());
+
+  it('with the WebTransport port closed the page loads over meek; once it opens, the engine returns to WebTransport', async () => {
+    const fallback = await waitForTransport(w.browser, 'meek');
+    expect(fallback.transportWhy).toMatch(/^meek: WebTransport failed: .*trying WebTransport again in 2 s/);
+    const page = await w.browser.context.newPage();
+    const before = await streamsOpened(w.companions);
+    await loadHello(w.browser, page, `${blocked}/`);
+    const afterMeek = await streamsOpened(w.companions);
+    expect(afterMeek.meek).toBeGreaterThan(before.meek);
+    expect(afterMeek.webtransport).toBe(before.webtransport);
+
+    await w.relay!.start();
+    const back = await waitForTransport(w.browser, 'webtransport');
+    // Kept-alive connections stay on the transport that opened them; new ones take WebTransport.
+    w.origin.dropConnections();
+    expect(back.transportWhy).toMatch(/^WebTransport: QUIC to 127\.0\.0\.1:/);
+    await loadHello(w.browser, page, `${blocked}/?again`);
+    const afterWt = await streamsOpened(w.companions);
+    expect(afterWt.webtransport).toBeGreaterThan(afterMeek.webtransport);
+    expect(afterWt.meek).toBe(afterMeek.meek);
+    await page.close();
+  });
+
+  it('blocked.test loads over WebTransport and a 20 MiB download through it is byte-exact', async () => {
+    await waitForTransport(w.browser, 'webtransport');
+    const page = await w.browser.context.newPage();
+    const before = await streamsOpened(w.companions);
+    expect(await w.browser.visit(page, `${blocked}/many`)).toBeNull();
+    expect(await page.evaluate(() => [...document.images].filter((i) => i.complete && i.naturalWidth > 0).length)).toBe(50);
+    const size = 20 * 1024 * 1024;
+    const digest = await page.evaluate(async (n) => {
+      const buf = await (await fetch(`/bytes?size=${n}`)).arrayBuffer();
+      const d = await crypto.subtle.digest('SHA-256', buf);
+      return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    }, size);
+    expect(digest).toBe(sha256(patternBytes(size)));
+    const after = await streamsOpened(w.companions);
+    expect(after.webtransport).toBeGreaterThan(before.webtransport);
+    expect(after.meek).toBe(before.meek);
+    // The popup says which transport and why.
+    const popup = await w.browser.context.newPage();
+    await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
+    await popup.waitForFunction(() => /WebTransport: QUIC/.test(document.getElementById('status-transport')!.textContent ?? ''));
+    await popup.close();
+    await page.close();
+  });
+});
+
+describe('e2e: the WebTransport front killed mid-session', () => {
+  let w: WtWorld;
+  let blocked: string;
+
+  beforeAll(async () => {
+    w = await startWtWorld(false);
+    blocked = `https://blocked.test:${w.origin.port}`;
+    await configure(w);
+  });
+  afterAll(() => w?.close());
+
+  async function front(): Promise<{ pid: number | null; restarts: number }> {
+    const health = (await (await fetch(`${w.companions.edge.url}/healthz`)).json()) as { webtransportFront: { pid: number | null; restarts: number } };
+    return health.webtransportFront;
+  }
+
+  it('the companion restarts it and browsing recovers, over WebTransport again', async () => {
+    await waitForTransport(w.browser, 'webtransport');
+    const page = await w.browser.context.newPage();
+    await loadHello(w.browser, page, `${blocked}/`);
+    const killed = await front();
+    expect(killed.pid).not.toBeNull();
+    process.kill(killed.pid!, 'SIGKILL');
+
+    // Whatever carries it while the front is down, the page loads.
+    await loadHello(w.browser, page, `${blocked}/?during`);
+    const deadline = Date.now() + 30_000;
+    let now = await front();
+    while (now.restarts < 1 || now.pid === null || now.pid === killed.pid) {
+      if (Date.now() > deadline) throw new Error(`front not restarted: ${JSON.stringify(now)}`);
+      await new Promise((r) => setTimeout(r, 100));
+      now = await front();
+    }
+    await waitForTransport(w.browser, 'webtransport');
+    w.origin.dropConnections();
+    const before = await streamsOpened(w.companions);
+    await loadHello(w.browser, page, `${blocked}/?after`);
+    expect((await streamsOpened(w.companions)).webtransport).toBeGreaterThan(before.webtransport);
+    await page.close();
+  });
+});

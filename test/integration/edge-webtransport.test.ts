@@ -1,0 +1,402 @@
+/**
+ * The edge's WebTransport endpoint (PROTOCOL.md §4) as the real CLI process with its supervised
+ * Deno front, driven by a real WebTransport client (Deno's, test/support/deno-wt-client.js):
+ * discovery, streams, session refusals, destination policy, hostile HTTP/3, front restarts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startCompanion, type Companion } from '../support/processes.ts';
+import { echoServer, listen, type TestServer } from '../support/servers.ts';
+import { startWebTransportClient, type StreamResult, type WebTransportClient } from '../support/webtransport-client.ts';
+import { encodeDestination } from '../../shared/eagersocks.ts';
+import { encodeFrame, FrameType } from '../../shared/h3/frame.ts';
+import { H3Error, UniStreamType, WT_BIDI_SIGNAL } from '../../shared/h3/webtransport.ts';
+import { encodeVarint } from '../../shared/h3/varint.ts';
+
+const TOKEN = 'wt-test-token';
+const MiB = 1024 * 1024;
+const READY_LINE = /passage webtransport listening on (https:\/\/\S+) \(certificate sha-256 ([0-9a-f]{64})\)/;
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const tempDir = (prefix: string) => mkdtempSync(path.join(tmpdir(), prefix));
+const bytes = (...parts: Array<Uint8Array | number[]>) => Buffer.concat(parts.map((p) => Uint8Array.from(p)));
+const toLoopback = (port: number) => encodeDestination({ type: 'ipv4', host: '127.0.0.1', port });
+
+/** Polls `probe` until it returns something truthy; fails with `what` after the deadline. */
+async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Health {
+  webtransportSessions: number;
+  webtransportFront: { pid: number | null; restarts: number } | null;
+}
+
+/** An edge with --wt-listen, and what its ready lines say. */
+interface WtEdge {
+  process: Companion;
+  /** The advertised WebTransport URL (https://127.0.0.1:UDPPORT/). */
+  wtUrl: string;
+  hash: string;
+  /** The session URL with the right path and token. */
+  sessionUrl: string;
+  health(): Promise<Health>;
+  metrics(): Promise<string>;
+  config(headers?: Record<string, string>): Promise<Response>;
+}
+
+async function startWtEdge(extra: string[], configDir = tempDir('passage-wt-cfg-')): Promise<WtEdge> {
+  const args = ['edge', '--listen', '127.0.0.1:0', '--wt-listen', '127.0.0.1:0', '--config-dir', configDir, '--log-level', 'warn', ...extra];
+  const edge = await startCompanion(args);
+  const [, wtUrl, hash] = await waitFor('the webtransport ready line', () => READY_LINE.exec(edge.stdout.join('')));
+  const token = extra.includes('--auth-token') ? extra[extra.indexOf('--auth-token') + 1]! : '';
+  return {
+    process: edge,
+    wtUrl: wtUrl!,
+    hash: hash!,
+    sessionUrl: `${wtUrl}?token=${token}`,
+    health: async () => (await (await fetch(`${edge.url}/healthz`)).json()) as Health,
+    metrics: async () => (await fetch(`${edge.url}/metrics`)).text(),
+    config: (headers = {}) => fetch(`${edge.url}/config`, { headers }),
+  };
+}
+
+/** A destination that sends `size` random bytes, records what it receives, and FINs after the client's FIN. */
+async function sinkSource(size: number) {
+  const payload = randomBytes(size);
+  let report!: (r: { received: number; receivedSha: string }) => void;
+  const received = new Promise<{ received: number; receivedSha: string }>((r) => (report = r));
+  const server = await listen((socket) => {
+    const hash = createHash('sha256');
+    let n = 0;
+    socket.on('data', (d: Buffer) => {
+      hash.update(d);
+      n += d.length;
+    });
+    socket.on('end', () => {
+      report({ received: n, receivedSha: hash.digest('hex') });
+      socket.end();
+    });
+    socket.write(payload);
+  });
+  return { server, sentSha: sha(payload), received };
+}
+
+/** A stream the edge refused: some error on write or read, and not a byte of the destination. */
+function expectRefused(r: StreamResult) {
+  expect(r.writeError ?? r.readError, JSON.stringify(r)).not.toBeNull();
+  expect(r.received).toBe(0);
+}
+
+function expectEchoed(r: StreamResult, size: number) {
+  expect(r, JSON.stringify(r)).toMatchObject({ sent: size, received: size, fin: true, writeError: null, readError: null });
+  expect(r.receivedSha).toBe(r.sentSha);
+}
+
+describe('edge WebTransport: discovery', () => {
+  let edge: WtEdge;
+  beforeAll(async () => {
+    edge = await startWtEdge(['--auth-token', TOKEN]);
+  });
+  afterAll(async () => {
+    await edge?.process.stop();
+  });
+
+  it('GET <path>config lists the URL and the certificate hash of the ready line', async () => {
+    expect(edge.wtUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    const res = await edge.config({ 'X-Meek-Auth': TOKEN });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(await res.json()).toEqual({ webtransport: { url: edge.wtUrl, certificateHashes: [edge.hash] } });
+  });
+
+  it('answers 403 without the token or with a wrong one', async () => {
+    expect((await edge.config()).status).toBe(403);
+    expect((await edge.config({ 'X-Meek-Auth': 'wrong' })).status).toBe(403);
+  });
+
+  it('keeps the certificate across a restart with the same --config-dir', async () => {
+    const dir = tempDir('passage-wt-keep-');
+    const first = await startWtEdge(['--allow-private'], dir);
+    const hash = first.hash;
+    expect(await first.process.stop()).toBe(0);
+    const again = await startWtEdge(['--allow-private'], dir);
+    const client = startWebTransportClient();
+    try {
+      expect(again.hash).toBe(hash);
+      expect((await (await again.config()).json()).webtransport.certificateHashes).toEqual([hash]);
+      // A client that pinned the old hash still gets in.
+      expect(await client.open(again.sessionUrl, hash)).toMatchObject({ ok: true });
+    } finally {
+      client.stop();
+      await again.process.stop();
+    }
+  });
+});
+
+describe('edge WebTransport: streams', () => {
+  let edge: WtEdge;
+  let echo: TestServer;
+  let client: WebTransportClient;
+  let session: number;
+  beforeAll(async () => {
+    echo = await echoServer();
+    edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN]);
+    client = startWebTransportClient();
+    session = await client.session(edge.sessionUrl, edge.hash);
+  });
+  afterAll(async () => {
+    client?.stop();
+    await edge?.process.stop();
+    await echo?.close();
+  });
+
+  it('moves 5 MiB each way byte-exact, and FIN crosses in both directions', async () => {
+    const dest = await sinkSource(5 * MiB);
+    try {
+      const r = await client.stream(session, { head: toLoopback(dest.server.port), size: 5 * MiB });
+      // The destination saw the client's FIN (its 'end') after every byte the client sent…
+      expect(await dest.received).toEqual({ received: 5 * MiB, receivedSha: r.sentSha });
+      // …and the client saw the destination's FIN after every byte the destination sent.
+      expect(r).toMatchObject({ sent: 5 * MiB, received: 5 * MiB, fin: true, writeError: null, readError: null });
+      expect(r.receivedSha).toBe(dest.sentSha);
+    } finally {
+      await dest.server.close();
+    }
+  });
+
+  it('counts the streams and the session in /metrics and /healthz', async () => {
+    const text = await edge.metrics();
+    expect(text).toMatch(/passage_edge_streams_opened_total\{transport="webtransport"\} [1-9]/);
+    expect(text).toMatch(/passage_edge_webtransport_sessions 1\b/);
+    expect((await edge.health()).webtransportSessions).toBe(1);
+  });
+
+  it('carries 8 concurrent streams on one session byte-exact', async () => {
+    const sizes = Array.from({ length: 8 }, (_, i) => 256 * 1024 + i * 100_003);
+    const results = await Promise.all(sizes.map((size) => client.stream(session, { head: toLoopback(echo.port), size })));
+    results.forEach((r, i) => expectEchoed(r, sizes[i]!));
+  });
+
+  it('aborts a stream whose EagerSocks header is malformed; the session and its other streams carry on', async () => {
+    const before = echo.connections.length;
+    const [bad, good] = await Promise.all([
+      client.stream(session, { head: bytes([0x09, 127, 0, 0, 1, 0, 80]), size: 1024, probeMs: 5000, readTimeoutMs: 10_000 }),
+      client.stream(session, { head: toLoopback(echo.port), size: 300_000 }),
+    ]);
+    expectRefused(bad);
+    expect(bad.fin && bad.received > 0).toBe(false);
+    expectEchoed(good, 300_000);
+    expect(echo.connections.length).toBe(before + 1);
+    expectEchoed(await client.stream(session, { head: toLoopback(echo.port), size: 1000 }), 1000);
+  });
+});
+
+describe('edge WebTransport: sessions refused before they open', () => {
+  let edge: WtEdge;
+  let client: WebTransportClient;
+  beforeAll(async () => {
+    edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN, '--max-sessions', '1']);
+    client = startWebTransportClient();
+  });
+  afterAll(async () => {
+    client?.stop();
+    await edge?.process.stop();
+  });
+
+  const sessions = async () => (await edge.health()).webtransportSessions;
+  const port = () => new URL(edge.wtUrl).port;
+
+  it('a wrong path is refused (404) and opens no session', async () => {
+    const r = await client.open(`https://127.0.0.1:${port()}/elsewhere/?token=${TOKEN}`, edge.hash);
+    expect(r.ok).toBe(false);
+    expect(await sessions()).toBe(0);
+  });
+
+  it('a wrong or missing token is refused (403) and opens no session', async () => {
+    expect((await client.open(`${edge.wtUrl}?token=wrong`, edge.hash)).ok).toBe(false);
+    expect((await client.open(edge.wtUrl, edge.hash)).ok).toBe(false);
+    expect(await sessions()).toBe(0);
+  });
+
+  it('over --max-sessions a session is refused (503); once the first closes, a new one opens', async () => {
+    const first = await client.session(edge.sessionUrl, edge.hash);
+    await waitFor('the session to count', async () => (await sessions()) === 1);
+    expect((await client.open(edge.sessionUrl, edge.hash)).ok).toBe(false);
+    expect(await sessions()).toBe(1);
+    await client.close(first);
+    await waitFor('the closed session to be released', async () => (await sessions()) === 0);
+    expect(await client.open(edge.sessionUrl, edge.hash)).toMatchObject({ ok: true });
+  });
+});
+
+describe('edge WebTransport: destination policy', () => {
+  let edge: WtEdge;
+  let echo: TestServer;
+  let client: WebTransportClient;
+  beforeAll(async () => {
+    echo = await echoServer();
+    edge = await startWtEdge([]); // no --allow-private
+    client = startWebTransportClient();
+  });
+  afterAll(async () => {
+    client?.stop();
+    await edge?.process.stop();
+    await echo?.close();
+  });
+
+  it('a stream to loopback gets no data and is aborted; the refusal is counted', async () => {
+    const session = await client.session(edge.sessionUrl, edge.hash);
+    const r = await client.stream(session, { head: toLoopback(echo.port), size: 1024, probeMs: 5000, readTimeoutMs: 10_000 });
+    expectRefused(r);
+    expect(r.fin && r.received > 0).toBe(false);
+    expect(echo.connections.length).toBe(0);
+    const text = await edge.metrics();
+    expect(text).toMatch(/passage_edge_streams_opened_total\{transport="webtransport"\} 1\b/);
+    expect(text).toMatch(/passage_edge_dial_errors_total\{reason="policy"\} 1\b/);
+    expect(text).toMatch(/passage_edge_resets_total\{code="0x02"\} 1\b/);
+  });
+});
+
+describe('edge WebTransport: hostile HTTP/3', () => {
+  let edge: WtEdge;
+  let echo: TestServer;
+  let client: WebTransportClient;
+  let session: number;
+  let udpPort: number;
+  beforeAll(async () => {
+    echo = await echoServer();
+    edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN]);
+    udpPort = Number(new URL(edge.wtUrl).port);
+    client = startWebTransportClient();
+    session = await client.session(edge.sessionUrl, edge.hash);
+  });
+  afterAll(async () => {
+    client?.stop();
+    await edge?.process.stop();
+    await echo?.close();
+  });
+
+  const stillWorks = async () => expectEchoed(await client.stream(session, { head: toLoopback(echo.port), size: 200_000 }), 200_000);
+  const controlStream = (...frames: Uint8Array[]) => bytes([UniStreamType.CONTROL], ...frames);
+  const settings = encodeFrame(FrameType.SETTINGS, new Uint8Array(0));
+
+  const violations: Array<{ name: string; kind: 'bidi' | 'uni'; send: Uint8Array[]; fin?: boolean; code: number }> = [
+    { name: 'DATA before HEADERS on a request stream', kind: 'bidi', send: [encodeFrame(FrameType.DATA, bytes([1, 2, 3]))], code: H3Error.FRAME_UNEXPECTED },
+    { name: 'a HEADERS frame that is not QPACK', kind: 'bidi', send: [encodeFrame(FrameType.HEADERS, bytes([0xff, 0xff, 0xff, 0xff]))], code: H3Error.QPACK_DECOMPRESSION_FAILED },
+    { name: 'a request frame over the 16 KiB limit', kind: 'bidi', send: [bytes([FrameType.HEADERS], encodeVarint(MiB))], code: H3Error.FRAME_ERROR },
+    { name: 'a control stream that starts with GOAWAY', kind: 'uni', send: [controlStream(encodeFrame(FrameType.GOAWAY, bytes([0])))], code: H3Error.MISSING_SETTINGS },
+    { name: 'a second control stream', kind: 'uni', send: [controlStream(settings), controlStream(settings)], code: H3Error.STREAM_CREATION_ERROR },
+    { name: 'a control stream that ends', kind: 'uni', send: [controlStream(settings)], fin: true, code: H3Error.CLOSED_CRITICAL_STREAM },
+    { name: 'DATA on the control stream', kind: 'uni', send: [controlStream(settings, encodeFrame(FrameType.DATA, bytes([1])))], code: H3Error.FRAME_UNEXPECTED },
+  ];
+
+  for (const v of violations) {
+    it(`closes a connection that sends ${v.name} (H3 0x${v.code.toString(16)}); other sessions carry on`, async () => {
+      const conn = await client.quic('127.0.0.1', udpPort, edge.hash);
+      for (const b of v.send) await client.quicSend(conn, v.kind, b, v.fin);
+      expect(await client.quicClosed(conn)).toMatchObject({ closed: true, closeCode: v.code });
+      await stillWorks();
+    });
+  }
+
+  it('garbage on a bidirectional stream closes that connection only, while a stream is in flight', async () => {
+    const conn = await client.quic('127.0.0.1', udpPort, edge.hash);
+    const garbage = Buffer.alloc(64 * 1024, 'deadbeef', 'hex'); // a "varint" above 2^53: FRAME_ERROR
+    const [, streamResult] = await Promise.all([
+      client.quicSend(conn, 'bidi', garbage),
+      client.stream(session, { head: toLoopback(echo.port), size: MiB }),
+    ]);
+    expectEchoed(streamResult, MiB);
+    expect(await client.quicClosed(conn)).toMatchObject({ closed: true, closeCode: H3Error.FRAME_ERROR });
+    await stillWorks();
+  });
+
+  it('unterminated preambles hang only their own streams', async () => {
+    const conn = await client.quic('127.0.0.1', udpPort, edge.hash);
+    await client.quicSend(conn, 'bidi', bytes([WT_BIDI_SIGNAL])); // no session id yet
+    await client.quicSend(conn, 'bidi', bytes([0x40])); // half a varint
+    await client.quicSend(conn, 'bidi', bytes([FrameType.HEADERS], encodeVarint(16_000), randomBytes(100))); // a frame never finished
+    await client.quicSend(conn, 'uni', bytes([0x40])); // half a stream type
+    await client.quicSend(conn, 'uni', controlStream(bytes([FrameType.SETTINGS, 10, 1]))); // SETTINGS never finished
+    // A WebTransport stream whose EagerSocks header names a 200-byte domain and sends 2 bytes of it.
+    const partial = client.stream(session, { head: bytes([0x03, 200, 0x61, 0x62]), readTimeoutMs: 60_000 });
+    void partial.catch(() => undefined);
+
+    await stillWorks();
+    const fresh = startWebTransportClient();
+    try {
+      const other = await fresh.session(edge.sessionUrl, edge.hash);
+      expectEchoed(await fresh.stream(other, { head: toLoopback(echo.port), size: 100_000 }), 100_000);
+    } finally {
+      fresh.stop();
+    }
+    // The stalled connection is still there, not torn down with the others.
+    expect(await client.quicClosed(conn, 200)).toEqual({ closed: false });
+  });
+});
+
+describe('edge WebTransport: the supervised front', () => {
+  let edge: WtEdge;
+  let echo: TestServer;
+  let client: WebTransportClient;
+  const pids: number[] = [];
+  beforeAll(async () => {
+    echo = await echoServer();
+    edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN]);
+    client = startWebTransportClient();
+  });
+  afterAll(async () => {
+    client?.stop();
+    await edge?.process.stop();
+    await echo?.close();
+  });
+
+  it('a front killed with SIGKILL is restarted on the same port and serves new sessions', async () => {
+    const before = await edge.health();
+    expect(before.webtransportFront).toMatchObject({ restarts: 0, pid: expect.any(Number) });
+    const oldPid = before.webtransportFront!.pid!;
+    pids.push(oldPid);
+    const s1 = await client.session(edge.sessionUrl, edge.hash);
+    expectEchoed(await client.stream(s1, { head: toLoopback(echo.port), size: 10_000 }), 10_000);
+
+    process.kill(oldPid, 'SIGKILL');
+    const after = await waitFor('the front to be restarted', async () => {
+      const front = (await edge.health()).webtransportFront;
+      return front && front.restarts === 1 && front.pid !== null && front.pid !== oldPid ? front : null;
+    });
+    pids.push(after.pid!);
+    expect(alive(oldPid)).toBe(false);
+    expect((await (await edge.config({ 'X-Meek-Auth': TOKEN })).json()).webtransport.url).toBe(edge.wtUrl);
+
+    const s2 = await client.session(edge.sessionUrl, edge.hash);
+    expectEchoed(await client.stream(s2, { head: toLoopback(echo.port), size: 100_000 }), 100_000);
+  });
+
+  it('SIGTERM stops the edge with status 0, promptly, and takes the front with it', async () => {
+    const { pid } = (await edge.health()).webtransportFront!;
+    if (!pids.includes(pid!)) pids.push(pid!);
+    const started = Date.now();
+    expect(await edge.process.stop('SIGTERM')).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    for (const p of pids) expect(alive(p), `front pid ${p}`).toBe(false);
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * A WebTransport client for Node tests: test/support/deno-wt-client.js running in the pinned Deno
+ * (node_modules/deno), driven by JSON lines. Every driver is killed when the test file ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { ROOT } from './processes.ts';
+
+const DENO = path.join(ROOT, 'node_modules', 'deno', 'deno');
+const SCRIPT = path.join(ROOT, 'test', 'support', 'deno-wt-client.js');
+const drivers = new Set<ChildProcess>();
+
+export type OpenResult = { ok: true; session: number } | { ok: false; error: string };
+
+export interface StreamResult {
+  sent: number;
+  sentSha: string;
+  received: number;
+  receivedSha: string;
+  /** The server's FIN arrived (the read ended cleanly). */
+  fin: boolean;
+  writeError: string | null;
+  readError: string | null;
+  readTimedOut: boolean;
+}
+
+export interface StreamOptions {
+  /** The stream's first bytes (an EagerSocks header, or anything). */
+  head: Uint8Array;
+  /** Random payload bytes written after the head, before FIN. */
+  size?: number;
+  /** Keep writing 1 KiB pieces up to this long, until a write fails (a refused stream). */
+  probeMs?: number;
+  /** Give up reading after this long (reported as readTimedOut). */
+  readTimeoutMs?: number;
+}
+
+export type QuicClose = { closed: true; closeCode: number | null; reason: string } | { closed: false };
+
+export interface WebTransportClient {
+  open(url: string, hash: string): Promise<OpenResult>;
+  /** open(), failing the test unless the session is ready; resolves with its handle. */
+  session(url: string, hash: string): Promise<number>;
+  close(session: number): Promise<void>;
+  stream(session: number, o: StreamOptions): Promise<StreamResult>;
+  /** A raw QUIC connection (ALPN h3) pinned to `hash`, for speaking broken HTTP/3. */
+  quic(host: string, port: number, hash: string): Promise<number>;
+  quicSend(conn: number, kind: 'bidi' | 'uni', bytes: Uint8Array, fin?: boolean): Promise<void>;
+  /** Waits up to timeoutMs for the server to close the raw connection. */
+  quicClosed(conn: number, timeoutMs?: number): Promise<QuicClose>;
+  stop(): void;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+export function startWebTransportClient(): WebTransportClient {
+  const child = spawn(DENO, ['run', '-A', '--unstable-net', '--no-config', '--quiet', SCRIPT], {
+    cwd: ROOT,
+    env: { ...process.env, DENO_DIR: mkdtempSync(path.join(tmpdir(), 'passage-deno-')), NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  drivers.add(child);
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  const waiting = new Map<number, { resolve(v: Record<string, unknown>): void; reject(e: Error): void }>();
+  let nextId = 1;
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    const answer = JSON.parse(line) as { id: number; failed?: string };
+    const w = waiting.get(answer.id);
+    waiting.delete(answer.id);
+    if (answer.failed !== undefined) w?.reject(new Error(answer.failed));
+    else w?.resolve(answer);
+  });
+  child.once('exit', (code, signal) => {
+    drivers.delete(child);
+    for (const w of waiting.values()) w.reject(new Error(`the Deno client exited (${code ?? signal}):\n${stderr.join('')}`));
+    waiting.clear();
+  });
+
+  const call = <T>(op: string, args: Record<string, unknown>): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, { resolve: resolve as (v: Record<string, unknown>) => void, reject });
+      child.stdin!.write(JSON.stringify({ id, op, ...args }) + '\n');
+    });
+
+  const client: WebTransportClient = {
+    open: (url, hash) => call('open', { url, hash }),
+    async session(url, hash) {
+      const r = await client.open(url, hash);
+      if (!r.ok) throw new Error(`WebTransport session to ${url} failed: ${r.error}`);
+      return r.session;
+    },
+    close: (session) => call('close', { session }),
+    stream: (session, o) => call('stream', { session, head: hex(o.head), size: o.size ?? 0, probeMs: o.probeMs ?? 0, readTimeoutMs: o.readTimeoutMs ?? 30_000 }),
+    quic: async (host, port, hash) => (await call<{ conn: number }>('quic', { host, port, hash })).conn,
+    quicSend: (conn, kind, bytes, fin = false) => call('quicSend', { conn, kind, hex: hex(bytes), fin }),
+    quicClosed: (conn, timeoutMs = 10_000) => call('quicClosed', { conn, timeoutMs }),
+    stop() {
+      child.stdin!.end();
+      child.kill('SIGKILL');
+    },
+  };
+  return client;
+}
+
+process.once('exit', () => {
+  for (const d of drivers) d.kill('SIGKILL');
+});
