@@ -4,7 +4,6 @@
  * survives the companion restarting a killed WebTransport front.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import dgram from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import type { Page } from 'playwright-core';
 import {
   PAIRING_TOKEN,
   addSiteThroughOptions,
+  freeUdpPort,
   launchBrowser,
   patternBytes,
   saveOptions,
@@ -20,18 +20,10 @@ import {
   startOrigin,
   type Browser,
   type Companions,
+  waitForTransport,
   type Origin,
 } from '../support/e2e.ts';
 import { startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
-
-/** A UDP port free a moment ago: the front needs a fixed port for the relay in front of it. */
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface WtWorld {
   origin: Origin;
@@ -72,27 +64,6 @@ async function configure(w: WtWorld): Promise<void> {
     webtransportRetrySeconds: '2',
   });
   await addSiteThroughOptions(w.browser, 'blocked.test');
-}
-
-interface Status {
-  transport: string;
-  transportWhy: string;
-}
-
-function engineStatus(b: Browser): Promise<Status> {
-  return b.worker.evaluate(() => (globalThis as unknown as { passage: { engine: { status(): Status } } }).passage.engine.status());
-}
-
-/** Waits (polling the worker) until the engine reports `transport`; returns the last status. */
-async function waitForTransport(b: Browser, transport: string, timeoutMs = 30_000): Promise<Status> {
-  const deadline = Date.now() + timeoutMs;
-  let s = await engineStatus(b);
-  while (s.transport !== transport) {
-    if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
-    await new Promise((r) => setTimeout(r, 100));
-    s = await engineStatus(b);
-  }
-  return s;
 }
 
 /** Streams the edge opened per transport, from its Prometheus metrics. */

@@ -5,6 +5,7 @@
  * `blocked.test` is unresolvable for the browser (~NOTFOUND) but the edge resolves it to the
  * origin; `open.test` resolves for the browser directly.
  */
+import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
@@ -189,7 +190,10 @@ export async function launchBrowser(originPort: number): Promise<Browser> {
 export async function saveOptions(browser: Browser, fields: Record<string, string>): Promise<void> {
   const page = await browser.context.newPage();
   await page.goto(`chrome-extension://${browser.extensionId}/options.html`);
-  for (const [id, value] of Object.entries(fields)) await page.fill(`#${id}`, value);
+  for (const [id, value] of Object.entries(fields)) {
+    if ((await page.$eval(`#${id}`, (el) => el.tagName)) === 'SELECT') await page.selectOption(`#${id}`, value);
+    else await page.fill(`#${id}`, value);
+  }
   await page.click('#save');
   await page.waitForSelector('#notice:not([hidden])');
   await page.close();
@@ -239,6 +243,36 @@ export async function addSiteThroughOptions(browser: Browser, site: string): Pro
   await page.click('#add-site button');
   await page.waitForSelector('#notice:not([hidden])');
   await page.close();
+}
+
+export interface EngineStatus {
+  transport: string;
+  transportWhy: string;
+}
+
+export function engineStatus(b: Browser): Promise<EngineStatus> {
+  return b.worker.evaluate(() => (globalThis as unknown as { passage: { engine: { status(): EngineStatus } } }).passage.engine.status());
+}
+
+/** Waits (polling the worker) until the engine reports `transport`; returns that status. */
+export async function waitForTransport(b: Browser, transport: string, timeoutMs = 30_000): Promise<EngineStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let s = await engineStatus(b);
+  while (s.transport !== transport) {
+    if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
+    await new Promise((r) => setTimeout(r, 100));
+    s = await engineStatus(b);
+  }
+  return s;
+}
+
+/** A UDP port free a moment ago: a WebTransport front needs a known port for a relay in front of it. */
+export async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 export interface World {

@@ -68,8 +68,26 @@ describe('edge config', () => {
       { testResolve: ['a.test=not-an-ip'] },
       { testResolve: ['a.test=1.2.3.4=5'] },
       { testDropEvery: '1' },
+      { wtListen: '127.0.0.1' },
+      { wtListen: '127.0.0.1:70000' },
+      { wtListen: '127.0.0.1:0', mode: 'raw', upstream: '127.0.0.1:1' },
+      { wtListen: '0.0.0.0:443', authToken: 'long-enough-token' },
+      { wtListen: '192.0.2.1:443' },
+      { wtAdvertise: 'https://a.example/' },
+      { wtListen: '127.0.0.1:0', wtAdvertise: 'http://a.example/' },
+      { wtListen: '127.0.0.1:0', wtAdvertise: 'https://a.example' },
+      { wtListen: '127.0.0.1:0', wtAdvertise: 'https://a.example/?token=x' },
     ];
     for (const over of bad) expect(() => parse(over), JSON.stringify(over)).toThrow(ConfigError);
+  });
+
+  it('configures WebTransport only when asked, and with what it needs', () => {
+    expect(parse({}).webtransport).toBeNull();
+    expect(parse({ wtListen: '127.0.0.1:0' }).webtransport).toEqual({ host: '127.0.0.1', port: 0, advertise: null });
+    expect(parse({ wtListen: '[::1]:4433' }).webtransport).toEqual({ host: '::1', port: 4433, advertise: null });
+    const off = parse({ wtListen: '0.0.0.0:443', wtAdvertise: 'https://edge.example.net:443/m/', authToken: 'long-enough-token' });
+    expect(off.webtransport).toEqual({ host: '0.0.0.0', port: 443, advertise: 'https://edge.example.net:443/m/' });
+    expect(parse({ configDir: '/tmp/x' }).configDir).toBe('/tmp/x');
   });
 
   it('accepts the bounds it documents', () => {
