@@ -36,24 +36,27 @@ interface WtWorld {
 /** Origin, companion with WebTransport (behind a UDP relay when `relayed`), Chromium configured through its options. */
 async function startWtWorld(relayed: boolean): Promise<WtWorld> {
   const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-wt-'));
-  const origin = await startOrigin(dir);
-  const frontPort = await freeUdpPort();
-  const relay = relayed ? await startUdpRelay({ targetPort: frontPort }) : null;
-  const advertise = relay ? ['--wt-advertise', `https://127.0.0.1:${relay.port}/`] : [];
-  const companions = await startCompanions(dir, ['--wt-listen', `127.0.0.1:${frontPort}`, ...advertise, '--config-dir', dir]);
-  const browser = await launchBrowser(origin.port);
-  return {
-    origin,
-    companions,
-    browser,
-    relay,
-    async close() {
-      await browser.close();
-      await companions.stop();
-      await relay?.close();
-      await origin.close();
-    },
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
+  try {
+    const origin = await startOrigin(dir);
+    cleanups.push(() => origin.close());
+    const frontPort = await freeUdpPort();
+    const relay = relayed ? await startUdpRelay({ targetPort: frontPort }) : null;
+    if (relay) cleanups.push(() => relay.close());
+    const advertise = relay ? ['--wt-advertise', `https://127.0.0.1:${relay.port}/`] : [];
+    const companions = await startCompanions(dir, ['--wt-listen', `127.0.0.1:${frontPort}`, ...advertise, '--config-dir', dir]);
+    cleanups.push(() => companions.stop());
+    const browser = await launchBrowser(origin.port);
+    cleanups.push(() => browser.close());
+    return { origin, companions, browser, relay, close };
+  } catch (e) {
+    // Nothing started here outlives a failed setup.
+    await close();
+    throw e;
+  }
 }
 
 async function configure(w: WtWorld): Promise<void> {

@@ -1,29 +1,43 @@
 /**
- * A WebTransport (and raw QUIC) client for tests, run in the pinned Deno — Node has neither —
- * by test/support/webtransport-client.ts. Plain JavaScript so Node's tsc never sees `Deno`.
+ * WebTransport and raw QUIC clients for tests, run in the pinned Deno — Node has no QUIC — by
+ * test/support/webtransport-client.ts. Plain JavaScript so Node's tsc never sees `Deno`.
  *
- * It reads one JSON command per line on stdin, `{"id": n, "op": "...", ...}`, runs each
- * concurrently, and answers one JSON line on stdout per command, `{"id": n, ...result}`
- * (`{"id": n, "failed": "message"}` when the command itself threw). Ops:
+ * Two clients, because Deno 2.9.6's built-in `WebTransport` cannot end a stream: its stream
+ * writers wrap the QUIC stream without owning it, so `close()` sends no FIN (the far side's read
+ * never ends; checked against Deno's own WebTransport server too). The built-in one is used for what a browser's API shows (`ready` resolves or
+ * rejects; reading a response up to the server's FIN). Everything that needs a client FIN uses a
+ * small WebTransport (draft-02) client written here over `Deno.connectQuic`, independent of the
+ * project's shared/h3 code: a control stream with SETTINGS, an extended CONNECT in QPACK
+ * literals, and bidirectional streams prefixed `0x41 <session id>`.
  *
- *   open     {url, hash}                  → {ok, session} | {ok: false, error}
- *   close    {session}                    → {}
+ * Protocol: one JSON command per line on stdin, `{"id": n, "op": "...", ...}`, run concurrently;
+ * one JSON line per command on stdout, `{"id": n, ...result}` (`{"id": n, "failed": "message"}`
+ * when the command threw). Ops:
+ *
+ *   builtin  {url, hash, head?}   the built-in WebTransport: → {ready, error, received, text, fin}
+ *            (with `head`, one stream: write it, read to the server's FIN; then close the session)
+ *   connect  {url, hash}          → {status, session}: the CONNECT's :status; a session when 200
+ *   close    {session}            closes the session's QUIC connection → {}
+ *   endSession {session}          ends the session the HTTP/3 way: FIN on its CONNECT stream → {}
  *   stream   {session, head, size, probeMs, readTimeoutMs}
- *            opens a bidirectional stream, writes `head` (hex) and `size` random bytes, then
- *            FIN; with probeMs it then keeps writing 1 KiB pieces until a write fails or probeMs
- *            pass (a stream the edge refused fails its writes once STOP_SENDING arrives).
+ *            a bidirectional WebTransport stream: writes `head` (hex) and `size` random bytes,
+ *            then FIN; with probeMs it first keeps writing 1 KiB pieces until a write fails or
+ *            probeMs pass (a stream the edge refused fails its writes once STOP_SENDING arrives).
  *            → {sent, sentSha, received, receivedSha, fin, writeError, readError, readTimedOut}
- *   quic     {host, port, hash}           → {conn} (a raw QUIC connection, ALPN h3)
- *   quicSend {conn, kind: "bidi"|"uni", hex, fin} → {} (opens a stream and writes the bytes)
- *   quicClosed {conn, timeoutMs}          → {closed: true, closeCode, reason} | {closed: false}
+ *   hold     {session, head}      a bidirectional WebTransport stream that sends `head` and then
+ *            nothing, never ending (a stalled preamble) → {}
+ *   quic     {host, port, hash}   a bare QUIC connection, ALPN h3 → {conn}
+ *   quicSend {conn, kind: "bidi"|"uni", hex, fin}   opens a stream, writes the bytes → {}
+ *   quicClosed {conn, timeoutMs}  → {closed: true, closeCode, reason} | {closed: false}
  */
 
-const sessions = new Map();
+/** Connections by handle (sessions are connections too): {conn, closed, sessionId, connectWriter}. */
 const conns = new Map();
 /** Streams of raw connections, kept referenced so they stay open until the connection ends. */
 const held = [];
 let nextHandle = 1;
 
+const encoder = new TextEncoder();
 const hexToBytes = (hex) => new Uint8Array((hex.match(/../g) ?? []).map((h) => parseInt(h, 16)));
 const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,31 +62,212 @@ function randomBytes(n) {
 
 const pin = (hash) => [{ algorithm: 'sha-256', value: hexToBytes(hash) }];
 
-async function open({ url, hash }) {
+// ---- HTTP/3 and QPACK, just enough for a client (RFC 9000 §16, RFC 9114 §7, RFC 9204 §4.5) ----
+
+function varint(v) {
+  if (v < 0x40) return Uint8Array.of(v);
+  if (v < 0x4000) return Uint8Array.of(0x40 | (v >> 8), v & 0xff);
+  if (v < 0x40000000) return Uint8Array.of(0x80 | (v >>> 24), (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(v) | (3n << 62n));
+  return out;
+}
+
+/** A varint at `at`: {value, next}, or null when `buf` ends first. */
+function readVarint(buf, at) {
+  if (at >= buf.length) return null;
+  const length = 1 << (buf[at] >> 6);
+  if (at + length > buf.length) return null;
+  let value = buf[at] & 0x3f;
+  for (let i = 1; i < length; i++) value = value * 256 + buf[at + i];
+  return { value, next: at + length };
+}
+
+const frame = (type, payload) => concat([varint(type), varint(payload.length), payload]);
+
+/** QPACK prefixed integer (RFC 7541 §5.1); `first` holds the bits above the prefix. */
+function prefixInt(first, bits, value) {
+  const max = (1 << bits) - 1;
+  if (value < max) return [first | value];
+  const out = [first | max];
+  for (value -= max; value >= 128; value = Math.floor(value / 128)) out.push((value % 128) | 0x80);
+  out.push(value);
+  return out;
+}
+
+/** A field section of literal names and values only: no table references, no Huffman. */
+function encodeFields(fields) {
+  const out = [0x00, 0x00]; // Required Insert Count 0, Delta Base 0
+  for (const [name, value] of fields) {
+    const n = encoder.encode(name);
+    const v = encoder.encode(value);
+    out.push(...prefixInt(0x20, 3, n.length), ...n, ...prefixInt(0x00, 7, v.length), ...v);
+  }
+  return Uint8Array.from(out);
+}
+
+/** The static table's :status entries (RFC 9204 Appendix A). */
+const STATIC_STATUS = { 24: 103, 25: 200, 26: 304, 27: 404, 28: 503, 63: 100, 64: 204, 65: 206, 66: 302, 67: 400, 68: 403, 69: 421, 70: 425, 71: 500 };
+
+/** A QPACK prefixed integer at `at`: {value, next}. */
+function readPrefixInt(buf, at, bits) {
+  const max = (1 << bits) - 1;
+  let value = buf[at] & max;
+  let next = at + 1;
+  if (value < max) return { value, next };
+  for (let shift = 0; ; shift += 7) {
+    const b = buf[next++];
+    value += (b & 0x7f) * 2 ** shift;
+    if (!(b & 0x80)) return { value, next };
+  }
+}
+
+/** The :status of a response field section: its first field, as RFC 9114 §4.3 orders them. */
+function decodeStatus(section) {
+  let at = readPrefixInt(section, 0, 8).next; // Required Insert Count (0: no dynamic table)
+  at = readPrefixInt(section, at, 7).next; // Delta Base
+  const b = section[at];
+  if ((b & 0xc0) === 0xc0) return STATIC_STATUS[readPrefixInt(section, at, 6).value] ?? null; // indexed, static
+  if ((b & 0xd0) === 0x50) {
+    // A literal value with a static name reference; the name must be :status (24), the value plain.
+    const name = readPrefixInt(section, at, 4);
+    if (name.value !== 24 || section[name.next] & 0x80) return null;
+    const length = readPrefixInt(section, name.next, 7);
+    return Number(new TextDecoder().decode(section.subarray(length.next, length.next + length.value)));
+  }
+  return null;
+}
+
+const SETTINGS = frame(
+  0x04,
+  concat([
+    [0x01, 0], // QPACK_MAX_TABLE_CAPACITY
+    [0x07, 0], // QPACK_BLOCKED_STREAMS
+    [0x33, 1], // H3_DATAGRAM
+    [0x2b603742, 1], // ENABLE_WEBTRANSPORT (draft-02)
+  ].flatMap(([id, value]) => [varint(id), varint(value)])),
+);
+
+async function quicConnect(hostname, port, hash) {
+  const conn = await Deno.connectQuic({ hostname, port, alpnProtocols: ['h3'], serverCertificateHashes: pin(hash) });
+  const closed = conn.closed.then(
+    (info) => ({ closed: true, closeCode: info.closeCode, reason: info.reason }),
+    (e) => ({ closed: true, closeCode: null, reason: String(e) }),
+  );
+  // Drain what the server opens toward us (its control stream) so flow control never stalls it.
+  void (async () => {
+    try {
+      for await (const uni of conn.incomingUnidirectionalStreams) void uni.pipeTo(new WritableStream()).catch(() => undefined);
+    } catch {
+      // connection closed
+    }
+  })();
+  const handle = nextHandle++;
+  const entry = { conn, closed, sessionId: null };
+  conns.set(handle, entry);
+  return { handle, entry };
+}
+
+// ---- ops ----
+
+async function builtin({ url, hash, head }) {
   const wt = new WebTransport(url, { serverCertificateHashes: pin(hash) });
   wt.closed.catch(() => undefined);
   try {
     await wt.ready;
   } catch (e) {
-    return { ok: false, error: String(e) };
+    return { ready: false, error: String(e) };
   }
-  const session = nextHandle++;
-  sessions.set(session, wt);
-  return { ok: true, session };
+  const r = { ready: true, error: null, received: 0, text: '', fin: false };
+  if (head) {
+    const s = await wt.createBidirectionalStream();
+    const writer = s.writable.getWriter();
+    await writer.write(hexToBytes(head));
+    const parts = [];
+    try {
+      for await (const chunk of s.readable) parts.push(chunk);
+      r.fin = true;
+    } catch (e) {
+      r.error = String(e);
+    }
+    const all = concat(parts);
+    r.received = all.length;
+    r.text = new TextDecoder().decode(all);
+  }
+  wt.close();
+  return r;
+}
+
+async function connect({ url, hash }) {
+  const u = new URL(url);
+  const { handle, entry } = await quicConnect(u.hostname, Number(u.port), hash);
+  const { conn } = entry;
+  const control = (await conn.createUnidirectionalStream()).getWriter();
+  held.push(control);
+  await control.write(concat([Uint8Array.of(0x00), SETTINGS]));
+
+  const request = await conn.createBidirectionalStream();
+  const writer = request.writable.getWriter();
+  held.push(request, writer); // the CONNECT stream lives as long as the session
+  const fields = [
+    [':method', 'CONNECT'],
+    [':protocol', 'webtransport'],
+    [':scheme', 'https'],
+    [':authority', u.host],
+    [':path', u.pathname + u.search],
+    ['sec-webtransport-http3-draft02', '1'],
+  ];
+  await writer.write(frame(0x01, encodeFields(fields)));
+
+  // The response: the first HEADERS frame on the request stream.
+  const reader = request.readable.getReader();
+  let buf = new Uint8Array(0);
+  let status = null;
+  while (status === null) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf = concat([buf, value]);
+    const type = readVarint(buf, 0);
+    const length = type && readVarint(buf, type.next);
+    if (!length || buf.length < length.next + length.value) continue;
+    if (type.value !== 0x01) throw new Error(`frame 0x${type.value.toString(16)} before the response HEADERS`);
+    status = decodeStatus(buf.subarray(length.next, length.next + length.value));
+  }
+  if (status !== 200) {
+    conn.close({ closeCode: 0x100, reason: '' });
+    conns.delete(handle);
+    return { status };
+  }
+  entry.sessionId = Number(request.writable.id);
+  entry.connectWriter = writer;
+  // Whatever else the server sends on the CONNECT stream is read and dropped.
+  void (async () => {
+    try {
+      while (!(await reader.read()).done);
+    } catch {
+      // session over
+    }
+  })();
+  return { status, session: handle };
 }
 
 async function close({ session }) {
-  const wt = sessions.get(session);
-  sessions.delete(session);
-  wt.close();
-  await wt.closed.catch(() => undefined);
+  const { conn, closed } = conns.get(session);
+  conns.delete(session);
+  conn.close({ closeCode: 0x100, reason: '' });
+  await closed;
+  return {};
+}
+
+async function endSession({ session }) {
+  await conns.get(session).connectWriter.close();
   return {};
 }
 
 async function stream({ session, head, size = 0, probeMs = 0, readTimeoutMs = 30_000 }) {
-  const wt = sessions.get(session);
-  if (!wt) throw new Error(`no session ${session}`);
-  const s = await wt.createBidirectionalStream();
+  const entry = conns.get(session);
+  if (!entry || entry.sessionId === null) throw new Error(`no session ${session}`);
+  const s = await entry.conn.createBidirectionalStream();
   const writer = s.writable.getWriter();
   const reader = s.readable.getReader();
   const r = { sent: 0, sentSha: '', received: 0, receivedSha: '', fin: false, writeError: null, readError: null, readTimedOut: false };
@@ -93,19 +288,19 @@ async function stream({ session, head, size = 0, probeMs = 0, readTimeoutMs = 30
 
   const sentParts = [];
   try {
-    await writer.write(hexToBytes(head));
-    for (let at = 0; at < size; at += 65536) {
-      const piece = randomBytes(Math.min(65536, size - at));
-      sentParts.push(piece);
-      await writer.write(piece);
-      r.sent += piece.length;
-    }
+    await writer.write(concat([varint(0x41), varint(entry.sessionId), hexToBytes(head)]));
     if (probeMs > 0) {
       const deadline = Date.now() + probeMs;
       while (Date.now() < deadline) {
         await writer.write(new Uint8Array(1024));
         await delay(20);
       }
+    }
+    for (let at = 0; at < size; at += 65536) {
+      const piece = randomBytes(Math.min(65536, size - at));
+      sentParts.push(piece);
+      await writer.write(piece);
+      r.sent += piece.length;
     }
     await writer.close();
   } catch (e) {
@@ -117,6 +312,7 @@ async function stream({ session, head, size = 0, probeMs = 0, readTimeoutMs = 30
   if (await Promise.race([reading.then(() => false), timedOut])) {
     r.readTimedOut = true;
     await reader.cancel().catch(() => undefined);
+    await reading;
   }
   clearTimeout(timer);
   r.sentSha = await sha256(sentParts);
@@ -124,23 +320,18 @@ async function stream({ session, head, size = 0, probeMs = 0, readTimeoutMs = 30
   return r;
 }
 
+async function hold({ session, head }) {
+  const entry = conns.get(session);
+  const s = await entry.conn.createBidirectionalStream();
+  const writer = s.writable.getWriter();
+  held.push(s, writer);
+  void s.readable.pipeTo(new WritableStream()).catch(() => undefined);
+  await writer.write(concat([varint(0x41), varint(entry.sessionId), hexToBytes(head)]));
+  return {};
+}
+
 async function quic({ host, port, hash }) {
-  const conn = await Deno.connectQuic({ hostname: host, port, alpnProtocols: ['h3'], serverCertificateHashes: pin(hash) });
-  const handle = nextHandle++;
-  const closed = conn.closed.then(
-    (info) => ({ closed: true, closeCode: info.closeCode, reason: info.reason }),
-    (e) => ({ closed: true, closeCode: null, reason: String(e) }),
-  );
-  conns.set(handle, { conn, closed });
-  // Drain whatever the server opens toward us (its control stream) so flow control never stalls it.
-  void (async () => {
-    try {
-      for await (const uni of conn.incomingUnidirectionalStreams) void uni.pipeTo(new WritableStream()).catch(() => undefined);
-    } catch {
-      // connection closed
-    }
-  })();
-  return { conn: handle };
+  return { conn: (await quicConnect(host, port, hash)).handle };
 }
 
 async function quicSend({ conn, kind, hex, fin = false }) {
@@ -160,8 +351,8 @@ async function quicClosed({ conn, timeoutMs = 10_000 }) {
   return Promise.race([closed, delay(timeoutMs).then(() => ({ closed: false }))]);
 }
 
-const ops = { open, close, stream, quic, quicSend, quicClosed };
-const encoder = new TextEncoder();
+const ops = { builtin, connect, close, endSession, stream, hold, quic, quicSend, quicClosed };
+
 function reply(obj) {
   const bytes = encoder.encode(JSON.stringify(obj) + '\n');
   for (let at = 0; at < bytes.length; ) at += Deno.stdout.writeSync(bytes.subarray(at));

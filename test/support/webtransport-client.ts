@@ -1,6 +1,8 @@
 /**
- * A WebTransport client for Node tests: test/support/deno-wt-client.js running in the pinned Deno
- * (node_modules/deno), driven by JSON lines. Every driver is killed when the test file ends.
+ * WebTransport clients for Node tests: test/support/deno-wt-client.js running in the pinned Deno
+ * (node_modules/deno), driven by JSON lines — Deno's built-in `WebTransport` (what a browser's
+ * API shows) and a small draft-02 client over raw QUIC (which, unlike the built-in one, can send
+ * a stream's FIN; see the script). Every driver is killed when the test file ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -13,7 +15,17 @@ const DENO = path.join(ROOT, 'node_modules', 'deno', 'deno');
 const SCRIPT = path.join(ROOT, 'test', 'support', 'deno-wt-client.js');
 const drivers = new Set<ChildProcess>();
 
-export type OpenResult = { ok: true; session: number } | { ok: false; error: string };
+/** The built-in client: did `ready` resolve; with a `head`, what one stream read up to the FIN. */
+export interface BuiltinResult {
+  ready: boolean;
+  error: string | null;
+  received?: number;
+  text?: string;
+  fin?: boolean;
+}
+
+/** The extended CONNECT's :status, and the session when it is 200. */
+export type ConnectResult = { status: number | null; session?: number };
 
 export interface StreamResult {
   sent: number;
@@ -41,15 +53,23 @@ export interface StreamOptions {
 export type QuicClose = { closed: true; closeCode: number | null; reason: string } | { closed: false };
 
 export interface WebTransportClient {
-  open(url: string, hash: string): Promise<OpenResult>;
-  /** open(), failing the test unless the session is ready; resolves with its handle. */
+  /** Deno's built-in WebTransport: opens a session (and one stream when `head` is given), then closes it. */
+  builtin(url: string, hash: string, head?: Uint8Array): Promise<BuiltinResult>;
+  /** The raw-QUIC client's extended CONNECT. */
+  connect(url: string, hash: string): Promise<ConnectResult>;
+  /** connect(), failing unless the session opened; resolves with its handle. */
   session(url: string, hash: string): Promise<number>;
+  /** Closes the session's QUIC connection. */
   close(session: number): Promise<void>;
+  /** Ends the session with a FIN on its CONNECT stream; the QUIC connection stays. */
+  endSession(session: number): Promise<void>;
   stream(session: number, o: StreamOptions): Promise<StreamResult>;
-  /** A raw QUIC connection (ALPN h3) pinned to `hash`, for speaking broken HTTP/3. */
+  /** Opens a stream that sends `head` and then stalls, never ending. */
+  hold(session: number, head: Uint8Array): Promise<void>;
+  /** A bare QUIC connection (ALPN h3) pinned to `hash`, for speaking broken HTTP/3. */
   quic(host: string, port: number, hash: string): Promise<number>;
   quicSend(conn: number, kind: 'bidi' | 'uni', bytes: Uint8Array, fin?: boolean): Promise<void>;
-  /** Waits up to timeoutMs for the server to close the raw connection. */
+  /** Waits up to timeoutMs for the server to close the connection. */
   quicClosed(conn: number, timeoutMs?: number): Promise<QuicClose>;
   stop(): void;
 }
@@ -68,11 +88,11 @@ export function startWebTransportClient(): WebTransportClient {
   const waiting = new Map<number, { resolve(v: Record<string, unknown>): void; reject(e: Error): void }>();
   let nextId = 1;
   readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-    const answer = JSON.parse(line) as { id: number; failed?: string };
-    const w = waiting.get(answer.id);
-    waiting.delete(answer.id);
-    if (answer.failed !== undefined) w?.reject(new Error(answer.failed));
-    else w?.resolve(answer);
+    const { id, failed, ...result } = JSON.parse(line) as { id: number; failed?: string };
+    const w = waiting.get(id);
+    waiting.delete(id);
+    if (failed !== undefined) w?.reject(new Error(failed));
+    else w?.resolve(result);
   });
   child.once('exit', (code, signal) => {
     drivers.delete(child);
@@ -88,14 +108,17 @@ export function startWebTransportClient(): WebTransportClient {
     });
 
   const client: WebTransportClient = {
-    open: (url, hash) => call('open', { url, hash }),
+    builtin: (url, hash, head) => call('builtin', { url, hash, ...(head ? { head: hex(head) } : {}) }),
+    connect: (url, hash) => call('connect', { url, hash }),
     async session(url, hash) {
-      const r = await client.open(url, hash);
-      if (!r.ok) throw new Error(`WebTransport session to ${url} failed: ${r.error}`);
+      const r = await client.connect(url, hash);
+      if (r.status !== 200 || r.session === undefined) throw new Error(`WebTransport session to ${url} refused: ${r.status}`);
       return r.session;
     },
     close: (session) => call('close', { session }),
+    endSession: (session) => call('endSession', { session }),
     stream: (session, o) => call('stream', { session, head: hex(o.head), size: o.size ?? 0, probeMs: o.probeMs ?? 0, readTimeoutMs: o.readTimeoutMs ?? 30_000 }),
+    hold: (session, head) => call('hold', { session, head: hex(head) }),
     quic: async (host, port, hash) => (await call<{ conn: number }>('quic', { host, port, hash })).conn,
     quicSend: (conn, kind, bytes, fin = false) => call('quicSend', { conn, kind, hex: hex(bytes), fin }),
     quicClosed: (conn, timeoutMs = 10_000) => call('quicClosed', { conn, timeoutMs }),
