@@ -185,6 +185,7 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
         tls: o.tls,
         configDir: o.configDir,
         logger,
+        maxSessions: o.maxSessions,
         maxStreams: o.maxStreams,
         dial: o.dial,
         events: streamEvents('webtransport'),

@@ -21,6 +21,8 @@ export interface FrontFiles {
   certFile: string;
   keyFile: string;
   linkPath: string;
+  /** Deno's compile cache: private to this edge, so a read-only home (systemd) does not matter. */
+  cacheDir: string;
 }
 
 function denoBinary(): string {
@@ -45,6 +47,8 @@ export class FrontProcess {
     private readonly host: string,
     port: number,
     private readonly files: FrontFiles,
+    /** QUIC connections the front accepts at once; more are refused before the handshake. */
+    private readonly maxConnections: number,
     private readonly logger: Logger,
     private readonly onReady: (pid: number) => void = () => undefined,
   ) {
@@ -63,7 +67,7 @@ export class FrontProcess {
 
   private spawnOnce(): Promise<number> {
     const entry = path.join(packageRoot(), 'server', 'webtransport', 'front', 'main.ts');
-    const { certFile, keyFile, linkPath } = this.files;
+    const { certFile, keyFile, linkPath, cacheDir } = this.files;
     const args = [
       'run',
       '--quiet',
@@ -77,11 +81,11 @@ export class FrontProcess {
       `--allow-read=${certFile},${keyFile},${linkPath}`,
       `--allow-write=${linkPath}`,
       entry,
-      JSON.stringify({ host: this.host, port: this.port, certFile, keyFile, linkPath }),
+      JSON.stringify({ host: this.host, port: this.port, certFile, keyFile, linkPath, maxConnections: this.maxConnections }),
     ];
     const child = spawn(denoBinary(), args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
+      env: { ...process.env, DENO_DIR: cacheDir, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
     });
     this.child = child;
     readline.createInterface({ input: child.stderr! }).on('line', (line) => this.logger.info({ front: line }, 'webtransport front'));

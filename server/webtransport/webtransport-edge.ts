@@ -26,6 +26,10 @@ export interface WebTransportOptions extends Omit<LinkServerOptions, 'socketPath
   tls: { cert: Buffer; key: Buffer } | null;
   /** Where generated certificates are kept across restarts. */
   configDir: string;
+  /** The edge's session limit (meek and WebTransport together). */
+  maxSessions: number;
+  /** The clock certificates are made and rotated by (tests move it). */
+  now?: () => number;
   logger: Logger;
 }
 
@@ -38,6 +42,11 @@ export interface RunningWebTransport {
   readonly port: number;
   discovery(): Discovery;
   readonly front: FrontProcess;
+  /**
+   * Renews and rotates generated certificates as time has passed; after a rotation the front is
+   * restarted on the new certificate. Runs hourly; true when it rotated.
+   */
+  rotate(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -45,8 +54,8 @@ const urlHost = (host: string) => (parseIPv6(host) !== null ? `[${host}]` : host
 
 export async function startWebTransport(o: WebTransportOptions): Promise<RunningWebTransport> {
   const dir = mkdtempSync(path.join(tmpdir(), 'passage-wt-'));
-  const files = { certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem'), linkPath: path.join(dir, 'link.sock') };
-  const store = o.tls ? null : new CertificateStore(o.configDir, certificateNames(o.host));
+  const files = { certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem'), linkPath: path.join(dir, 'link.sock'), cacheDir: path.join(dir, 'deno') };
+  const store = o.tls ? null : new CertificateStore(o.configDir, certificateNames(o.host), o.now);
   let hashes: string[] = [];
   let serving: Certificate | null = null;
   const refresh = async (): Promise<boolean> => {
@@ -65,7 +74,8 @@ export async function startWebTransport(o: WebTransportOptions): Promise<Running
   } else await refresh();
 
   const link = await startLinkServer({ ...o, socketPath: files.linkPath });
-  const front = new FrontProcess(o.host, o.port, files, o.logger, (pid) => o.logger.info({ pid }, 'webtransport front ready'));
+  // A connection without a session costs a handshake; a few more than the sessions allowed leave room for retries.
+  const front = new FrontProcess(o.host, o.port, files, o.maxSessions + 16, o.logger, (pid) => o.logger.info({ pid }, 'webtransport front ready'));
   let port: number;
   try {
     port = await front.start();
@@ -76,21 +86,21 @@ export async function startWebTransport(o: WebTransportOptions): Promise<Running
   }
   const url = o.advertise ?? `https://${urlHost(o.host)}:${port}${o.path}`;
 
+  const rotate = async (): Promise<boolean> => {
+    if (!(await refresh())) return false;
+    o.logger.info({ sha256: serving?.sha256 }, 'webtransport certificate rotated; restarting the front');
+    await front.restart();
+    return true;
+  };
   const timer = setInterval(() => {
-    refresh().then(
-      (changed) => {
-        if (!changed) return;
-        o.logger.info({ sha256: serving?.sha256 }, 'webtransport certificate rotated; restarting the front');
-        return front.restart();
-      },
-      (e: Error) => o.logger.error({ err: e.message }, 'webtransport certificate renewal failed'),
-    );
+    rotate().catch((e: Error) => o.logger.error({ err: e.message }, 'webtransport certificate rotation failed'));
   }, ROTATION_CHECK_MS);
   timer.unref();
 
   return {
     port,
     front,
+    rotate,
     discovery: () => ({ url, certificateHashes: hashes }),
     close: async () => {
       clearInterval(timer);

@@ -139,6 +139,27 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     await popup.close();
     await page.close();
   });
+
+  it('"WebTransport only" never falls back: with its port closed the site fails, and the popup says why', async () => {
+    await w.relay!.stop();
+    await saveOptions(w.browser, { transport: 'webtransport' });
+    const down = await waitForTransport(w.browser, 'none');
+    expect(down.transportWhy).toMatch(/^WebTransport failed: .*trying WebTransport again in 2 s/);
+    const popup = await w.browser.context.newPage();
+    await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
+    await popup.waitForFunction(() => /WebTransport failed/.test(document.getElementById('status-transport')!.textContent ?? ''));
+    await popup.close();
+    w.origin.dropConnections();
+    const page = await w.browser.context.newPage();
+    const before = await streamsOpened(w.companions);
+    expect(await w.browser.visit(page, `${blocked}/?strict`)).toMatch(/ERR_/);
+    expect((await streamsOpened(w.companions)).meek).toBe(before.meek);
+    await w.relay!.start();
+    await waitForTransport(w.browser, 'webtransport');
+    await loadHello(w.browser, page, `${blocked}/?strict-back`);
+    await saveOptions(w.browser, { transport: 'auto' });
+    await page.close();
+  });
 });
 
 describe('e2e: the WebTransport front killed mid-session', () => {

@@ -4,7 +4,7 @@
  * HTTP/3 and hands every session to the edge over a Unix socket; the edge does auth, limits,
  * policy and dialing. stdout carries one line, "ready PORT"; diagnostics go to stderr.
  *
- * Config: one JSON argument {host, port, certFile, keyFile, linkPath}.
+ * Config: one JSON argument {host, port, certFile, keyFile, linkPath, maxConnections}.
  */
 import { H3Error } from '../../../shared/h3/webtransport.ts';
 import { H3Connection } from './h3-connection.ts';
@@ -15,6 +15,7 @@ interface FrontConfig {
   certFile: string;
   keyFile: string;
   linkPath: string;
+  maxConnections: number;
 }
 
 const config = JSON.parse(Deno.args[0] ?? '{}') as FrontConfig;
@@ -48,13 +49,22 @@ Deno.addSignalListener('SIGINT', () => void shutdown());
 
 console.log(`ready ${endpoint.addr.port}`);
 
+/** Connections being handshaken count too: a flood of handshakes is bounded like connections. */
+let handshaking = 0;
 for await (const incoming of listener) {
-  Promise.resolve(incoming.accept()).then(
-    (conn: Deno.QuicConn) => {
-      const c = new H3Connection(conn, { linkPath: config.linkPath, log });
-      connections.add(c);
-      void c.run().finally(() => connections.delete(c));
-    },
-    (e: Error) => log(`handshake failed: ${e.message}`),
-  );
+  if (connections.size + handshaking >= config.maxConnections) {
+    incoming.refuse();
+    continue;
+  }
+  handshaking++;
+  Promise.resolve(incoming.accept())
+    .then(
+      (conn: Deno.QuicConn) => {
+        const c = new H3Connection(conn, { linkPath: config.linkPath, log });
+        connections.add(c);
+        void c.run().finally(() => connections.delete(c));
+      },
+      (e: Error) => log(`handshake failed: ${e.message}`),
+    )
+    .finally(() => handshaking--);
 }

@@ -75,9 +75,10 @@ export class WtSession {
     relay(stream, reader, tunnel, forget);
   }
 
+  /** Like an edge RESET: STOP_SENDING, the send side held a moment so the client reads it as one. */
   private refuse(stream: Deno.QuicBidirectionalStream, reader: ReadableStreamDefaultReader<Uint8Array>): void {
     reader.cancel().catch(() => undefined);
-    stream.writable.abort().catch(() => undefined);
+    setTimeout(() => stream.writable.abort().catch(() => undefined), HOLD_AFTER_RESET_MS);
   }
 }
 
