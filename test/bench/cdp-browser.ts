@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { ROOT } from '../support/processes.ts';
+import { chromiumFlags } from '../support/e2e.ts';
 
 interface CdpReply {
   id?: number;
@@ -45,22 +46,7 @@ export async function launchCdpBrowser(): Promise<CdpBrowser> {
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'passage-bench-chromium-'));
   const chrome: ChildProcess = spawn(
     '/usr/bin/chromium',
-    [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--ignore-certificate-errors',
-      '--host-resolver-rules=MAP blocked.test ~NOTFOUND, MAP open.test 127.0.0.1',
-      `--disable-extensions-except=${dist}`,
-      `--load-extension=${dist}`,
-      '--remote-debugging-port=0',
-      `--user-data-dir=${userDataDir}`,
-      'about:blank',
-    ],
+    ['--headless=new', ...chromiumFlags(dist), '--remote-debugging-port=0', `--user-data-dir=${userDataDir}`, 'about:blank'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const wsUrl = await new Promise<string>((resolve, reject) => {

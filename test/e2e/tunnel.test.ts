@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { addSiteThroughOptions, launchBrowser, patternBytes, sha256, startOrigin, startWorld, workerHeapUsed, type Browser, type Companions, type Origin, type World } from '../support/e2e.ts';
+import { addSiteThroughOptions, downloadDigest, launchBrowser, patternBytes, sha256, startOrigin, startWorld, workerHeapUsed, type Browser, type Companions, type Origin, type World } from '../support/e2e.ts';
 
 describe('e2e: a per-site switch in real Chromium', () => {
   let origin: Origin;
@@ -95,12 +95,7 @@ describe('e2e: a per-site switch in real Chromium', () => {
     const loaded = await page.evaluate(() => [...document.images].filter((i) => i.complete && i.naturalWidth > 0).length);
     expect(loaded).toBe(50);
     const size = 20 * 1024 * 1024;
-    const digest = await page.evaluate(async (n) => {
-      const buf = await (await fetch(`/bytes?size=${n}`)).arrayBuffer();
-      const d = await crypto.subtle.digest('SHA-256', buf);
-      return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-    }, size);
-    expect(digest).toBe(sha256(patternBytes(size)));
+    expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
     await page.close();
   });
 });

@@ -11,6 +11,7 @@ import type { Page } from 'playwright-core';
 import {
   PAIRING_TOKEN,
   addSiteThroughOptions,
+  downloadDigest,
   freeUdpPort,
   launchBrowser,
   patternBytes,
@@ -123,12 +124,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     expect(await w.browser.visit(page, `${blocked}/many`)).toBeNull();
     expect(await page.evaluate(() => [...document.images].filter((i) => i.complete && i.naturalWidth > 0).length)).toBe(50);
     const size = 20 * 1024 * 1024;
-    const digest = await page.evaluate(async (n) => {
-      const buf = await (await fetch(`/bytes?size=${n}`)).arrayBuffer();
-      const d = await crypto.subtle.digest('SHA-256', buf);
-      return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-    }, size);
-    expect(digest).toBe(sha256(patternBytes(size)));
+    expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
     const after = await streamsOpened(w.companions);
     expect(after.webtransport).toBeGreaterThan(before.webtransport);
     expect(after.meek).toBe(before.meek);

@@ -135,6 +135,31 @@ export interface Browser {
   close(): Promise<void>;
 }
 
+/** How the tests and benchmarks start Chromium (PLATFORM.md): the extension loaded, test names mapped. */
+export function chromiumFlags(dist: string): string[] {
+  return [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--ignore-certificate-errors',
+    `--host-resolver-rules=MAP blocked.test ~NOTFOUND, MAP open.test 127.0.0.1`,
+    `--disable-extensions-except=${dist}`,
+    `--load-extension=${dist}`,
+  ];
+}
+
+/** SHA-256 (hex) of `/bytes?size=N` fetched by the page: a download checked byte for byte. */
+export function downloadDigest(page: Page, size: number): Promise<string> {
+  return page.evaluate(async (n) => {
+    const buf = await (await fetch(`/bytes?size=${n}`)).arrayBuffer();
+    const d = await crypto.subtle.digest('SHA-256', buf);
+    return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }, size);
+}
+
 export async function launchBrowser(originPort: number): Promise<Browser> {
   const dist = path.join(ROOT, 'dist');
   if (!existsSync(path.join(dist, 'manifest.json'))) throw new Error('dist/ is missing: npm test builds it first (npm run build)');
@@ -142,18 +167,7 @@ export async function launchBrowser(originPort: number): Promise<Browser> {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--ignore-certificate-errors',
-      `--host-resolver-rules=MAP blocked.test ~NOTFOUND, MAP open.test 127.0.0.1`,
-      `--disable-extensions-except=${dist}`,
-      `--load-extension=${dist}`,
-    ],
+    args: chromiumFlags(dist),
   });
   const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
   const extensionId = new URL(worker.url()).host;

@@ -4,6 +4,7 @@ import { ProtocolError } from '../../shared/errors.ts';
 import { decodeSettings, FrameType, H3FrameDecoder, Setting, type H3Frame } from '../../shared/h3/frame.ts';
 import { decodeFieldSection, type Field } from '../../shared/h3/qpack.ts';
 import { encodeVarint, MAX_VARINT, readVarint } from '../../shared/h3/varint.ts';
+import { concat as concatAll } from '../../shared/bytes.ts';
 import {
   classifyRequest,
   goawayFrame,
@@ -22,15 +23,8 @@ const WT_LAST = 0x52e5ac983162;
 const MAX_CODE = 0xffffffff;
 const isGrease = (h: number) => (h - 0x21) % 0x1f === 0;
 
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
+/** The shared concat with the parts as arguments. */
+const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
 
 /** A varint in a chosen (possibly non-minimal) length: RFC 9000 §16 allows it. */
 const varintOfLength = (value: number, length: 1 | 2 | 4 | 8): Uint8Array => {

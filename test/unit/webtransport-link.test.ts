@@ -2,16 +2,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ProtocolError } from '../../shared/errors.ts';
 import { decodeSessionAnswer, decodeSessionRequest, encodeSessionAnswer, encodeSessionRequest, MAX_HELLO, type SessionRequest } from '../../shared/webtransport-link.ts';
+import { concat as concatAll } from '../../shared/bytes.ts';
 
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
+/** The shared concat with the parts as arguments. */
+const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
 
 /** A hello with an arbitrary body: u16 length, then the bytes. */
 const hello = (body: Uint8Array | string): Uint8Array => {
