@@ -5,6 +5,7 @@ import { decodeSettings, FrameType, H3FrameDecoder, Setting, type H3Frame } from
 import { decodeFieldSection, type Field } from '../../shared/h3/qpack.ts';
 import { encodeVarint, MAX_VARINT, readVarint } from '../../shared/h3/varint.ts';
 import { concat as concatAll } from '../../shared/bytes.ts';
+import { onlyProtocolErrors } from '../support/protocol-errors.ts';
 import {
   classifyRequest,
   goawayFrame,
@@ -47,15 +48,6 @@ const onlyFrame = (bytes: Uint8Array): H3Frame => {
   return frames[0]!;
 };
 
-/** Runs `f`; a throw must be a ProtocolError (rethrows anything else so the property fails). */
-const onlyProtocolErrors = <T>(f: () => T): T | ProtocolError => {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e;
-    throw e;
-  }
-};
 
 describe('WebTransport ↔ HTTP/3 error codes (draft-ietf-webtrans-http3 §4.3)', () => {
   it('maps the known values', () => {

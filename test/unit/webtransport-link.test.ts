@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { ProtocolError } from '../../shared/errors.ts';
 import { decodeSessionAnswer, decodeSessionRequest, encodeSessionAnswer, encodeSessionRequest, MAX_HELLO, type SessionRequest } from '../../shared/webtransport-link.ts';
 import { concat as concatAll } from '../../shared/bytes.ts';
+import { onlyProtocolErrors } from '../support/protocol-errors.ts';
 
 /** The shared concat with the parts as arguments. */
 const concat = (...parts: Uint8Array[]): Uint8Array => concatAll(parts);
@@ -13,15 +14,6 @@ const hello = (body: Uint8Array | string): Uint8Array => {
   return concat(Uint8Array.of(bytes.length >> 8, bytes.length & 0xff), bytes);
 };
 
-/** Runs `f`; a throw must be a ProtocolError (rethrows anything else so the property fails). */
-const onlyProtocolErrors = <T>(f: () => T): T | ProtocolError => {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e;
-    throw e;
-  }
-};
 
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
 const text = fc.oneof(

@@ -226,6 +226,8 @@ export class H3Connection {
     }
     if (request.kind !== 'webtransport') return this.answer(writer, reader, 404);
     if (this.goingAway || this.closed) return this.answer(writer, reader, 503);
+    // The SETTINGS promised one session per connection: a second one is refused, not queued.
+    if (this.sessions.size + this.pending.size >= MAX_SESSIONS) return this.answer(writer, reader, 429);
     const waiting: Waiting = [];
     this.pending.set(id, waiting);
     let session: WtSession | null = null;
