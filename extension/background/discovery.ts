@@ -27,7 +27,8 @@ const withPins = (offer: Offer, settings: PassageSettings): Offer => ({
   certificateHashes: [...new Set([...offer.certificateHashes, ...settings.webtransportHashes])],
 });
 
-export async function discover(settings: PassageSettings): Promise<{ offer: Offer | null; why: string }> {
+/** The offer, or why there is none: `edgeSaidNo` when the edge answered that it has none. */
+export async function discover(settings: PassageSettings): Promise<{ offer: Offer | null; why: string; edgeSaidNo: boolean }> {
   try {
     const res = await fetch(new URL('config', settings.edgeUrl), {
       headers: settings.authToken ? { 'x-meek-auth': settings.authToken } : {},
@@ -38,12 +39,12 @@ export async function discover(settings: PassageSettings): Promise<{ offer: Offe
     });
     if (res.status !== 200) throw new Error(`the edge answered ${res.status}`);
     const offer = parseOffer(await res.json());
-    if (!offer) return { offer: null, why: 'the edge offers no WebTransport' };
+    if (!offer) return { offer: null, why: 'the edge offers no WebTransport', edgeSaidNo: true };
     await save('offer', { edgeUrl: settings.edgeUrl, ...offer, fetchedAt: Date.now() }).catch(() => undefined);
-    return { offer: withPins(offer, settings), why: '' };
+    return { offer: withPins(offer, settings), why: '', edgeSaidNo: false };
   } catch (e) {
     const stored = await load('offer').catch(() => undefined);
-    if (stored && stored.edgeUrl === settings.edgeUrl) return { offer: withPins(stored, settings), why: '' };
-    return { offer: null, why: `could not ask the edge for WebTransport (${(e as Error).message})` };
+    if (stored && stored.edgeUrl === settings.edgeUrl) return { offer: withPins(stored, settings), why: '', edgeSaidNo: false };
+    return { offer: null, why: `could not ask the edge (${(e as Error).message})`, edgeSaidNo: false };
   }
 }

@@ -37,6 +37,7 @@ export class Tunnel {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private refreshTimer: ReturnType<typeof setInterval> | null = null;
   private offer: Offer | null = null;
+  private attempting = false;
   private closed = false;
 
   constructor(private readonly settings: PassageSettings) {
@@ -45,28 +46,39 @@ export class Tunnel {
       this.settle('meek: chosen in the options');
       return;
     }
-    void this.begin();
-    this.refreshTimer = setInterval(() => void this.refreshOffer(), DISCOVERY_REFRESH_MS);
+    void this.attempt();
+    // Hashes rotate: ask again daily, and try again then if WebTransport is still down.
+    this.refreshTimer = setInterval(() => void (this.wtUp ? this.refreshOffer() : this.attempt()), DISCOVERY_REFRESH_MS);
   }
 
-  private async begin(): Promise<void> {
-    await this.refreshOffer();
-    if (this.closed) return;
-    if (!this.offer) return this.settle(this.settings.transport === 'auto' ? `meek: ${this.why}` : this.why);
-    await this.tryWebTransport();
+  /** Discovery, then a handshake: at start, after each retry delay, and daily while WebTransport is down. */
+  private async attempt(): Promise<void> {
+    if (this.attempting || this.closed || this.wtUp) return;
+    this.attempting = true;
+    try {
+      const missing = await this.refreshOffer();
+      if (this.closed || this.wtUp) return;
+      if (!missing) await this.tryWebTransport();
+      // The edge said it has none: meek until the daily check says otherwise.
+      else if (missing.edgeSaidNo) this.settle(`${this.settings.transport === 'auto' ? 'meek: ' : ''}${missing.why}`);
+      else this.fallBack(`WebTransport unknown: ${missing.why}`);
+    } finally {
+      this.attempting = false;
+    }
   }
 
-  /** Asks the edge for its WebTransport URL and certificate hashes (at start, then daily). */
-  private async refreshOffer(): Promise<void> {
+  /** Asks the edge for its WebTransport URL and hashes; what is missing when there is no offer. */
+  private async refreshOffer(): Promise<{ why: string; edgeSaidNo: boolean } | null> {
     const result = await discover(this.settings);
-    if (this.closed) return;
-    this.offer = result.offer;
-    if (!result.offer) this.why = result.why;
+    if (result.offer) this.offer = result.offer;
+    // Not being able to ask keeps an earlier offer; the edge saying "none" withdraws it.
+    else if (result.edgeSaidNo) this.offer = null;
+    return this.offer ? null : { why: result.why, edgeSaidNo: result.edgeSaidNo };
   }
 
   private async tryWebTransport(): Promise<void> {
     const offer = this.offer;
-    if (!offer || this.closed) return;
+    if (!offer || this.closed || this.wt) return;
     const wt = new WebTransportTransport(offer.url, this.settings.authToken, offer.certificateHashes, HANDSHAKE_TIMEOUT_MS);
     this.wt = wt;
     try {
@@ -91,9 +103,10 @@ export class Tunnel {
     const retryS = this.settings.webtransportRetrySeconds;
     const auto = this.settings.transport === 'auto';
     this.settle(`${auto ? 'meek: ' : ''}${reason}; trying WebTransport again in ${retryS} s`);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      void this.refreshOffer().then(() => this.tryWebTransport());
+      void this.attempt();
     }, retryS * 1000);
   }
 
