@@ -84,7 +84,8 @@ export class FrontProcess {
       JSON.stringify({ host: this.host, port: this.port, certFile, keyFile, linkPath, maxConnections: this.maxConnections }),
     ];
     const child = spawn(denoBinary(), args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // stdin stays open and unused: when this process dies, however, the front sees it end and stops.
+      stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, DENO_DIR: cacheDir, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
     });
     this.child = child;

@@ -1,14 +1,16 @@
 /**
  * The edge's WebTransport endpoint (PROTOCOL.md §4) as the real CLI process with its supervised
  * Deno front, driven by real QUIC clients in Deno (test/support/deno-wt-client.js): discovery,
- * streams, session refusals, destination policy, hostile HTTP/3, front restarts. Deno's built-in
- * WebTransport shows what a browser's API would (`ready`, reading to a FIN); everything that
- * needs the client's FIN or exact statuses uses the script's own draft-02 client over raw QUIC,
- * because the built-in one never sends a FIN (see the script).
+ * streams, session refusals, the limits per QUIC connection and on connections, destination
+ * policy, hostile HTTP/3, front restarts. Deno's built-in WebTransport shows what a browser's API
+ * would (`ready`, reading to a FIN); everything that needs the client's FIN or exact statuses uses
+ * the script's own draft-02 client over raw QUIC, because the built-in one never sends a FIN (see
+ * the script).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import dgram from 'node:dgram';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startCompanion, type Companion } from '../support/processes.ts';
@@ -39,13 +41,15 @@ async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs =
   }
 }
 
+/** Running, not just present: an orphan that exited may stay a zombie where nothing reaps it. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
 }
 
 interface Health {
@@ -274,6 +278,162 @@ describe('edge WebTransport: sessions refused before they open', () => {
   });
 });
 
+describe('edge WebTransport: one session per QUIC connection', () => {
+  let edge: WtEdge;
+  let echo: TestServer;
+  let client: WebTransportClient;
+  let udpPort: number;
+  beforeAll(async () => {
+    echo = await echoServer();
+    // The edge's own limit is far off: what refuses here is the front's, per connection.
+    edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN]);
+    udpPort = Number(new URL(edge.wtUrl).port);
+    client = startWebTransportClient();
+  });
+  afterAll(async () => {
+    client?.stop();
+    await edge?.process.stop();
+    await echo?.close();
+  });
+
+  const sessions = async () => (await edge.health()).webtransportSessions;
+  const works = async (session: number, size = 200_000) => expectEchoed(await client.stream(session, { head: toLoopback(echo.port), size }), size);
+
+  it('a second CONNECT while the first session is open is answered 429 and opens none; the first carries on', async () => {
+    const first = await client.session(edge.sessionUrl, edge.hash);
+    await waitFor('the session to count', async () => (await sessions()) === 1);
+    expect(await client.connect(edge.sessionUrl, edge.hash, first)).toEqual({ status: 429 });
+    expect(await client.connect(edge.sessionUrl, edge.hash, first)).toEqual({ status: 429 });
+    expect(await sessions()).toBe(1);
+    await works(first);
+    // The limit is the connection's: another connection still opens a session of its own.
+    const other = await client.session(edge.sessionUrl, edge.hash);
+    await waitFor('both sessions to count', async () => (await sessions()) === 2);
+    await works(other);
+    await client.close(other);
+    await client.close(first);
+    await waitFor('the sessions to be released', async () => (await sessions()) === 0);
+  });
+
+  it('of two CONNECTs sent at once on one connection, the one sent while the other is decided is answered 429', async () => {
+    const conn = await client.quic('127.0.0.1', udpPort, edge.hash);
+    const results = await Promise.all([client.connect(edge.sessionUrl, edge.hash, conn), client.connect(edge.sessionUrl, edge.hash, conn)]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 429]);
+    const opened = results.find((r) => r.status === 200)!.session!;
+    await waitFor('the session to count', async () => (await sessions()) === 1);
+    await works(opened, MiB);
+    expect(await sessions()).toBe(1);
+    // Once that session ends the HTTP/3 way, the connection may open another.
+    await client.endSession(opened);
+    await waitFor('the ended session to be released', async () => (await sessions()) === 0);
+    const next = await waitFor('a new session on the same connection', async () => {
+      const r = await client.connect(edge.sessionUrl, edge.hash, conn);
+      return r.status === 200 ? r.session : null;
+    });
+    await works(next);
+    expect(await sessions()).toBe(1);
+    await client.quicClose(conn);
+    await waitFor('the session to be released', async () => (await sessions()) === 0);
+  });
+});
+
+/**
+ * A UDP relay in front of the front's port that holds back what the server sends until `release()`:
+ * QUIC handshakes through it stall half-way, each still being handshaken by the front.
+ */
+async function handshakeGate(targetPort: number) {
+  const listener = dgram.createSocket('udp4');
+  const upstreams = new Map<string, dgram.Socket>();
+  const heldBack: Array<() => void> = [];
+  /** Connections the server answered, by the connection id its long-header packets carry. */
+  const answered = new Set<string>();
+  let released = false;
+  listener.on('message', (msg, from) => {
+    const key = `${from.address}:${from.port}`;
+    let up = upstreams.get(key);
+    if (!up) {
+      const upstream = (up = dgram.createSocket('udp4'));
+      upstreams.set(key, upstream);
+      upstream.on('message', (answer) => {
+        if (answer[0]! & 0x80 && answer.length > 6) answered.add(answer.subarray(6, 6 + answer[5]!).toString('hex'));
+        const forward = () => listener.send(answer, from.port, from.address);
+        if (released) forward();
+        else heldBack.push(forward);
+      });
+    }
+    up.send(msg, targetPort, '127.0.0.1');
+  });
+  await new Promise<void>((resolve) => listener.bind(0, '127.0.0.1', resolve));
+  return {
+    port: listener.address().port,
+    answered: () => answered.size,
+    release() {
+      released = true;
+      for (const forward of heldBack.splice(0)) forward();
+    },
+    close() {
+      for (const up of upstreams.values()) up.close();
+      listener.close();
+    },
+  };
+}
+
+describe('edge WebTransport: QUIC connections over the cap', () => {
+  let edge: WtEdge | undefined;
+  let client: WebTransportClient | undefined;
+  let gate: Awaited<ReturnType<typeof handshakeGate>> | undefined;
+  afterEach(async () => {
+    gate?.close();
+    client?.stop();
+    await edge?.process.stop();
+    [gate, client, edge] = [undefined, undefined, undefined];
+  });
+
+  /** --max-sessions 1: the front takes 1 + 16 = 17 QUIC connections at once. */
+  const CAP = 17;
+  const REFUSED = /the server refused to accept a new connection/;
+  const start = async () => {
+    edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN, '--max-sessions', '1']);
+    client = startWebTransportClient();
+    const port = Number(new URL(edge.wtUrl).port);
+    return { port, dial: (via = port) => client!.quic('127.0.0.1', via, edge!.hash) };
+  };
+
+  it('refuses the handshake of a connection beyond 17; closing some lets new ones in again', async () => {
+    const { dial } = await start();
+    const held: number[] = [];
+    for (let i = 0; i < CAP; i++) held.push(await dial());
+    await expect(dial()).rejects.toThrow(REFUSED);
+    await expect(dial()).rejects.toThrow(REFUSED);
+    // The held connections are still served.
+    for (const conn of held) expect(await client!.quicClosed(conn, 0)).toEqual({ closed: false });
+
+    for (const conn of held.splice(0, 3)) await client!.quicClose(conn);
+    // The front learns of each close on its own time: each of the three places frees in turn.
+    for (let i = 0; i < 3; i++) held.push(await waitFor('a connection to be accepted again', () => dial().catch(() => null)));
+    await expect(dial()).rejects.toThrow(REFUSED);
+    for (const conn of held) await client!.quicClose(conn);
+  });
+
+  it('counts connections still being handshaken: 17 stalled handshakes keep an 18th out', async () => {
+    const { port, dial } = await start();
+    gate = await handshakeGate(port);
+    // 17 handshakes through the gate: the server answers each, but the answers are held back.
+    const stalled = Array.from({ length: CAP }, () => dial(gate!.port));
+    stalled.forEach((p) => p.catch(() => undefined));
+    await waitFor('the server to answer the 17 handshakes', () => gate!.answered() === CAP);
+    await expect(dial()).rejects.toThrow(REFUSED);
+
+    // Let them finish: the 17 are connections now, and still the cap.
+    gate.release();
+    const held = await Promise.all(stalled);
+    await expect(dial()).rejects.toThrow(REFUSED);
+    for (const conn of held) await client!.quicClose(conn);
+    const fresh = await waitFor('a connection to be accepted again', () => dial().catch(() => null));
+    await client!.quicClose(fresh);
+  });
+});
+
 describe('edge WebTransport: destination policy', () => {
   let edge: WtEdge;
   let echo: TestServer;
@@ -420,6 +580,14 @@ describe('edge WebTransport: the supervised front', () => {
 
     const s2 = await client.session(edge.sessionUrl, edge.hash);
     expectEchoed(await client.stream(s2, { head: toLoopback(echo.port), size: 100_000 }), 100_000);
+  });
+
+  it('an edge killed outright (SIGKILL) takes its front with it: nothing is left holding the port', async () => {
+    const other = await startWtEdge([]);
+    const pid = (await other.health()).webtransportFront!.pid!;
+    expect(alive(pid)).toBe(true);
+    await other.process.stop('SIGKILL');
+    await waitFor('the orphaned front to stop', () => !alive(pid) || null);
   });
 
   it('SIGTERM, with a session open, stops the edge with status 0, promptly, and takes the front with it', async () => {

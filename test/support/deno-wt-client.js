@@ -16,8 +16,11 @@
  *
  *   builtin  {url, hash, head?}   the built-in WebTransport: → {ready, error, received, text, fin}
  *            (with `head`, one stream: write it, read to the server's FIN; then close the session)
- *   connect  {url, hash}          → {status, session}: the CONNECT's :status; a session when 200
- *   close    {session}            closes the session's QUIC connection → {}
+ *   connect  {url, hash, conn?}   → {status, session}: the CONNECT's :status; a session when 200.
+ *            With `conn` (a raw connection's or a session's handle) the CONNECT goes on that
+ *            QUIC connection (its control stream opened first if it has none), and a refusal
+ *            leaves the connection open; a session it opens gets a handle of its own.
+ *   close    {session}            closes the QUIC connection of a session or raw connection → {}
  *   endSession {session}          ends the session the HTTP/3 way: FIN on its CONNECT stream → {}
  *   stream   {session, head, size, probeMs, readTimeoutMs}
  *            a bidirectional WebTransport stream: writes `head` (hex) and `size` random bytes,
@@ -26,12 +29,17 @@
  *            → {sent, sentSha, received, receivedSha, fin, writeError, readError, readTimedOut}
  *   hold     {session, head}      a bidirectional WebTransport stream that sends `head` and then
  *            nothing, never ending (a stalled preamble) → {}
- *   quic     {host, port, hash}   a bare QUIC connection, ALPN h3 → {conn}
+ *   quic     {host, port, hash}   a bare QUIC connection, ALPN h3, held open until `close`
+ *            → {conn} once the handshake completed; fails when the handshake does (refused)
  *   quicSend {conn, kind: "bidi"|"uni", hex, fin}   opens a stream, writes the bytes → {}
  *   quicClosed {conn, timeoutMs}  → {closed: true, closeCode, reason} | {closed: false}
  */
 
-/** Connections by handle (sessions are connections too): {conn, closed, sessionId, connectWriter}. */
+/**
+ * Connections and sessions by handle: {conn, closed, control, sessionId, connectWriter}. A session
+ * opened by a plain `connect` shares its handle with its connection; one opened on an existing
+ * connection gets a handle of its own, sharing `conn`, `closed` and `control`.
+ */
 const conns = new Map();
 /** Streams of raw connections, kept referenced so they stay open until the connection ends. */
 const held = [];
@@ -163,7 +171,7 @@ async function quicConnect(hostname, port, hash) {
     }
   })();
   const handle = nextHandle++;
-  const entry = { conn, closed, sessionId: null };
+  const entry = { conn, closed, control: null, sessionId: null };
   conns.set(handle, entry);
   return { handle, entry };
 }
@@ -198,13 +206,21 @@ async function builtin({ url, hash, head }) {
   return r;
 }
 
-async function connect({ url, hash }) {
+/** The client's control stream with its SETTINGS, once per connection (concurrent CONNECTs share it). */
+function openControl(entry) {
+  entry.control ??= (async () => {
+    const control = (await entry.conn.createUnidirectionalStream()).getWriter();
+    held.push(control);
+    await control.write(concat([Uint8Array.of(0x00), SETTINGS]));
+  })();
+  return entry.control;
+}
+
+async function connect({ url, hash, conn: existing }) {
   const u = new URL(url);
-  const { handle, entry } = await quicConnect(u.hostname, Number(u.port), hash);
+  const { handle, entry } = existing === undefined ? await quicConnect(u.hostname, Number(u.port), hash) : onConnection(existing);
   const { conn } = entry;
-  const control = (await conn.createUnidirectionalStream()).getWriter();
-  held.push(control);
-  await control.write(concat([Uint8Array.of(0x00), SETTINGS]));
+  await openControl(entry);
 
   const request = await conn.createBidirectionalStream();
   const writer = request.writable.getWriter();
@@ -234,8 +250,9 @@ async function connect({ url, hash }) {
     status = decodeStatus(buf.subarray(length.next, length.next + length.value));
   }
   if (status !== 200) {
-    conn.close({ closeCode: 0x100, reason: '' });
     conns.delete(handle);
+    // A connection of its own is closed; an existing one stays for whatever else it carries.
+    if (existing === undefined) conn.close({ closeCode: 0x100, reason: '' });
     return { status };
   }
   entry.sessionId = Number(request.writable.id);
@@ -249,6 +266,17 @@ async function connect({ url, hash }) {
     }
   })();
   return { status, session: handle };
+}
+
+/** A CONNECT on an existing connection: a fresh handle for the session it may open, on the same connection. */
+function onConnection(existing) {
+  const base = conns.get(existing);
+  if (!base) throw new Error(`no connection ${existing}`);
+  const handle = nextHandle++;
+  // The control stream is the connection's: every handle on it shares the one opened first.
+  const entry = { conn: base.conn, closed: base.closed, control: openControl(base), sessionId: null };
+  conns.set(handle, entry);
+  return { handle, entry };
 }
 
 async function close({ session }) {

@@ -55,8 +55,11 @@ export type QuicClose = { closed: true; closeCode: number | null; reason: string
 export interface WebTransportClient {
   /** Deno's built-in WebTransport: opens a session (and one stream when `head` is given), then closes it. */
   builtin(url: string, hash: string, head?: Uint8Array): Promise<BuiltinResult>;
-  /** The raw-QUIC client's extended CONNECT. */
-  connect(url: string, hash: string): Promise<ConnectResult>;
+  /**
+   * The raw-QUIC client's extended CONNECT, on a connection of its own; with `conn` (a handle from
+   * quic() or session()) on that QUIC connection instead, which a refusal leaves open.
+   */
+  connect(url: string, hash: string, conn?: number): Promise<ConnectResult>;
   /** connect(), failing unless the session opened; resolves with its handle. */
   session(url: string, hash: string): Promise<number>;
   /** Closes the session's QUIC connection. */
@@ -66,8 +69,13 @@ export interface WebTransportClient {
   stream(session: number, o: StreamOptions): Promise<StreamResult>;
   /** Opens a stream that sends `head` and then stalls, never ending. */
   hold(session: number, head: Uint8Array): Promise<void>;
-  /** A bare QUIC connection (ALPN h3) pinned to `hash`, for speaking broken HTTP/3. */
+  /**
+   * A bare QUIC connection (ALPN h3) pinned to `hash`, for speaking broken HTTP/3 or just being
+   * held open; resolves once the handshake completed, rejects when it failed (refused).
+   */
   quic(host: string, port: number, hash: string): Promise<number>;
+  /** Closes a bare connection (or a session's: the same as close()). */
+  quicClose(conn: number): Promise<void>;
   quicSend(conn: number, kind: 'bidi' | 'uni', bytes: Uint8Array, fin?: boolean): Promise<void>;
   /** Waits up to timeoutMs for the server to close the connection. */
   quicClosed(conn: number, timeoutMs?: number): Promise<QuicClose>;
@@ -109,7 +117,7 @@ export function startWebTransportClient(): WebTransportClient {
 
   const client: WebTransportClient = {
     builtin: (url, hash, head) => call('builtin', { url, hash, ...(head ? { head: hex(head) } : {}) }),
-    connect: (url, hash) => call('connect', { url, hash }),
+    connect: (url, hash, conn) => call('connect', { url, hash, ...(conn === undefined ? {} : { conn }) }),
     async session(url, hash) {
       const r = await client.connect(url, hash);
       if (r.status !== 200 || r.session === undefined) throw new Error(`WebTransport session to ${url} refused: ${r.status}`);
@@ -120,6 +128,7 @@ export function startWebTransportClient(): WebTransportClient {
     stream: (session, o) => call('stream', { session, head: hex(o.head), size: o.size ?? 0, probeMs: o.probeMs ?? 0, readTimeoutMs: o.readTimeoutMs ?? 30_000 }),
     hold: (session, head) => call('hold', { session, head: hex(head) }),
     quic: async (host, port, hash) => (await call<{ conn: number }>('quic', { host, port, hash })).conn,
+    quicClose: (conn) => call('close', { session: conn }),
     quicSend: (conn, kind, bytes, fin = false) => call('quicSend', { conn, kind, hex: hex(bytes), fin }),
     quicClosed: (conn, timeoutMs = 10_000) => call('quicClosed', { conn, timeoutMs }),
     stop() {

@@ -2,7 +2,8 @@
  * The WebTransport front: a Deno process (Node has no QUIC here; PLATFORM.md) that the companion
  * starts, supervises and restarts (server/webtransport/front-process.ts). It terminates QUIC and
  * HTTP/3 and hands every session to the edge over a Unix socket; the edge does auth, limits,
- * policy and dialing. stdout carries one line, "ready PORT"; diagnostics go to stderr.
+ * policy and dialing. stdout carries one line, "ready PORT"; diagnostics go to stderr; the end of
+ * stdin (the companion's end of a pipe) stops it.
  *
  * Config: one JSON argument {host, port, certFile, keyFile, linkPath, maxConnections}.
  */
@@ -46,6 +47,16 @@ async function shutdown(): Promise<void> {
 }
 Deno.addSignalListener('SIGTERM', () => void shutdown());
 Deno.addSignalListener('SIGINT', () => void shutdown());
+// stdin is a pipe from the companion: its end means the companion is gone (even killed outright),
+// and a front left running would hold the port its successor needs.
+void (async () => {
+  try {
+    for await (const _ of Deno.stdin.readable);
+  } catch {
+    // a broken pipe ends the same way
+  }
+  await shutdown();
+})();
 
 console.log(`ready ${endpoint.addr.port}`);
 
