@@ -20,20 +20,35 @@ export interface WebTransportState {
 
 const hexBytes = (hex: string) => Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
 
+/** Keep-alive datagrams: one a second; a session that answers none for 3 s is dead (PROTOCOL.md §4). */
+const PING_EVERY_MS = 1000;
+const DEAD_AFTER_MS = 3000;
+
 export class WebTransportTransport {
   readonly state: WebTransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0 };
   private readonly session: WebTransport;
   /** Settles with the handshake: resolves once the session is up, rejects with why it is not. */
   readonly ready: Promise<void>;
-  /** Settles when an established session ends, with the reason. */
+  /** Resolves when an established session ends, with the reason. */
   readonly closed: Promise<string>;
-  private rttTimer: ReturnType<typeof setInterval> | null = null;
+  private end: (why: string) => void = () => undefined;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(url: string, token: string, hashes: readonly string[], handshakeTimeoutMs: number) {
     const target = new URL(url);
     if (token) target.searchParams.set('token', token);
     this.session = new WebTransport(target.href, {
       serverCertificateHashes: hashes.map((h) => ({ algorithm: 'sha-256', value: hexBytes(h) })),
+    });
+    this.closed = new Promise<string>((resolve) => (this.end = resolve));
+    this.session.closed.then(
+      (info) => this.end(`the edge closed the session${info.reason ? `: ${info.reason}` : ''}`),
+      (e: unknown) => this.end(describe(e)),
+    );
+    void this.closed.then((why) => {
+      this.state.sessions = 0;
+      this.state.error ??= why;
+      if (this.pingTimer) clearInterval(this.pingTimer);
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     this.ready = Promise.race([
@@ -44,8 +59,7 @@ export class WebTransportTransport {
         clearTimeout(timer);
         this.state.reachable = true;
         this.state.sessions = 1;
-        this.rttTimer = setInterval(() => void this.sampleRtt(), 2000);
-        void this.sampleRtt();
+        this.keepAlive();
       },
       (e: unknown) => {
         clearTimeout(timer);
@@ -55,25 +69,46 @@ export class WebTransportTransport {
         throw new Error(this.state.error);
       },
     );
-    this.closed = this.session.closed.then(
-      (info) => `the edge closed the session${info.reason ? `: ${info.reason}` : ''}`,
-      (e: unknown) => describe(e),
-    );
-    void this.closed.then((why) => {
-      this.state.sessions = 0;
-      this.state.error ??= why;
-      if (this.rttTimer) clearInterval(this.rttTimer);
-    });
   }
 
-  private async sampleRtt(): Promise<void> {
-    try {
-      // getStats is in Chromium, not yet in TypeScript's DOM types.
-      const stats = (await (this.session as WebTransport & { getStats(): Promise<{ smoothedRtt?: number }> }).getStats());
-      if (typeof stats.smoothedRtt === 'number') this.state.rttMs = Math.round(stats.smoothedRtt);
-    } catch {
-      // no stats on a closing session
-    }
+  /**
+   * Sends a numbered datagram every second and reads the echoes: their round trip is the RTT the
+   * popup shows, and their absence for 3 s ends the session — QUIC alone would wait for its idle
+   * timeout (30 s) while new connections hang on a session whose edge is gone.
+   */
+  private keepAlive(): void {
+    const writer = this.session.datagrams.writable.getWriter();
+    const reader = this.session.datagrams.readable.getReader();
+    const sent = new Map<number, number>();
+    let seq = 0;
+    let lastAnswer = performance.now();
+    void (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          if (value.length !== 4) continue;
+          const at = sent.get(new DataView(value.buffer, value.byteOffset).getUint32(0));
+          if (at === undefined) continue;
+          lastAnswer = performance.now();
+          this.state.rttMs = Math.round(lastAnswer - at);
+        }
+      } catch {
+        // the session ended: `closed` says why
+      }
+    })();
+    this.pingTimer = setInterval(() => {
+      const now = performance.now();
+      if (now - lastAnswer > DEAD_AFTER_MS) {
+        this.end(`no answer from the edge for ${DEAD_AFTER_MS / 1000} s`);
+        return this.close();
+      }
+      const ping = new Uint8Array(4);
+      new DataView(ping.buffer).setUint32(0, ++seq);
+      sent.set(seq, now);
+      sent.delete(seq - 8); // only recent pings can still be answered usefully
+      writer.write(ping).catch(() => undefined);
+    }, PING_EVERY_MS);
   }
 
   /** A stream to `destination`; it resets with 0x01 if the session cannot open one. */
@@ -88,7 +123,7 @@ export class WebTransportTransport {
   }
 
   close(): void {
-    if (this.rttTimer) clearInterval(this.rttTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
     try {
       this.session.close();
     } catch {

@@ -96,7 +96,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
   afterAll(() => w?.close());
 
   it('with the WebTransport port closed the page loads over meek; once it opens, the engine returns to WebTransport', async () => {
-    const fallback = await waitForTransport(w.browser, 'meek');
+    const fallback = await waitForTransport(w.browser, 'meek', /WebTransport failed/);
     expect(fallback.transportWhy).toMatch(/^meek: WebTransport failed: .*trying WebTransport again in 2 s/);
     const page = await w.browser.context.newPage();
     const before = await streamsOpened(w.companions);
@@ -136,10 +136,26 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     await page.close();
   });
 
+  it('a session whose UDP goes silent mid-session is left for meek within seconds, and taken up again when UDP flows', async () => {
+    await waitForTransport(w.browser, 'webtransport');
+    w.relay!.blackhole = true;
+    // Nothing tells the browser: only the unanswered keep-alive datagrams do (QUIC would wait 30 s).
+    const dropped = await waitForTransport(w.browser, 'meek', /no answer from the edge for 3 s/, 15_000);
+    expect(dropped.transportWhy).toMatch(/^meek: WebTransport session ended: no answer from the edge for 3 s; trying WebTransport again in 2 s/);
+    w.origin.dropConnections();
+    const page = await w.browser.context.newPage();
+    const before = await streamsOpened(w.companions);
+    await loadHello(w.browser, page, `${blocked}/?silent`);
+    expect((await streamsOpened(w.companions)).meek).toBeGreaterThan(before.meek);
+    w.relay!.blackhole = false;
+    await waitForTransport(w.browser, 'webtransport');
+    await page.close();
+  });
+
   it('"WebTransport only" never falls back: with its port closed the site fails, and the popup says why', async () => {
     await w.relay!.stop();
     await saveOptions(w.browser, { transport: 'webtransport' });
-    const down = await waitForTransport(w.browser, 'none');
+    const down = await waitForTransport(w.browser, 'none', /WebTransport failed/);
     expect(down.transportWhy).toMatch(/^WebTransport failed: .*trying WebTransport again in 2 s/);
     const popup = await w.browser.context.newPage();
     await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
@@ -181,9 +197,14 @@ describe('e2e: the WebTransport front killed mid-session', () => {
     const killed = await front();
     expect(killed.pid).not.toBeNull();
     process.kill(killed.pid!, 'SIGKILL');
+    // The engine notices within seconds (keep-alive datagrams unanswered, or QUIC told it) and falls back.
+    await waitForTransport(w.browser, 'meek', /WebTransport session ended/);
 
-    // Whatever carries it while the front is down, the page loads.
-    await loadHello(w.browser, page, `${blocked}/?during`);
+    // A connection opened on the dead session is reset once its keep-alive goes unanswered (3 s):
+    // the user sees at most one failed load, and the reload goes through (over meek or the new front).
+    const first = await w.browser.visit(page, `${blocked}/?during`);
+    if (first !== null) expect(first).toMatch(/ERR_/);
+    await loadHello(w.browser, page, `${blocked}/?during-retry`);
     const deadline = Date.now() + 30_000;
     let now = await front();
     while (now.restarts < 1 || now.pid === null || now.pid === killed.pid) {

@@ -268,11 +268,11 @@ export function engineStatus(b: Browser): Promise<EngineStatus> {
   return b.worker.evaluate(() => (globalThis as unknown as { passage: { engine: { status(): EngineStatus } } }).passage.engine.status());
 }
 
-/** Waits (polling the worker) until the engine reports `transport`; returns that status. */
-export async function waitForTransport(b: Browser, transport: string, timeoutMs = 30_000): Promise<EngineStatus> {
+/** Waits (polling the worker) until the engine reports `transport` (and a reason matching `why`); returns that status. */
+export async function waitForTransport(b: Browser, transport: string, why = /./, timeoutMs = 30_000): Promise<EngineStatus> {
   const deadline = Date.now() + timeoutMs;
   let s = await engineStatus(b);
-  while (s.transport !== transport) {
+  while (s.transport !== transport || !why.test(s.transportWhy)) {
     if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
     await new Promise((r) => setTimeout(r, 100));
     s = await engineStatus(b);

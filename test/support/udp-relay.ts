@@ -16,6 +16,10 @@ export interface UdpRelay {
   start(): Promise<void>;
   /** Close everything for good. */
   close(): Promise<void>;
+  /** While true, datagrams are dropped both ways with the port left open: UDP silently blocked. */
+  blackhole: boolean;
+  /** Datagrams dropped by the blackhole so far. */
+  readonly dropped: number;
   /** Datagrams forwarded so far in each direction. */
   readonly forwarded: { toTarget: number; toClient: number };
   /** Socket errors swallowed so far (e.g. ECONNREFUSED while the target is down). */
@@ -74,6 +78,8 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
   let listener: dgram.Socket | undefined;
   let opening: Promise<void> | undefined;
   let closed = false;
+  let blackhole = false;
+  let dropped = 0;
   const forwarded = { toTarget: 0, toClient: 0 };
   const clients = new Map<string, Mapping>();
   const up = delayLine(delayMs);
@@ -117,6 +123,7 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
     const mapping: Mapping = { socket: udp(), connected: false, pending: [], idle: setTimeout(() => drop(key), IDLE_MS).unref() };
     mapping.socket.on('message', (msg) => {
       mapping.idle.refresh();
+      if (blackhole) return void dropped++;
       down.push(() => send(listener, msg, 'toClient', from));
     });
     mapping.socket.connect(targetPort, HOST, () => {
@@ -132,6 +139,7 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
     if (listener) return opening!;
     const socket = (listener = udp());
     socket.on('message', (msg, from) => {
+      if (blackhole) return void dropped++;
       const mapping = mappingFor(from);
       if (!mapping) return;
       up.push(() => (mapping.connected ? send(mapping.socket, msg, 'toTarget') : mapping.pending.push(msg)));
@@ -162,6 +170,15 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
 
   await start();
   return {
+    get blackhole() {
+      return blackhole;
+    },
+    set blackhole(on: boolean) {
+      blackhole = on;
+    },
+    get dropped() {
+      return dropped;
+    },
     get port() {
       return port;
     },

@@ -195,6 +195,24 @@ describe('startUdpRelay', () => {
     }
   });
 
+  it('blackholes silently with the port open, then forwards again', async () => {
+    const { relay, echo, newClient, close } = await rig();
+    try {
+      const c = await newClient(true);
+      await c.send(Buffer.from('before'));
+      expect(String(await c.next())).toBe('before');
+      relay.blackhole = true;
+      await c.send(Buffer.from('dropped'));
+      await expect.poll(() => relay.dropped).toBe(1);
+      relay.blackhole = false;
+      await c.send(Buffer.from('after'));
+      expect(String(await c.next())).toBe('after');
+      expect(echo.received.map(String)).toEqual(['before', 'after']);
+    } finally {
+      await close();
+    }
+  });
+
   it('survives zero-length and maximum-size datagrams', async () => {
     const { relay, newClient, close } = await rig();
     try {

@@ -70,6 +70,7 @@ export class H3Connection {
     }
     void this.acceptUni();
     void this.acceptBidi();
+    void this.echoDatagrams();
     await this.conn.closed.catch(() => undefined);
     this.teardown();
   }
@@ -125,6 +126,27 @@ export class H3Connection {
       for await (const stream of this.conn.incomingBidirectionalStreams) void this.onBidi(stream).catch((e) => this.fail(e));
     } catch {
       // connection closed
+    }
+  }
+
+  /**
+   * The clients' keep-alive (PROTOCOL.md §4): a datagram of an open session comes back unchanged,
+   * so a client can tell a dead session in seconds instead of QUIC's idle timeout.
+   */
+  private async echoDatagrams(): Promise<void> {
+    try {
+      for (;;) {
+        const datagram = await this.conn.readDatagram();
+        let quarter: ReturnType<typeof readVarint> = null;
+        try {
+          quarter = readVarint(datagram, 0);
+        } catch {
+          continue; // a varint above 2^53 names no session of ours
+        }
+        if (quarter && this.sessions.has(quarter.value * 4)) await this.conn.sendDatagram(datagram);
+      }
+    } catch {
+      // the connection closed
     }
   }
 
