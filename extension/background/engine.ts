@@ -3,9 +3,8 @@
  * connection) is joined to a stream on the transport to the edge, FIN and RESET carried both
  * ways. Settings and rules come from IndexedDB and are re-applied whenever the worker starts.
  */
-import { pipeStreams } from '../../shared/remux/pipe.ts';
+import { pipeStreams, type PipeEnd } from '../../shared/remux/pipe.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
-import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { PassageSettings } from '../../shared/config-link.ts';
 import { siteOf, coveredBy, type Rules } from '../lib/pac.ts';
@@ -86,11 +85,11 @@ export class Engine {
   }
 
   private onBrowserStream(browser: MuxStream): void {
-    const transport = this.tunnel;
-    if (!transport) return browser.reset(ResetCode.UNREACHABLE);
-    let tunnel: PipeEnd;
+    const tunnel = this.tunnel;
+    if (!tunnel) return browser.reset(ResetCode.UNREACHABLE);
+    let toEdge: PipeEnd;
     try {
-      tunnel = transport.open(browser.destination);
+      toEdge = tunnel.open(browser.destination);
     } catch {
       // No transport can take it now (WebTransport only and down, or meek out of streams).
       return browser.reset(ResetCode.UNREACHABLE);
@@ -99,11 +98,11 @@ export class Engine {
     const counter = (this.counters[site] ??= { up: 0, down: 0, streams: 0, rttMs: null });
     counter.streams++;
     this.openStreams++;
-    pipeStreams(browser, tunnel, {
+    pipeStreams(browser, toEdge, {
       onBytes: (up, down) => {
         counter.up += up;
         counter.down += down;
-        counter.rttMs = transport.status().rttMs;
+        counter.rttMs = tunnel.rttMs;
         this.scheduleSave();
       },
       onClose: () => {

@@ -15,7 +15,7 @@ import { MeekTransport } from './meek-transport.ts';
 import { WebTransportTransport } from './webtransport-transport.ts';
 
 /** How long a WebTransport handshake may take before meek takes over. */
-export const HANDSHAKE_TIMEOUT_MS = 3000;
+const HANDSHAKE_TIMEOUT_MS = 3000;
 /** The advertised certificate hashes are fetched again this often (they rotate every ~10 days). */
 const DISCOVERY_REFRESH_MS = 24 * 60 * 60 * 1000;
 
@@ -140,8 +140,19 @@ export class Tunnel {
     return this.openNow(destination);
   }
 
+  /** The transport now carrying new connections, or null when none can. */
+  private get active(): { reachable: boolean | null; error: string | null; rttMs: number | null } | null {
+    if (this.wtUp && this.wt) return this.wt.state;
+    return this.settings.transport === 'webtransport' ? null : this.meek.state;
+  }
+
+  /** Its round trip (read for every chunk a site moves, so no status object is built for it). */
+  get rttMs(): number | null {
+    return this.active?.rttMs ?? null;
+  }
+
   status(): TunnelStatus {
-    const active = this.wtUp && this.wt ? this.wt.state : this.settings.transport === 'webtransport' ? null : this.meek.state;
+    const active = this.active;
     return {
       transport: this.wtUp ? 'webtransport' : active ? 'meek' : 'none',
       why: this.why,

@@ -54,7 +54,7 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
   const registry = new SessionRegistry(o.maxSessions, o.idleTimeoutMs, (session, reason) => {
     metrics.sessions.dec();
     logger.debug({ session: session.id.slice(0, 6), reason }, 'session ended');
-  });
+  }, () => webtransportSessions);
   const bufferLimit = 4 * o.maxBody;
 
   const onBytes = (up: number, down: number) => {
@@ -193,7 +193,7 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
         decide: (request) => {
           if (request.path !== o.path) return 404;
           if (o.authToken !== null && !tokenMatches(request.token ?? undefined, o.authToken)) return 403;
-          if (registry.size + webtransportSessions >= o.maxSessions) return 503;
+          if (registry.full) return 503;
           return 200;
         },
         onSessionOpen: () => {

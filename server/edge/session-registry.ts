@@ -20,14 +20,17 @@ export class SessionRegistry {
     readonly maxSessions: number,
     private readonly idleTimeoutMs: number,
     private readonly onEnd: (session: EdgeSession, reason: 'idle' | 'finished' | 'shutdown') => void,
+    /** Sessions held elsewhere that count against the same limit (WebTransport). */
+    private readonly others: () => number = () => 0,
   ) {}
 
   get size(): number {
     return this.sessions.size;
   }
 
+  /** No room for another session, meek or WebTransport. */
   get full(): boolean {
-    return this.sessions.size >= this.maxSessions;
+    return this.sessions.size + this.others() >= this.maxSessions;
   }
 
   get(id: string): EdgeSession | undefined {

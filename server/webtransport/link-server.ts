@@ -30,15 +30,12 @@ export interface LinkServerOptions {
 }
 
 export interface LinkServer {
-  readonly path: string;
-  readonly sessions: number;
   close(): Promise<void>;
 }
 
 export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer> {
   const { socketPath } = o;
   const open = new Set<net.Socket>();
-  let sessions = 0;
 
   const server = net.createServer((socket) => {
     open.add(socket);
@@ -66,7 +63,6 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
   });
 
   const serveSession = (socket: net.Socket, early: Uint8Array) => {
-    sessions++;
     o.onSessionOpen();
     let blocked = false;
     const mux: Mux = new Mux({
@@ -97,7 +93,6 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
     socket.on('data', (chunk: Buffer) => mux.receive(chunk));
     socket.on('close', () => {
       mux.destroy(undefined, ResetCode.CANCELLED);
-      sessions--;
       o.onSessionClose();
     });
     if (early.length > 0) mux.receive(early);
@@ -108,10 +103,6 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
     server.listen(socketPath, () => resolve());
   });
   return {
-    path: socketPath,
-    get sessions() {
-      return sessions;
-    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of open) s.destroy();

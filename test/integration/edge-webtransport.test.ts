@@ -266,6 +266,10 @@ describe('edge WebTransport: sessions refused before they open', () => {
     await waitFor('the session to count', async () => (await sessions()) === 1);
     expect(await refusal(edge.sessionUrl)).toBe(503);
     expect(await sessions()).toBe(1);
+    // One limit for both transports: a new meek session is refused while the WebTransport one holds the place.
+    const meekFirst = () =>
+      fetch(`${edge.process.url}/`, { method: 'POST', headers: { 'x-session-id': 'limit-check-session-id', 'x-meek-auth': TOKEN }, body: new Uint8Array(0) });
+    expect((await meekFirst()).status).toBe(503);
     // Ended the HTTP/3 way: FIN on its CONNECT stream, the QUIC connection left open.
     await client.endSession(first);
     await waitFor('the ended session to be released', async () => (await sessions()) === 0);
