@@ -41,12 +41,13 @@ export interface CdpBrowser {
   close(): Promise<void>;
 }
 
-export async function launchCdpBrowser(): Promise<CdpBrowser> {
+/** `extraFlags` go after the usual ones (the benchmark trusts its TLS front's key with them). */
+export async function launchCdpBrowser(extraFlags: string[] = []): Promise<CdpBrowser> {
   const dist = path.join(ROOT, 'dist');
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'passage-bench-chromium-'));
   const chrome: ChildProcess = spawn(
     '/usr/bin/chromium',
-    ['--headless=new', ...chromiumFlags(dist), '--remote-debugging-port=0', `--user-data-dir=${userDataDir}`, 'about:blank'],
+    ['--headless=new', ...chromiumFlags(dist), ...extraFlags, '--remote-debugging-port=0', `--user-data-dir=${userDataDir}`, 'about:blank'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const wsUrl = await new Promise<string>((resolve, reject) => {
