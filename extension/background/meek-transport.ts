@@ -11,14 +11,8 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { ProtocolError } from '../../shared/errors.ts';
+import type { TransportState } from './transport-state.ts';
 
-export interface TransportState {
-  name: 'meek';
-  reachable: boolean | null;
-  rttMs: number | null;
-  error: string | null;
-  sessions: number;
-}
 
 interface Lane {
   session: MeekClientSession;

@@ -12,6 +12,7 @@ import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
 import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import { discover, type Offer } from './discovery.ts';
 import { MeekTransport } from './meek-transport.ts';
+import type { TransportState } from './transport-state.ts';
 import { WebTransportTransport } from './webtransport-transport.ts';
 
 /** How long a WebTransport handshake may take before meek takes over. */
@@ -141,7 +142,7 @@ export class Tunnel {
   }
 
   /** The transport now carrying new connections, or null when none can. */
-  private get active(): { reachable: boolean | null; error: string | null; rttMs: number | null } | null {
+  private get active(): TransportState | null {
     if (this.wtUp && this.wt) return this.wt.state;
     return this.settings.transport === 'webtransport' ? null : this.meek.state;
   }

@@ -6,16 +6,12 @@
  * its code (PROTOCOL.md §4). The edge cannot send RESET_STREAM (Deno), so it aborts with
  * STOP_SENDING: a write side failing that way is read as RESET 0x07.
  */
-import { ResetCode } from '../../shared/remux/frame.ts';
+import { INITIAL_WINDOW, ResetCode, asResetCode } from '../../shared/remux/frame.ts';
 import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import type { StreamHandlers } from '../../shared/remux/stream.ts';
-import { INITIAL_WINDOW } from '../../shared/remux/frame.ts';
 
 /** A stream error's code as the RESET code it carries, when it is one. */
-function resetCodeOf(e: unknown, fallback: number): number {
-  const code = (e as { streamErrorCode?: number | null } | null)?.streamErrorCode;
-  return typeof code === 'number' && code >= ResetCode.UNREACHABLE && code <= ResetCode.CONNECTION_RESET ? code : fallback;
-}
+const resetCodeOf = (e: unknown, fallback: ResetCode) => asResetCode((e as { streamErrorCode?: number | null } | null)?.streamErrorCode, fallback);
 
 export class WebTransportStreamEnd implements PipeEnd {
   private handlers: StreamHandlers = {};

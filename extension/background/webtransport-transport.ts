@@ -9,14 +9,8 @@ import { DeferredEnd } from '../../shared/remux/deferred-end.ts';
 import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
 import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import { WebTransportStreamEnd } from './webtransport-stream.ts';
+import type { TransportState } from './transport-state.ts';
 
-export interface WebTransportState {
-  name: 'webtransport';
-  reachable: boolean | null;
-  rttMs: number | null;
-  error: string | null;
-  sessions: number;
-}
 
 const hexBytes = (hex: string) => Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
 
@@ -25,7 +19,7 @@ const PING_EVERY_MS = 1000;
 const DEAD_AFTER_MS = 3000;
 
 export class WebTransportTransport {
-  readonly state: WebTransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0 };
+  readonly state: TransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0 };
   private readonly session: WebTransport;
   /** Settles with the handshake: resolves once the session is up, rejects with why it is not. */
   readonly ready: Promise<void>;

@@ -149,7 +149,7 @@ export async function startEdgeServer(o: EdgeServerOptions): Promise<RunningEdge
         status: 'ok',
         mode: o.mode,
         sessions: registry.size,
-        webtransportSessions: webtransportSessions,
+        webtransportSessions,
         webtransportFront: webtransport ? { pid: webtransport.front.pid, restarts: webtransport.front.restarts } : null,
         streams: registry.streamCount,
         uptimeSeconds: Math.round((Date.now() - started) / 1000),

@@ -68,6 +68,11 @@ export interface CertificateState {
   next: Certificate | null;
 }
 
+/** The hashes to advertise: the current certificate's, then the next one's when prepared. */
+export function advertisedHashes({ current, next }: CertificateState): string[] {
+  return next ? [current.sha256, next.sha256] : [current.sha256];
+}
+
 /** Current and next certificate, kept in `dir`; `refresh` rotates and renews as time passes. */
 export class CertificateStore {
   private state: CertificateState | null = null;
@@ -122,9 +127,8 @@ export class CertificateStore {
     return state;
   }
 
-  /** The hashes to advertise: the current certificate's, then the next one's when prepared. */
+  /** The hashes to advertise, brought up to date first. */
   async hashes(): Promise<string[]> {
-    const { current, next } = await this.refresh();
-    return next ? [current.sha256, next.sha256] : [current.sha256];
+    return advertisedHashes(await this.refresh());
   }
 }

@@ -50,7 +50,6 @@ export class FrontProcess {
     /** QUIC connections the front accepts at once; more are refused before the handshake. */
     private readonly maxConnections: number,
     private readonly logger: Logger,
-    private readonly onReady: (pid: number) => void = () => undefined,
   ) {
     this.port = port;
   }
@@ -105,7 +104,7 @@ export class FrontProcess {
         child.once('exit', () => {
           if (Date.now() - startedAt >= STABLE_MS) this.failures = 0;
         });
-        this.onReady(child.pid!);
+        this.logger.info({ pid: child.pid }, 'webtransport front ready');
         resolve(Number(m[1]));
       });
       child.once('error', (e) => {

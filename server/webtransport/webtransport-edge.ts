@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
-import { CertificateStore, type Certificate } from './certificates.ts';
+import { CertificateStore, advertisedHashes, type Certificate } from './certificates.ts';
 import { FrontProcess } from './front-process.ts';
 import { startLinkServer, type LinkServerOptions } from './link-server.ts';
 
@@ -39,7 +39,6 @@ export interface Discovery {
 }
 
 export interface RunningWebTransport {
-  readonly port: number;
   discovery(): Discovery;
   readonly front: FrontProcess;
   /**
@@ -61,7 +60,7 @@ export async function startWebTransport(o: WebTransportOptions): Promise<Running
   const refresh = async (): Promise<boolean> => {
     if (!store) return false;
     const state = await store.refresh();
-    hashes = state.next ? [state.current.sha256, state.next.sha256] : [state.current.sha256];
+    hashes = advertisedHashes(state);
     if (serving?.sha256 === state.current.sha256) return false;
     serving = state.current;
     writeFileSync(files.certFile, serving.certPem, { mode: 0o600 });
@@ -75,7 +74,7 @@ export async function startWebTransport(o: WebTransportOptions): Promise<Running
 
   const link = await startLinkServer({ ...o, socketPath: files.linkPath });
   // A connection without a session costs a handshake; a few more than the sessions allowed leave room for retries.
-  const front = new FrontProcess(o.host, o.port, files, o.maxSessions + 16, o.logger, (pid) => o.logger.info({ pid }, 'webtransport front ready'));
+  const front = new FrontProcess(o.host, o.port, files, o.maxSessions + 16, o.logger);
   let port: number;
   try {
     port = await front.start();
@@ -98,7 +97,6 @@ export async function startWebTransport(o: WebTransportOptions): Promise<Running
   timer.unref();
 
   return {
-    port,
     front,
     rotate,
     discovery: () => ({ url, certificateHashes: hashes }),

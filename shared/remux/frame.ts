@@ -41,6 +41,11 @@ export const ResetCode = {
 } as const;
 export type ResetCode = (typeof ResetCode)[keyof typeof ResetCode];
 
+/** `code` as a RESET code (§2) when it is one (a WebTransport stream error may carry any number), else `fallback`. */
+export function asResetCode(code: unknown, fallback: ResetCode): number {
+  return typeof code === 'number' && code >= ResetCode.UNREACHABLE && code <= ResetCode.CONNECTION_RESET ? code : fallback;
+}
+
 export const GoawayCode = {
   NORMAL: 0x00,
   PROTOCOL: 0x04,

@@ -20,7 +20,7 @@ export interface EdgeLink {
 
 export type SessionVerdict = { status: 200; link: EdgeLink } | { status: number; link: null };
 
-export async function askEdge(linkPath: string, request: SessionRequest, onClose: () => void): Promise<SessionVerdict> {
+export async function askEdge(linkPath: string, request: SessionRequest): Promise<SessionVerdict> {
   const conn = await Deno.connect({ transport: 'unix', path: linkPath });
   const writer = conn.writable.getWriter();
   const reader = conn.readable.getReader();
@@ -41,7 +41,7 @@ export async function askEdge(linkPath: string, request: SessionRequest, onClose
     conn.close();
     return { status: answer.status, link: null };
   }
-  return { status: 200, link: startLink(conn, writer, reader, answer.rest, onClose) };
+  return { status: 200, link: startLink(conn, writer, reader, answer.rest) };
 }
 
 function startLink(
@@ -49,11 +49,12 @@ function startLink(
   writer: WritableStreamDefaultWriter<Uint8Array>,
   reader: ReadableStreamDefaultReader<Uint8Array>,
   early: Uint8Array,
-  onClose: () => void,
 ): EdgeLink {
   let unsent = 0;
   let blocked = false;
   let ended = false;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
   const end = () => {
     if (ended) return;
     ended = true;
@@ -63,7 +64,7 @@ function startLink(
     } catch {
       // already closed
     }
-    onClose();
+    resolveClosed();
   };
   const mux = new Mux({
     role: 'opener',
@@ -89,7 +90,7 @@ function startLink(
     },
     onClose: end,
   });
-  const closed = (async () => {
+  void (async () => {
     try {
       if (early.length > 0) mux.receive(early);
       for (;;) {

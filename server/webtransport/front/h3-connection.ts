@@ -254,7 +254,7 @@ export class H3Connection {
     this.pending.set(id, waiting);
     let session: WtSession | null = null;
     try {
-      const verdict = await askEdge(this.o.linkPath, { path: request.path, token: request.token, authority: request.authority }, () => session?.close());
+      const verdict = await askEdge(this.o.linkPath, { path: request.path, token: request.token, authority: request.authority });
       if (verdict.link === null || this.closed) {
         verdict.link?.close();
         await this.answer(writer, reader, verdict.status === 200 ? 503 : verdict.status);

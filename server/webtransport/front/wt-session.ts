@@ -9,7 +9,7 @@
  * write as the reset (docs/PROTOCOL.md §4 records this).
  */
 import { decodeDestination, type Destination } from '../../../shared/eagersocks.ts';
-import { ResetCode } from '../../../shared/remux/frame.ts';
+import { ResetCode, asResetCode } from '../../../shared/remux/frame.ts';
 import type { MuxStream } from '../../../shared/remux/stream.ts';
 import { http3ToWebtransport } from '../../../shared/h3/webtransport.ts';
 import type { EdgeLink } from './edge-link.ts';
@@ -24,7 +24,7 @@ export function resetCodeOf(error: unknown): number {
   const m = /reset by peer: error (\d+)|stopped by peer: error (\d+)/.exec(String((error as Error | null)?.message ?? error));
   const h3 = m ? Number(m[1] ?? m[2]) : NaN;
   const code = http3ToWebtransport(h3);
-  return code !== null && code >= ResetCode.UNREACHABLE && code <= ResetCode.CONNECTION_RESET ? code : ResetCode.CANCELLED;
+  return asResetCode(code, ResetCode.CANCELLED);
 }
 
 export class WtSession {
@@ -40,7 +40,7 @@ export class WtSession {
     void link.closed.then(() => this.close());
   }
 
-  /** The CONNECT stream finished or failed: the browser closed the session. */
+  /** The CONNECT stream ended (the browser closed the session) or the edge's link did. */
   close(): void {
     if (this.ended) return;
     this.ended = true;
