@@ -4,17 +4,14 @@
  * stdout carries only the ready lines scripts and tests wait for; logs go to stderr.
  */
 import { Command, Option } from 'commander';
-import path from 'node:path';
-import { ConfigError, EDGE_DEFAULTS, parseEdgeConfig, type EdgeOptionValues } from './edge/config.ts';
-import { startEdge } from './edge/edge.ts';
-import type { RunningWebTransport } from './webtransport/webtransport-edge.ts';
-import { createLogger, LOG_LEVELS } from './log.ts';
-import { startBridge } from './bridge/bridge.ts';
-import { BRIDGE_DEFAULT_LISTEN, parseBridgeConfig, type BridgeOptionValues } from './bridge/config.ts';
-import { defaultConfigDir, loadOrCreatePairingToken } from './bridge/pairing.ts';
-import { buildExtension, extensionIsStale } from './extension-build.ts';
-import { packageRoot, shippedExtensionId } from './paths.ts';
-import { encodeConfigLink } from '../shared/config-link.ts';
+import { BRIDGE_DEFAULT_LISTEN, type BridgeOptionValues } from './bridge/config.ts';
+import { startBridgeCommand } from './commands/bridge.ts';
+import { startEdge } from './commands/edge.ts';
+import { startDemo, webtransportLine, type StartOptionValues } from './commands/start.ts';
+import { ConfigError } from './common/config-values.ts';
+import { createLogger, LOG_LEVELS } from './common/log.ts';
+import { defaultConfigDir } from './common/paths.ts';
+import { EDGE_DEFAULTS, parseEdgeConfig, type EdgeOptionValues } from './edge/config.ts';
 
 const START_WT_LISTEN = '127.0.0.1:8443';
 
@@ -51,20 +48,11 @@ function edgeOptions(cmd: Command): Command {
     .option('--wt-listen <host:port>', 'also serve WebTransport (HTTP/3 over UDP) here, same path and token; with --cert/--key it uses them, else a self-signed certificate pinned by hash (default: off)')
     .option('--wt-advertise <url>', 'the WebTransport URL clients are told to use, when it differs from https://HOST:PORT<path> (NAT, a relay)')
     .addOption(withDefault('--config-dir <dir>', 'where generated WebTransport certificates are kept', d.configDir))
-    .addOption(logLevelOption())
-    // Test-only hooks, hidden from --help; config.ts marks them TEST ONLY too.
-    .addOption(new Option('--test-resolve <name=ip>', 'TEST ONLY: resolve NAME to IP in the dialer (repeatable)').argParser(collect).hideHelp())
-    .addOption(new Option('--test-drop-every <n>', 'TEST ONLY: drop every Nth meek response after processing it').hideHelp());
+    .addOption(new Option('--resolve <name=ip>', 'dial NAME at IP instead of asking DNS (repeatable; the destination policy still judges IP)').argParser(collect))
+    .addOption(logLevelOption());
 }
 
 type Closer = { close(): Promise<void> };
-
-/** The ready line of the WebTransport endpoint, with the hash a client pins. */
-function webtransportLine(wt: RunningWebTransport): string {
-  const { url, certificateHashes } = wt.discovery();
-  const pin = certificateHashes.length > 0 ? ` (certificate sha-256 ${certificateHashes[0]})` : '';
-  return `passage webtransport listening on ${url}${pin}\n`;
-}
 
 /**
  * SIGINT/SIGTERM close everything and exit 0; installed before any ready line is printed.
@@ -83,14 +71,6 @@ function onSignals(logger: { info(o: object, m: string): void }, closers: Closer
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-}
-
-async function runBridgeFromValues(values: BridgeOptionValues) {
-  const config = parseBridgeConfig(values, shippedExtensionId());
-  const logger = createLogger(config.logLevel, 'passage-bridge');
-  const token = config.token ?? loadOrCreatePairingToken(config.configDir);
-  const bridge = await startBridge({ host: config.host, port: config.port, token, allowedExtensions: config.allowedExtensions, logger });
-  return { bridge, token, logger };
 }
 
 const program = new Command('passage')
@@ -119,7 +99,7 @@ const bridgeOptions = (cmd: Command) =>
 bridgeOptions(program.command('bridge').description('the loopback proxy the PAC points at (HTTP CONNECT, plain HTTP, SOCKS5), linked to the extension'))
   .addOption(withDefault('--listen <host:port>', 'loopback address to listen on (port 0: any free port)', BRIDGE_DEFAULT_LISTEN))
   .action(async (opts: BridgeOptionValues) => {
-    const { bridge, logger } = await runBridgeFromValues(opts);
+    const { bridge, logger } = await startBridgeCommand(opts);
     onSignals(logger, [bridge]);
     process.stdout.write(`passage bridge listening on ${bridge.url}\n`);
   });
@@ -133,39 +113,10 @@ bridgeOptions(
     .addOption(withDefault('--wt-listen <host:port>', 'WebTransport (UDP) address (loopback)', START_WT_LISTEN))
     .option('--no-webtransport', 'meek only: do not start the WebTransport endpoint')
     .option('--no-build', 'do not build the extension into dist/ even when it is stale'),
-).action(async (opts: BridgeOptionValues & { edgeListen: string; bridgeListen: string; wtListen: string; webtransport: boolean; build: boolean }) => {
-  const root = packageRoot();
-  if (opts.build && extensionIsStale(root)) {
-    process.stderr.write('passage: building the extension into dist/ …\n');
-    buildExtension(root);
-  }
-  const edgeConfig = parseEdgeConfig(
-    { ...EDGE_DEFAULTS, listen: opts.edgeListen, logLevel: opts.logLevel, configDir: opts.configDir, ...(opts.webtransport ? { wtListen: opts.wtListen } : {}) },
-    process.env,
-  );
-  const edgeLogger = createLogger(edgeConfig.logLevel, 'passage-edge');
-  const edge = await startEdge(edgeConfig, edgeLogger);
-  const { bridge, token, logger } = await runBridgeFromValues({ ...opts, listen: opts.bridgeListen });
-  onSignals(logger, [bridge, edge]);
-  const link = encodeConfigLink({
-    edgeUrl: `${edge.url}/`,
-    bridgePort: bridge.port,
-    pairingToken: token,
-    authToken: edgeConfig.authToken ?? '',
-    webtransportHashes: edge.webtransport?.discovery().certificateHashes ?? [],
-  });
-  process.stdout.write(
-    [
-      `passage edge listening on ${edge.url}`,
-      ...(edge.webtransport ? [webtransportLine(edge.webtransport).trimEnd()] : []),
-      `passage bridge listening on ${bridge.url}`,
-      '',
-      `Load the extension: chrome://extensions → Developer mode → Load unpacked → ${path.join(root, 'dist')}`,
-      `Pairing token: ${token}`,
-      `Or paste this config link into Passage's options (Import): ${link}`,
-      '',
-    ].join('\n'),
-  );
+).action(async (opts: StartOptionValues) => {
+  const { logger, closers, lines } = await startDemo(opts);
+  onSignals(logger, closers);
+  process.stdout.write(lines);
 });
 
 /** A failure at start-up: one clear line, no stack, for the mistakes an operator makes. */
@@ -183,6 +134,6 @@ program.parseAsync(process.argv).catch((e: unknown) => {
     process.stderr.write(`passage: ${message}\n`);
     process.exit(2);
   }
-  process.stderr.write(`passage: ${(e as Error | null)?.stack ?? String(e)}\n`);
+  process.stderr.write(`passage: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

@@ -3,7 +3,7 @@
  * (the companion prints one; the options page exports and imports them). base64url JSON, so it
  * survives chat apps and URL bars.
  */
-import { ProtocolError } from './errors.ts';
+import { SettingsError } from './errors.ts';
 
 export interface PassageSettings {
   /** The edge's meek URL (https:// unless on loopback). */
@@ -44,7 +44,7 @@ export function encodeConfigLink(settings: Partial<PassageSettings>): string {
 
 /** Reads a config link; only known fields of the right type survive, anything else is an error. */
 export function decodeConfigLink(link: string): Partial<PassageSettings> {
-  const bad = (why: string) => new ProtocolError('FRAME_MALFORMED', `not a Passage config link: ${why}`);
+  const bad = (why: string) => new SettingsError('CONFIG_LINK', `not a Passage config link: ${why}`);
   const trimmed = link.trim();
   if (!trimmed.startsWith(PREFIX) || trimmed.length > 8192) throw bad('wrong prefix or too long');
   let data: unknown;

@@ -4,7 +4,7 @@
  *   port u16 big-endian, 1–65535
  * It leads the first frame of every stream so the far side can dial without a round trip.
  */
-import { ProtocolError } from './errors.ts';
+import { AddressError } from './errors.ts';
 import { parseIPv4, parseIPv6 } from './ip.ts';
 
 export type Destination =
@@ -19,8 +19,8 @@ export const ATYP_IPV6 = 0x04;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function malformed(message: string): ProtocolError {
-  return new ProtocolError('ADDRESS_MALFORMED', message);
+function malformed(message: string): AddressError {
+  return new AddressError('ADDRESS_MALFORMED', message);
 }
 
 function checkPort(port: number): void {

@@ -7,7 +7,7 @@
  *   front → edge: u16 length | JSON {"path", "token", "authority"}
  *   edge → front: u16 HTTP status (200 opens the session; 403, 404, 503 refuse it)
  */
-import { ProtocolError } from './errors.ts';
+import { LinkError, UsageError } from './errors.ts';
 
 export interface SessionRequest {
   path: string;
@@ -20,7 +20,7 @@ export const MAX_HELLO = 4096;
 
 export function encodeSessionRequest(req: SessionRequest): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify(req));
-  if (json.length > MAX_HELLO) throw new ProtocolError('FRAME_MALFORMED', 'session request too long');
+  if (json.length > MAX_HELLO) throw new UsageError('session request too long');
   const out = new Uint8Array(2 + json.length);
   out[0] = json.length >> 8;
   out[1] = json.length & 0xff;
@@ -32,17 +32,17 @@ export function encodeSessionRequest(req: SessionRequest): Uint8Array {
 export function decodeSessionRequest(buf: Uint8Array): { request: SessionRequest; rest: Uint8Array } | null {
   if (buf.length < 2) return null;
   const length = (buf[0]! << 8) | buf[1]!;
-  if (length > MAX_HELLO) throw new ProtocolError('FRAME_MALFORMED', `session request of ${length} bytes`);
+  if (length > MAX_HELLO) throw new LinkError('LINK_MALFORMED', `session request of ${length} bytes`);
   if (buf.length < 2 + length) return null;
   let data: unknown;
   try {
     data = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(2, 2 + length)));
   } catch {
-    throw new ProtocolError('FRAME_MALFORMED', 'session request is not JSON');
+    throw new LinkError('LINK_MALFORMED', 'session request is not JSON');
   }
   const d = data as Record<string, unknown> | null;
   if (typeof d !== 'object' || d === null || typeof d.path !== 'string' || typeof d.authority !== 'string' || (d.token !== null && typeof d.token !== 'string')) {
-    throw new ProtocolError('FRAME_MALFORMED', 'session request fields missing or mistyped');
+    throw new LinkError('LINK_MALFORMED', 'session request fields missing or mistyped');
   }
   return { request: { path: d.path, token: d.token as string | null, authority: d.authority }, rest: buf.subarray(2 + length) };
 }
@@ -55,6 +55,6 @@ export function encodeSessionAnswer(status: number): Uint8Array {
 export function decodeSessionAnswer(buf: Uint8Array): { status: number; rest: Uint8Array } | null {
   if (buf.length < 2) return null;
   const status = (buf[0]! << 8) | buf[1]!;
-  if (status < 200 || status > 599) throw new ProtocolError('FRAME_MALFORMED', `bad session answer ${status}`);
+  if (status < 200 || status > 599) throw new LinkError('LINK_MALFORMED', `bad session answer ${status}`);
   return { status, rest: buf.subarray(2) };
 }

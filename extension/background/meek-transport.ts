@@ -10,7 +10,7 @@ import type { Mux } from '../../shared/remux/mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
-import type { ProtocolError } from '../../shared/errors.ts';
+import type { MeekError } from '../../shared/errors.ts';
 import type { TransportState } from './transport-state.ts';
 
 
@@ -63,7 +63,7 @@ export class MeekTransport {
     const lane: Lane = createMeekMux({
       roundTrip: this.roundTrip,
       onRoundTrip: ({ rttMs }) => (this.state.rttMs = rttMs),
-      onClose: (error: ProtocolError) => {
+      onClose: (error: MeekError) => {
         this.state.error = error.message;
         this.lanes = this.lanes.filter((l) => l !== lane);
         this.state.sessions = this.lanes.length;

@@ -11,8 +11,8 @@ import { WebSocketServer } from 'ws';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
-import { tokenMatches } from '../edge/auth.ts';
-import { joinSocketStream } from '../relay/socket-stream.ts';
+import { tokenMatches } from '../common/auth.ts';
+import { joinSocketStream } from '../exit/socket-stream.ts';
 import { LinkManager } from './link.ts';
 import { PlainHttpProxy } from './plain-http.ts';
 import {

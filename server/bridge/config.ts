@@ -1,6 +1,6 @@
 /** The bridge's options, validated at start-up. It listens on loopback only. */
-import { ConfigError, isLoopbackHost, parseHostPort } from '../edge/config.ts';
-import { LOG_LEVELS, type LogLevel } from '../log.ts';
+import { ConfigError, isLoopbackHost, parseHostPort, parseLogLevel } from '../common/config-values.ts';
+import type { LogLevel } from '../common/log.ts';
 
 export interface BridgeConfig {
   host: string;
@@ -27,6 +27,6 @@ export function parseBridgeConfig(v: BridgeOptionValues, shippedId: string): Bri
   if (v.token !== undefined && !/^[A-Za-z0-9_-]{16,}$/.test(v.token)) throw new ConfigError('--token must be at least 16 characters of [A-Za-z0-9_-]');
   const ids = v.allowExtension?.length ? v.allowExtension : [shippedId];
   for (const id of ids) if (!/^[a-p]{32}$/.test(id)) throw new ConfigError(`--allow-extension wants a 32-letter extension id (a–p), got "${id}"`);
-  if (!(LOG_LEVELS as readonly string[]).includes(v.logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  return { host: listen.host, port: listen.port, token: v.token ?? null, allowedExtensions: new Set(ids), configDir: v.configDir, logLevel: v.logLevel as LogLevel };
+  const logLevel = parseLogLevel(v.logLevel);
+  return { host: listen.host, port: listen.port, token: v.token ?? null, allowedExtensions: new Set(ids), configDir: v.configDir, logLevel };
 }

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
-import { creditedWriter } from '../relay/socket-stream.ts';
+import { creditedWriter } from '../exit/socket-stream.ts';
 import { ProxyParseError, header, parseRequestHead, rewriteAbsoluteForm } from './proxy-head.ts';
 
 type OpenStream = (destination: Destination) => Promise<MuxStream | null>;

@@ -3,12 +3,11 @@
  * clear message instead of being ignored (the CLI prints the message and exits 2).
  */
 import { readFileSync } from 'node:fs';
-import { LOG_LEVELS, type LogLevel } from '../log.ts';
 import { MAX_MAX_BODY, MIN_MAX_BODY } from '../../shared/meek/headers.ts';
 import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
-import { defaultConfigDir } from '../bridge/pairing.ts';
-
-export class ConfigError extends Error {}
+import { ConfigError, integer, isLoopbackHost, parseHostPort, parseLogLevel } from '../common/config-values.ts';
+import type { LogLevel } from '../common/log.ts';
+import { defaultConfigDir } from '../common/paths.ts';
 
 export interface EdgeConfig {
   /** Listen address: an IP literal (IPv6 without brackets) or a name. */
@@ -37,10 +36,8 @@ export interface EdgeConfig {
   webtransport: { host: string; port: number; advertise: string | null } | null;
   /** Where the edge keeps generated WebTransport certificates across restarts. */
   configDir: string;
-  /** TEST ONLY (hidden `--test-resolve NAME=IP`): names the dialer maps before DNS; keys lower-case. */
-  testResolve: Map<string, string>;
-  /** TEST ONLY (hidden `--test-drop-every N`): drop every Nth meek response after processing; 0 = off. */
-  testDropEvery: number;
+  /** `--resolve NAME=IP`: names the dialer maps before DNS (the policy still judges the IP); keys lower-case. */
+  resolve: Map<string, string>;
 }
 
 /** Raw option values as the CLI parser hands them over. */
@@ -64,8 +61,7 @@ export interface EdgeOptionValues {
   wtListen?: string;
   wtAdvertise?: string;
   configDir: string;
-  testResolve?: string[];
-  testDropEvery?: string;
+  resolve?: string[];
 }
 
 export const EDGE_DEFAULTS = {
@@ -81,33 +77,6 @@ export const EDGE_DEFAULTS = {
   logLevel: 'info',
   configDir: defaultConfigDir(),
 } as const;
-
-/** HOST:PORT with IPv6 in brackets; port 0 means "any free port" where `allowZero`. */
-export function parseHostPort(text: string, what: string, allowZero: boolean): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/.exec(text);
-  if (!m) throw new ConfigError(`${what} must be HOST:PORT (IPv6 as [ADDR]:PORT), got "${text}"`);
-  const host = m[1] ?? m[2]!;
-  if (m[1] !== undefined && parseIPv6(host) === null) throw new ConfigError(`${what}: not an IPv6 address in "${text}"`);
-  const port = Number(m[3]);
-  if (port > 65535 || (port === 0 && !allowZero)) throw new ConfigError(`${what}: port out of range in "${text}"`);
-  return { host, port };
-}
-
-function integer(text: string, what: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new ConfigError(`${what} must be a whole number, got "${text}"`);
-  const n = Number(text);
-  if (n < min || n > max) throw new ConfigError(`${what} must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
-
-/** Loopback listen addresses need no token: only this machine can reach them. */
-export function isLoopbackHost(host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true;
-  const v4 = parseIPv4(host);
-  if (v4 !== null) return v4 >>> 24 === 127;
-  const v6 = parseIPv6(host);
-  return v6 !== null && v6.slice(0, 7).every((w) => w === 0) && v6[7] === 1;
-}
 
 /** Segments of letters, digits and `-._~`, never `.` or `..` (a client's URL parser would fold those away). */
 function validPath(path: string): boolean {
@@ -143,14 +112,14 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
       throw new ConfigError(`cannot read certificate or key: ${(e as Error).message}`);
     }
   }
-  if (!(LOG_LEVELS as readonly string[]).includes(v.logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const testResolve = new Map<string, string>();
-  for (const entry of v.testResolve ?? []) {
+  const logLevel = parseLogLevel(v.logLevel);
+  const resolve = new Map<string, string>();
+  for (const entry of v.resolve ?? []) {
     const [name, ip, extra] = entry.split('=');
     if (!name || !ip || extra !== undefined || (parseIPv4(ip) === null && parseIPv6(ip) === null)) {
-      throw new ConfigError(`--test-resolve wants NAME=IP, got "${entry}"`);
+      throw new ConfigError(`--resolve wants NAME=IP, got "${entry}"`);
     }
-    testResolve.set(name.toLowerCase(), ip);
+    resolve.set(name.toLowerCase(), ip);
   }
   let webtransport: EdgeConfig['webtransport'] = null;
   if (v.wtListen !== undefined) {
@@ -183,10 +152,9 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     dialTimeoutMs: integer(v.dialTimeout, '--dial-timeout', 1, 300) * 1000,
     allowPrivate: Boolean(v.allowPrivate),
     tls,
-    logLevel: v.logLevel as LogLevel,
+    logLevel,
     webtransport,
     configDir: v.configDir,
-    testResolve,
-    testDropEvery: v.testDropEvery === undefined ? 0 : integer(v.testDropEvery, '--test-drop-every', 2, 1_000_000),
+    resolve,
   };
 }

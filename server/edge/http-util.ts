@@ -1,14 +1,12 @@
 import type http from 'node:http';
 
-export class BodyTooLarge extends Error {}
-
 /**
- * Reads a request body of at most `max` bytes. A declared Content-Length over the limit is
- * refused before a byte is read; a chunked body is cut off as soon as it passes the limit.
+ * Reads a request body of at most `max` bytes; null when it is larger. A declared Content-Length
+ * over the limit is refused before a byte is read; a chunked body is cut off as soon as it passes.
  */
-export function readBody(req: http.IncomingMessage, max: number): Promise<Uint8Array> {
+export function readBody(req: http.IncomingMessage, max: number): Promise<Uint8Array | null> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > max) return Promise.reject(new BodyTooLarge());
+  if (declared !== undefined && Number(declared) > max) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
@@ -17,7 +15,7 @@ export function readBody(req: http.IncomingMessage, max: number): Promise<Uint8A
       if (size > max) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new BodyTooLarge());
+        resolve(null);
         return;
       }
       parts.push(chunk);

@@ -1,30 +1,27 @@
 /**
  * The meek-v1 endpoint (PROTOCOL.md §1): one POST is one round trip of a session's byte stream.
- * Checks run in the documented order — auth 403, headers 400, body size 413 (before any session
- * exists or anything is dialed), then seq 409/410 — and every 200 carries the server's max body.
+ * Checks run in the documented order — auth 403 (the router, before this), headers 400, body
+ * size 413 (before any session exists or anything is dialed), then seq 409/410 — and every 200
+ * carries the server's max body.
  */
 import type http from 'node:http';
-import { ProtocolError, isProtocolError } from '../../shared/errors.ts';
+import { MeekError } from '../../shared/errors.ts';
 import {
   HEADER_MAX_BODY,
   SMALL_UPLOAD_BYTES,
   parseMeekRequestHeaders,
 } from '../../shared/meek/headers.ts';
 import { checkNewSession, negotiateResponseLimit } from '../../shared/meek/server-session.ts';
-import { tokenMatches } from './auth.ts';
-import { corsHeaders, readBody, BodyTooLarge, send } from './http-util.ts';
+import { corsHeaders, readBody, send } from './http-util.ts';
 import type { EdgeSession, SessionRegistry } from './session-registry.ts';
 import type { Upstream } from './upstream.ts';
 
 export interface MeekHandlerOptions {
   maxBody: number;
   holdoffMs: number;
-  authToken: string | null;
   registry: SessionRegistry;
   /** A new session's upstream; rejects when the raw upstream can't be dialed (→ 502). */
   openUpstream(): Promise<Upstream>;
-  /** Test-only fault injection: drop every Nth response after processing it (0: off). */
-  dropEvery: number;
   hooks: {
     poll(): void;
     replay(): void;
@@ -36,15 +33,13 @@ export interface MeekHandlerOptions {
 /** How long a gap in arriving downstream bytes ends a held poll's gathering. */
 const TURNAROUND_MS = 2;
 
-const STATUS_FOR: Partial<Record<ProtocolError['code'], number>> = {
-  MEEK_HEADER: 400,
-  MEEK_SEQ: 409,
-  MEEK_GONE: 410,
+const STATUS_FOR: Partial<Record<MeekError['code'], number>> = {
+  HEADER: 400,
+  SEQ: 409,
+  GONE: 410,
 };
 
 export function createMeekHandler(o: MeekHandlerOptions) {
-  let responses = 0;
-
   const reject = (res: http.ServerResponse, status: number, reason: string) => {
     o.hooks.rejected(status, reason);
     send(res, status, reason + '\n', corsHeaders());
@@ -53,7 +48,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
   /** The part of a round trip that a replay must not repeat: upload, hold-off, take the reply. */
   const process = async (session: EdgeSession, body: Uint8Array, limit: number): Promise<Uint8Array> => {
     const up = session.upstream;
-    if (up.finished) throw new ProtocolError('MEEK_GONE', 'session ended');
+    if (up.finished) throw new MeekError('GONE', 'session ended');
     await up.write(body);
     // Psiphon's rule: hold a small poll briefly for downstream bytes; answer a big upload at once.
     if (body.length < SMALL_UPLOAD_BYTES && up.downstream.size === 0 && !up.finished) {
@@ -65,7 +60,6 @@ export function createMeekHandler(o: MeekHandlerOptions) {
   };
 
   return async function handleMeek(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (o.authToken !== null && !tokenMatches(req.headers['x-meek-auth'], o.authToken)) return reject(res, 403, 'forbidden');
     let headers: ReturnType<typeof parseMeekRequestHeaders>;
     try {
       headers = parseMeekRequestHeaders((name) => {
@@ -73,16 +67,11 @@ export function createMeekHandler(o: MeekHandlerOptions) {
         return Array.isArray(v) ? v.join(',') : v;
       });
     } catch (e) {
-      if (isProtocolError(e)) return reject(res, 400, e.message);
+      if (e instanceof MeekError) return reject(res, 400, e.message);
       throw e;
     }
-    let body: Uint8Array;
-    try {
-      body = await readBody(req, o.maxBody);
-    } catch (e) {
-      if (e instanceof BodyTooLarge) return reject(res, 413, `request body over ${o.maxBody} bytes`);
-      throw e;
-    }
+    const body = await readBody(req, o.maxBody);
+    if (body === null) return reject(res, 413, `request body over ${o.maxBody} bytes`);
 
     let session = o.registry.get(headers.sessionId);
     if (!session) {
@@ -118,8 +107,8 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     try {
       result = await current.meek.handle(headers.seq, () => process(current, body, limit));
     } catch (e) {
-      if (isProtocolError(e) && STATUS_FOR[e.code]) {
-        if (e.code === 'MEEK_GONE') o.registry.end(current, 'finished');
+      if (e instanceof MeekError && STATUS_FOR[e.code]) {
+        if (e.code === 'GONE') o.registry.end(current, 'finished');
         return reject(res, STATUS_FOR[e.code]!, e.message);
       }
       throw e;
@@ -128,10 +117,6 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     }
     o.hooks.poll();
     if (result.replayed) o.hooks.replay();
-    if (o.dropEvery > 0 && ++responses % o.dropEvery === 0) {
-      res.destroy(); // processed, but the client never hears: it must retry the same seq
-      return;
-    }
     send(res, 200, result.response, {
       ...corsHeaders(),
       'content-type': 'application/octet-stream',

@@ -3,54 +3,38 @@
  * edge under the destination policy (PROTOCOL.md §2–3). The mux's output lands in the session's
  * downstream buffer; when that is full the mux stops sending data until a poll drains it.
  */
-import { Mux } from '../../shared/remux/mux.ts';
 import { GoawayCode } from '../../shared/remux/frame.ts';
-import type { ProtocolError } from '../../shared/errors.ts';
+import type { Mux } from '../../shared/remux/mux.ts';
+import type { Dial } from '../exit/dialer.ts';
+import { createExitMux, type ExitEvents, type ExitMux } from '../exit/exit-mux.ts';
 import { DownstreamBuffer } from './downstream-buffer.ts';
-import { relayStream, type Dial, type RelayEvents } from './stream-relay.ts';
 import type { Upstream } from './upstream.ts';
-
-/** What the edge counts and logs about tunneled streams, whichever transport carried them. */
-export type RemuxStreamEvents = Omit<RelayEvents, 'onClose'> & { onStreamOpen(): void; onStreamClose(): void; onProtocolError(e: ProtocolError): void };
 
 export interface RemuxUpstreamOptions {
   bufferLimit: number;
   maxStreams: number;
   dial: Dial;
-  events: RemuxStreamEvents;
+  events: ExitEvents;
 }
 
 export class RemuxUpstream implements Upstream {
   readonly downstream: DownstreamBuffer;
+  private readonly exit: ExitMux;
   private readonly mux: Mux;
   private ended = false;
-  private streams = 0;
 
   constructor(options: RemuxUpstreamOptions) {
     this.downstream = new DownstreamBuffer(options.bufferLimit);
-    const { events } = options;
-    this.mux = new Mux({
-      role: 'acceptor',
-      maxStreams: options.maxStreams,
+    this.exit = createExitMux({
+      ...options,
       sink: { write: (chunks) => this.downstream.push(chunks) },
-      onStream: (stream) => {
-        this.streams++;
-        events.onStreamOpen();
-        relayStream(stream, options.dial, {
-          ...events,
-          onClose: () => {
-            this.streams--;
-            events.onStreamClose();
-          },
-        });
-      },
-      onClose: (error) => {
+      onClose: () => {
         // A protocol error: GOAWAY 0x04 is already in the downstream buffer; deliver it, then 410.
         this.ended = true;
-        if (error) events.onProtocolError(error);
         this.downstream.wake();
       },
     });
+    this.mux = this.exit.mux;
     this.downstream.onDrain = () => this.mux.resume();
   }
 
@@ -59,7 +43,7 @@ export class RemuxUpstream implements Upstream {
   }
 
   get streamCount(): number {
-    return this.streams;
+    return this.exit.streamCount;
   }
 
   write(bytes: Uint8Array): Promise<void> {

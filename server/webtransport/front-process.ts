@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Logger } from 'pino';
-import { packageRoot } from '../paths.ts';
+import { packageRoot } from '../common/paths.ts';
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 2000;
@@ -96,6 +96,12 @@ export class FrontProcess {
       }, READY_TIMEOUT_MS);
       let ready = false;
       readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+        const failed = /^bind-failed (\S+) (.*)$/.exec(line);
+        if (failed && !ready) {
+          clearTimeout(timer);
+          // Shaped like Node's own listen errors, so the CLI reports it in one line as it does for TCP.
+          return reject(Object.assign(new Error(`listen ${failed[1]}: ${failed[2]} ${this.host}:${this.port}/udp (WebTransport)`), { code: failed[1], syscall: 'listen' }));
+        }
         const m = /^ready (\d+)$/.exec(line);
         if (!m || ready) return;
         ready = true;

@@ -6,11 +6,10 @@
  */
 import net from 'node:net';
 import { concat } from '../../shared/bytes.ts';
-import { Mux } from '../../shared/remux/mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import { decodeSessionRequest, encodeSessionAnswer, type SessionRequest } from '../../shared/webtransport-link.ts';
-import type { RemuxStreamEvents } from '../edge/upstream-remux.ts';
-import { relayStream, type Dial } from '../edge/stream-relay.ts';
+import type { Dial } from '../exit/dialer.ts';
+import { createExitMux, type ExitEvents } from '../exit/exit-mux.ts';
 
 /** Unsent bytes toward the front above which the mux pauses stream data. */
 const HIGH_WATER = 1024 * 1024;
@@ -24,7 +23,7 @@ export interface LinkServerOptions {
   decide(request: SessionRequest): number;
   maxStreams: number;
   dial: Dial;
-  events: RemuxStreamEvents;
+  events: ExitEvents;
   onSessionOpen(): void;
   onSessionClose(): void;
 }
@@ -65,9 +64,10 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
   const serveSession = (socket: net.Socket, early: Uint8Array) => {
     o.onSessionOpen();
     let blocked = false;
-    const mux: Mux = new Mux({
-      role: 'acceptor',
+    const { mux } = createExitMux({
       maxStreams: o.maxStreams,
+      dial: o.dial,
+      events: o.events,
       sink: {
         write(chunks) {
           if (socket.destroyed) return true;
@@ -76,14 +76,7 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
           return !blocked;
         },
       },
-      onStream: (stream) => {
-        o.events.onStreamOpen();
-        relayStream(stream, o.dial, { ...o.events, onClose: () => o.events.onStreamClose() });
-      },
-      onClose: (error) => {
-        if (error) o.events.onProtocolError(error);
-        socket.end();
-      },
+      onClose: () => socket.end(),
     });
     socket.on('drain', () => {
       if (!blocked) return;

@@ -3,7 +3,7 @@
  * (§7.2.4). An incremental decoder hands out whole frames with a bound on their size, because
  * a peer controls the length field.
  */
-import { ProtocolError } from '../errors.ts';
+import { H3CodecError } from '../errors.ts';
 import { readVarint, varintLength, writeVarint } from './varint.ts';
 
 export const FrameType = {
@@ -59,8 +59,8 @@ export function decodeSettings(payload: Uint8Array): Map<number, number> {
   while (at < payload.length) {
     const id = readVarint(payload, at);
     const value = id && readVarint(payload, at + id.length);
-    if (!id || !value) throw new ProtocolError('FRAME_MALFORMED', 'truncated SETTINGS');
-    if (out.has(id.value)) throw new ProtocolError('FRAME_MALFORMED', `setting 0x${id.value.toString(16)} repeated`);
+    if (!id || !value) throw new H3CodecError('SETTINGS', 'truncated SETTINGS');
+    if (out.has(id.value)) throw new H3CodecError('SETTINGS', `setting 0x${id.value.toString(16)} repeated`);
     out.set(id.value, value.value);
     at += id.length + value.length;
   }
@@ -88,7 +88,7 @@ export class H3FrameDecoder {
       const type = readVarint(this.buf, at);
       const length = type && readVarint(this.buf, at + type.length);
       if (!type || !length) break;
-      if (length.value > this.maxPayload) throw new ProtocolError('FRAME_MALFORMED', `HTTP/3 frame of ${length.value} bytes over the ${this.maxPayload} limit`);
+      if (length.value > this.maxPayload) throw new H3CodecError('FRAME', `HTTP/3 frame of ${length.value} bytes over the ${this.maxPayload} limit`);
       const start = at + type.length + length.length;
       if (start + length.value > this.buf.length) break;
       frames.push({ type: type.value, payload: this.buf.subarray(start, start + length.value) });

@@ -4,7 +4,7 @@
  * so the appendix is carried here as its 257 code lengths, and the codes are derived from them.
  * The tests check the derived codes against the appendix's hex column and the RFC's examples.
  */
-import { ProtocolError } from '../errors.ts';
+import { H3CodecError } from '../errors.ts';
 
 /** Code length in bits for each symbol 0–255, then EOS (256), as RFC 7541 Appendix B lists them. */
 // prettier-ignore
@@ -101,15 +101,15 @@ export function huffmanDecode(bytes: Uint8Array): Uint8Array {
       const offset = code - FIRST_CODE[len]!;
       if (offset >= 0 && offset < COUNT[len]!) {
         const sym = SORTED[FIRST_INDEX[len]! + offset]!;
-        if (sym === EOS) throw new ProtocolError('FRAME_MALFORMED', 'EOS inside a Huffman string');
+        if (sym === EOS) throw new H3CodecError('HUFFMAN', 'EOS inside a Huffman string');
         out.push(sym);
         code = 0;
         len = 0;
       } else if (len >= MAX_LENGTH) {
-        throw new ProtocolError('FRAME_MALFORMED', 'invalid Huffman code');
+        throw new H3CodecError('HUFFMAN', 'invalid Huffman code');
       }
     }
   }
-  if (len > 7 || code !== 2 ** len - 1) throw new ProtocolError('FRAME_MALFORMED', 'bad Huffman padding');
+  if (len > 7 || code !== 2 ** len - 1) throw new H3CodecError('HUFFMAN', 'bad Huffman padding');
   return Uint8Array.from(out);
 }

@@ -4,7 +4,7 @@
  * the dynamic table anyway is a decompression failure. That is all a WebTransport CONNECT and
  * its answer need, and it leaves no encoder or decoder stream state to get wrong.
  */
-import { ProtocolError } from '../errors.ts';
+import { H3CodecError } from '../errors.ts';
 import { huffmanDecode, huffmanEncode, huffmanLength } from './huffman.ts';
 
 /** RFC 9204 Appendix A, index by index. */
@@ -44,8 +44,8 @@ export const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
 
 export type Field = readonly [name: string, value: string];
 
-function fail(message: string): ProtocolError {
-  return new ProtocolError('FRAME_MALFORMED', `QPACK: ${message}`);
+function fail(message: string): H3CodecError {
+  return new H3CodecError('QPACK', `QPACK: ${message}`);
 }
 
 /** An N-bit prefix integer (RFC 7541 §5.1) at `at`, whose first byte's low `bits` bits start it. */

@@ -3,12 +3,12 @@
  * The two high bits of the first byte give the length (1, 2, 4 or 8 bytes). Values are kept as
  * JavaScript numbers: anything above 2^53−1 is refused as a protocol error rather than rounded.
  */
-import { ProtocolError } from '../errors.ts';
+import { H3CodecError, UsageError } from '../errors.ts';
 
 export const MAX_VARINT = Number.MAX_SAFE_INTEGER;
 
 export function varintLength(value: number): 1 | 2 | 4 | 8 {
-  if (!Number.isInteger(value) || value < 0 || value > MAX_VARINT) throw new ProtocolError('FRAME_MALFORMED', `varint out of range: ${value}`);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_VARINT) throw new UsageError(`varint out of range: ${value}`);
   return value < 0x40 ? 1 : value < 0x4000 ? 2 : value < 0x40000000 ? 4 : 8;
 }
 
@@ -54,6 +54,6 @@ export function readVarint(buf: Uint8Array, at: number): { value: number; length
   if (at + length > buf.length) return null;
   let value = first & 0x3f;
   for (let i = 1; i < length; i++) value = value * 256 + buf[at + i]!;
-  if (value > MAX_VARINT) throw new ProtocolError('FRAME_MALFORMED', 'varint above 2^53−1');
+  if (value > MAX_VARINT) throw new H3CodecError('VARINT', 'varint above 2^53−1');
   return { value, length };
 }

@@ -4,7 +4,7 @@
  * CONNECT that opens a session, and the mapping between WebTransport stream error codes and the
  * HTTP/3 error space that RESET_STREAM carries on the wire.
  */
-import { ProtocolError } from '../errors.ts';
+import { H3CodecError } from '../errors.ts';
 import { encodeFrame, encodeSettings, FrameType, Setting } from './frame.ts';
 import { encodeFieldSection, type Field } from './qpack.ts';
 import { encodeVarint, readVarint } from './varint.ts';
@@ -105,26 +105,26 @@ export function classifyRequest(fields: readonly Field[]): ConnectRequest {
   let regularSeen = false;
   for (const [name, value] of fields) {
     if (name.startsWith(':')) {
-      if (regularSeen) throw new ProtocolError('FRAME_MALFORMED', 'pseudo-header after a regular field');
-      if (pseudo.has(name)) throw new ProtocolError('FRAME_MALFORMED', `${name} repeated`);
-      if (![':method', ':scheme', ':authority', ':path', ':protocol'].includes(name)) throw new ProtocolError('FRAME_MALFORMED', `unknown pseudo-header ${name}`);
+      if (regularSeen) throw new H3CodecError('MESSAGE', 'pseudo-header after a regular field');
+      if (pseudo.has(name)) throw new H3CodecError('MESSAGE', `${name} repeated`);
+      if (![':method', ':scheme', ':authority', ':path', ':protocol'].includes(name)) throw new H3CodecError('MESSAGE', `unknown pseudo-header ${name}`);
       pseudo.set(name, value);
     } else {
       regularSeen = true;
-      if (name !== name.toLowerCase()) throw new ProtocolError('FRAME_MALFORMED', 'upper-case field name');
+      if (name !== name.toLowerCase()) throw new H3CodecError('MESSAGE', 'upper-case field name');
     }
   }
   const method = pseudo.get(':method');
-  if (!method) throw new ProtocolError('FRAME_MALFORMED', 'no :method');
+  if (!method) throw new H3CodecError('MESSAGE', 'no :method');
   if (method !== 'CONNECT' || !pseudo.has(':protocol')) {
-    if (pseudo.has(':protocol')) throw new ProtocolError('FRAME_MALFORMED', ':protocol on a non-CONNECT request');
+    if (pseudo.has(':protocol')) throw new H3CodecError('MESSAGE', ':protocol on a non-CONNECT request');
     return { kind: 'other', method };
   }
   const authority = pseudo.get(':authority');
   const fullPath = pseudo.get(':path');
   if (pseudo.get(':protocol') !== 'webtransport') return { kind: 'other', method: `CONNECT ${pseudo.get(':protocol')}` };
   if (pseudo.get(':scheme') !== 'https' || !authority || !fullPath || !fullPath.startsWith('/')) {
-    throw new ProtocolError('FRAME_MALFORMED', 'extended CONNECT needs :scheme https, :authority and a :path');
+    throw new H3CodecError('MESSAGE', 'extended CONNECT needs :scheme https, :authority and a :path');
   }
   const q = fullPath.indexOf('?');
   const path = q < 0 ? fullPath : fullPath.slice(0, q);

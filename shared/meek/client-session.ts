@@ -8,7 +8,7 @@
  * - uploads are ≤ 64 KiB until a response told the server's max body;
  * - polling follows PollSchedule, and not at all while no stream is open and nothing is queued.
  */
-import { ProtocolError } from '../errors.ts';
+import { MeekError } from '../errors.ts';
 import { DEFAULT_SERVER_MAX_BODY, INITIAL_UPLOAD_LIMIT, MAX_MAX_BODY, MIN_MAX_BODY, newSessionId } from './headers.ts';
 import { PollSchedule, pollWanted } from './schedule.ts';
 
@@ -69,7 +69,7 @@ export interface MeekClientOptions {
   onData(bytes: Uint8Array): void;
   onDrain?(): void;
   /** The session ended on its own (410, a final status, retries exhausted). Not called after `close()`. */
-  onClose(error: ProtocolError): void;
+  onClose(error: MeekError): void;
   onRoundTrip?(info: { rttMs: number; up: number; down: number }): void;
 }
 
@@ -236,10 +236,10 @@ export class MeekClientSession {
           this.learnServerMax(res.serverMaxBody);
           return a;
         }
-        if (res.status === 410) return this.fail(new ProtocolError('MEEK_GONE', 'the edge ended the session (410)'));
+        if (res.status === 410) return this.fail(new MeekError('GONE', 'the edge ended the session (410)'));
         // 5xx is the CDN's or the edge's trouble (the 502/503 a first request may get among them):
         // retry. Every other status is final.
-        if (res.status < 500 || res.status > 599) return this.fail(new ProtocolError('MEEK_HTTP', `the edge answered ${res.status}`));
+        if (res.status < 500 || res.status > 599) return this.fail(new MeekError('HTTP', `the edge answered ${res.status}`));
         problem = `the edge answered ${res.status}`;
       } else {
         problem = a.problem;
@@ -247,7 +247,7 @@ export class MeekClientSession {
       const now = this.clock.now();
       firstFailure ??= now;
       if (retries >= RETRY_LIMIT || now - firstFailure + delay > RETRY_WINDOW_MS) {
-        return this.fail(new ProtocolError('MEEK_RETRIES', `gave up after ${retries} retries: ${problem}`));
+        return this.fail(new MeekError('RETRIES', `gave up after ${retries} retries: ${problem}`));
       }
       retries++;
       this.stats.retries++;
@@ -322,7 +322,7 @@ export class MeekClientSession {
     this.interrupt?.();
   }
 
-  private fail(error: ProtocolError): null {
+  private fail(error: MeekError): null {
     if (!this.closed) {
       this.shutdown();
       this.o.onClose(error);

@@ -2,7 +2,7 @@
  * meek-v1 header names, limits and their parsers (PROTOCOL.md §1). The edge and the clients use
  * these same functions, so both ends agree on what is malformed.
  */
-import { ProtocolError } from '../errors.ts';
+import { MeekError } from '../errors.ts';
 
 export const HEADER_SESSION_ID = 'x-session-id';
 export const HEADER_SEQ = 'x-meek-seq';
@@ -31,8 +31,8 @@ export function isValidSeq(seq: number): boolean {
 const SESSION_ID = /^[A-Za-z0-9+/=_-]{8,128}$/;
 const DECIMAL = /^[1-9][0-9]{0,15}$/;
 
-function bad(message: string): ProtocolError {
-  return new ProtocolError('MEEK_HEADER', message);
+function bad(message: string): MeekError {
+  return new MeekError('HEADER', message);
 }
 
 export function parseSessionId(value: string | undefined): string {

@@ -4,14 +4,14 @@
  * stream can still receive; when the session ends, its streams are reset as PROTOCOL.md §1 says —
  * 0x03 once retries are exhausted, 0x05 for an ended session (410) or a final status.
  */
-import type { ProtocolError } from '../errors.ts';
+import type { MeekError } from '../errors.ts';
 import { ResetCode } from '../remux/frame.ts';
 import { Mux } from '../remux/mux.ts';
 import { MeekClientSession, type MeekClientOptions } from './client-session.ts';
 
 export interface MeekMuxOptions extends Omit<MeekClientOptions, 'onData' | 'onDrain' | 'onClose'> {
   maxStreams?: number;
-  onClose?(error: ProtocolError): void;
+  onClose?(error: MeekError): void;
 }
 
 export function createMeekMux(options: MeekMuxOptions): { session: MeekClientSession; mux: Mux } {
@@ -22,7 +22,7 @@ export function createMeekMux(options: MeekMuxOptions): { session: MeekClientSes
     onData: (bytes) => mux.receive(bytes),
     onDrain: () => mux.resume(),
     onClose: (error) => {
-      mux.destroy(error, error.code === 'MEEK_RETRIES' ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
+      mux.destroy(error, error.code === 'RETRIES' ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
       onClose?.(error);
     },
   });

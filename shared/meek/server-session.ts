@@ -7,7 +7,7 @@
  * meek-client) without it. Switching mode either way is 400 — dropping seq would disable replay
  * protection mid-session, and adding it has no last seq to check against.
  */
-import { ProtocolError } from '../errors.ts';
+import { MeekError } from '../errors.ts';
 import { DEFAULT_CLIENT_MAX_BODY, isValidSeq } from './headers.ts';
 
 export class MeekServerSession<T> {
@@ -22,7 +22,7 @@ export class MeekServerSession<T> {
 
   /**
    * Serialises this request behind earlier ones of the session, then processes or replays it.
-   * Rejects with MEEK_SEQ (409) or MEEK_HEADER (400) without side effects, or with whatever
+   * Rejects with MeekError SEQ (409) or HEADER (400) without side effects, or with whatever
    * `process` rejected with (nothing stored, seq not advanced: the client's retry runs it again).
    */
   handle(seq: number | null, process: () => Promise<T>): Promise<{ replayed: boolean; response: T }> {
@@ -38,16 +38,16 @@ export class MeekServerSession<T> {
 
   private async decide(seq: number | null, process: () => Promise<T>): Promise<{ replayed: boolean; response: T }> {
     if (seq === null) {
-      if (this.usesSeq === true) throw new ProtocolError('MEEK_HEADER', 'X-Meek-Seq missing on a session that used it');
+      if (this.usesSeq === true) throw new MeekError('HEADER', 'X-Meek-Seq missing on a session that used it');
       this.usesSeq = false;
       // Plain meek: every request is new, nothing to replay.
       return { replayed: false, response: await process() };
     }
     // The header parser refuses these already; the check keeps this class safe on its own.
-    if (!isValidSeq(seq)) throw new ProtocolError('MEEK_HEADER', `X-Meek-Seq ${seq} out of range`);
-    if (this.usesSeq === false) throw new ProtocolError('MEEK_HEADER', 'X-Meek-Seq on a session that began without it');
+    if (!isValidSeq(seq)) throw new MeekError('HEADER', `X-Meek-Seq ${seq} out of range`);
+    if (this.usesSeq === false) throw new MeekError('HEADER', 'X-Meek-Seq on a session that began without it');
     if (seq === this.last && this.hasStored) return { replayed: true, response: this.stored as T };
-    if (seq !== this.last + 1) throw new ProtocolError('MEEK_SEQ', `expected seq ${this.last + 1} (or ${this.last} again), got ${seq}`);
+    if (seq !== this.last + 1) throw new MeekError('SEQ', `expected seq ${this.last + 1} (or ${this.last} again), got ${seq}`);
     this.usesSeq = true;
     const response = await process();
     this.last = seq;
@@ -59,7 +59,7 @@ export class MeekServerSession<T> {
 
 /** A seq above 1 for a session the server does not know is 410 (expired or reaped), never a new session. */
 export function checkNewSession(seq: number | null): void {
-  if (seq !== null && seq > 1) throw new ProtocolError('MEEK_GONE', 'unknown session');
+  if (seq !== null && seq > 1) throw new MeekError('GONE', 'unknown session');
 }
 
 /** The most a response may carry: the server's max, bounded by what the client accepts (64 KiB if unsaid). */

@@ -3,7 +3,7 @@
  * out as views into the input chunks — a frame that spans chunks arrives as several pieces, so
  * nothing is copied. Control frames (small, parsed as a whole) are the only thing assembled.
  */
-import { ProtocolError } from '../errors.ts';
+import { RemuxError } from '../errors.ts';
 import { CONTROL_STREAM, HEADER_LENGTH, MAX_PAYLOAD } from './frame.ts';
 
 export interface FrameSink {
@@ -48,7 +48,7 @@ export class FrameDecoder {
         }
         if (this.length === 0) {
           this.inFrame = false;
-          if (this.stream === CONTROL_STREAM) throw new ProtocolError('FRAME_MALFORMED', 'empty control frame');
+          if (this.stream === CONTROL_STREAM) throw new RemuxError('FRAME_MALFORMED', 'empty control frame');
           sink.data(this.stream, 0, 0, chunk.subarray(at, at));
           continue;
         }
@@ -84,7 +84,7 @@ export class FrameDecoder {
 
   private begin(stream: number, length: number): void {
     // The u16 fields cannot exceed MAX_PAYLOAD; the check documents the bound the buffers rely on.
-    if (length > MAX_PAYLOAD) throw new ProtocolError('FRAME_MALFORMED', 'frame too long');
+    if (length > MAX_PAYLOAD) throw new RemuxError('FRAME_TOO_LONG', 'frame too long');
     this.stream = stream;
     this.length = length;
     this.offset = 0;

@@ -4,6 +4,7 @@
  * open). Writes wait here — at most `limit` bytes before `write` returns false, so the writer is
  * held to its window — and replay in order once `bind` supplies the real end; `fail` resets.
  */
+import { UsageError } from '../errors.ts';
 import type { PipeEnd } from './pipe.ts';
 import type { StreamHandlers } from './stream.ts';
 
@@ -57,7 +58,7 @@ export class DeferredEnd implements PipeEnd {
 
   /** The real end arrived: it gets the handlers, the queued bytes, then the FIN or RESET. */
   bind(real: PipeEnd): void {
-    if (this.real) throw new Error('DeferredEnd bound twice');
+    if (this.real) throw new UsageError('DeferredEnd bound twice');
     this.real = real;
     if (this.resetCode !== null) return real.reset(this.resetCode);
     const drain = this.wantDrain ? this.handlers.drain : undefined;

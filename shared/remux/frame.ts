@@ -2,7 +2,7 @@
  * ReMux frame layout (PROTOCOL.md §2, TunneLS): `stream id u16 | length u16 | payload`, big-endian.
  * Stream 0 carries control messages; a zero-length frame on a data stream is FIN.
  */
-import { ProtocolError } from '../errors.ts';
+import { RemuxError, UsageError } from '../errors.ts';
 
 export const HEADER_LENGTH = 4;
 export const MAX_PAYLOAD = 0xffff;
@@ -62,10 +62,10 @@ export type ControlMessage =
 
 export function encodeHeader(stream: number, length: number, out = new Uint8Array(HEADER_LENGTH), at = 0): Uint8Array {
   if (!Number.isInteger(stream) || stream < 0 || stream > MAX_STREAM_ID) {
-    throw new ProtocolError('FRAME_MALFORMED', `stream id out of range: ${stream}`);
+    throw new UsageError(`stream id out of range: ${stream}`);
   }
   if (!Number.isInteger(length) || length < 0 || length > MAX_PAYLOAD) {
-    throw new ProtocolError('FRAME_MALFORMED', `payload length out of range: ${length}`);
+    throw new UsageError(`payload length out of range: ${length}`);
   }
   out[at] = stream >> 8;
   out[at + 1] = stream & 0xff;
@@ -110,12 +110,12 @@ export function encodeControl(msg: Exclude<ControlMessage, { type: 'unknown' }>)
 
 /** Parses a whole control payload; a known type with the wrong length is FRAME_MALFORMED. */
 export function decodeControl(payload: Uint8Array): ControlMessage {
-  if (payload.length === 0) throw new ProtocolError('FRAME_MALFORMED', 'empty control frame');
+  if (payload.length === 0) throw new RemuxError('FRAME_MALFORMED', 'empty control frame');
   const type = payload[0]!;
   const expected = CONTROL_LENGTH[type];
   if (expected === undefined) return { type: 'unknown', code: type };
   if (payload.length !== expected) {
-    throw new ProtocolError('FRAME_MALFORMED', `control type 0x${type.toString(16)} needs ${expected} bytes, got ${payload.length}`);
+    throw new RemuxError('FRAME_MALFORMED', `control type 0x${type.toString(16)} needs ${expected} bytes, got ${payload.length}`);
   }
   const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
   switch (type) {

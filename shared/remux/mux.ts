@@ -14,7 +14,7 @@
  * quarantines ids freed by a FIN from the peer until a PING sent after the freeing is answered —
  * the byte stream is ordered, so by then any such late RESET has arrived (and was ignored).
  */
-import { ProtocolError } from '../errors.ts';
+import { RemuxError, UsageError, isProtocolError, type PassageError } from '../errors.ts';
 import { decodeDestination, encodeDestination, type Destination } from '../eagersocks.ts';
 import { FrameDecoder, type FrameSink } from './decoder.ts';
 import {
@@ -47,7 +47,7 @@ export interface MuxOptions {
   /** Acceptor: a stream the peer opened. Attach handlers at once, or data waits in the stream. */
   onStream?(stream: MuxStream): void;
   /** The connection is over: after a protocol error (then GOAWAY 0x04 was sent), or `destroy`. */
-  onClose?(error?: ProtocolError): void;
+  onClose?(error?: PassageError): void;
   onGoaway?(code: number): void;
   /** The number of open streams changed. */
   onStreamCount?(count: number): void;
@@ -157,11 +157,11 @@ export class Mux implements StreamHost {
 
   /** Opener: a new stream to `destination`; bytes written before the next tick ride in its first frame. */
   open(destination: Destination): MuxStream {
-    if (this.role !== 'opener') throw new ProtocolError('STREAM_LIMIT', 'only the opener opens streams');
-    if (this.closed) throw new ProtocolError('MUX_CLOSED', 'connection closed');
-    if (this.goawayReceived || this.goawaySent) throw new ProtocolError('GOAWAY', 'connection is going away');
+    if (this.role !== 'opener') throw new UsageError('only the opener opens streams');
+    if (this.closed) throw new RemuxError('MUX_CLOSED', 'connection closed');
+    if (this.goawayReceived || this.goawaySent) throw new RemuxError('GOAWAY', 'connection is going away');
     if (this.userStreams >= this.maxStreams || this.streams.size + this.quarantine.size >= this.lastId) {
-      throw new ProtocolError('STREAM_LIMIT', `stream limit ${this.maxStreams} reached`);
+      throw new RemuxError('STREAM_LIMIT', `stream limit ${this.maxStreams} reached`);
     }
     const header = encodeDestination(destination);
     let id = this.nextId;
@@ -184,7 +184,7 @@ export class Mux implements StreamHost {
     try {
       this.decoder.push(chunk, this.frameSink);
     } catch (e) {
-      if (e instanceof ProtocolError) this.fail(e);
+      if (isProtocolError(e)) this.fail(e);
       else throw e;
     }
   }
@@ -560,7 +560,7 @@ export class Mux implements StreamHost {
 
   /** Measures a round trip on the control stream. */
   ping(): Promise<number> {
-    if (this.closed) return Promise.reject(new ProtocolError('MUX_CLOSED', 'connection closed'));
+    if (this.closed) return Promise.reject(new RemuxError('MUX_CLOSED', 'connection closed'));
     const nonce = this.nextPing++;
     return new Promise((resolve, reject) => {
       this.pings.set(nonce, { start: this.now(), resolve, reject });
@@ -579,7 +579,7 @@ export class Mux implements StreamHost {
    * Ends the connection at once: every stream still open is reset toward its user with `code`
    * (0x05 cancelled by default). The transport calls this when it goes away.
    */
-  destroy(error?: ProtocolError, code: number = ResetCode.CANCELLED): void {
+  destroy(error?: PassageError, code: number = ResetCode.CANCELLED): void {
     if (this.closed) return;
     this.closed = true;
     this.opening = null;
@@ -603,13 +603,13 @@ export class Mux implements StreamHost {
       stream.clearSend();
       if (visible) stream.deliverReset(code);
     }
-    for (const ping of this.pings.values()) ping.reject(new ProtocolError('MUX_CLOSED', 'connection closed'));
+    for (const ping of this.pings.values()) ping.reject(new RemuxError('MUX_CLOSED', 'connection closed'));
     this.pings.clear();
     this.options.onClose?.(error);
   }
 
   /** A protocol error for the whole connection: GOAWAY 0x04 goes out, then the connection ends. */
-  private fail(error: ProtocolError): void {
+  private fail(error: PassageError): void {
     if (this.closed) return;
     const goaway = encodeControl({ type: ControlType.GOAWAY, code: GoawayCode.PROTOCOL });
     this.bytesOut += goaway.length;

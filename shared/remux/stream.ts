@@ -3,7 +3,7 @@
  * readable side whose credit is returned only as the user consumes (PROTOCOL.md §2).
  * The Mux owns the wire; a stream only keeps its own buffers and state.
  */
-import { ProtocolError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import type { Destination } from '../eagersocks.ts';
 import { INITIAL_WINDOW } from './frame.ts';
 
@@ -127,7 +127,7 @@ export class MuxStream {
   /** Returns credit for `n` bytes the user has really consumed (written onward, processed). */
   consume(n: number): void {
     if (!(n > 0)) return;
-    if (n > this.unconsumed) throw new ProtocolError('STREAM_CLOSED', `consumed ${n} bytes, only ${this.unconsumed} delivered`);
+    if (n > this.unconsumed) throw new UsageError(`consumed ${n} bytes, only ${this.unconsumed} delivered`);
     this.unconsumed -= n;
     if (this.remote !== 'open' || this.local === 'reset') return;
     this.pendingGrant += n;

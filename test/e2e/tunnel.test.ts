@@ -204,7 +204,7 @@ describe('e2e: recovery and bounds', () => {
 
 describe('e2e: an edge that loses responses', () => {
   it('every 4th meek response dropped after processing: pages still load byte-exact', async () => {
-    const world = await startWorld(['--test-drop-every', '4']);
+    const world = await startWorld([], { dropEvery: 4 });
     const { origin, companions, browser } = world;
     try {
       await addSiteThroughOptions(browser, 'blocked.test');
@@ -221,6 +221,7 @@ describe('e2e: an edge that loses responses', () => {
       expect(digest).toBe(sha256(patternBytes(size)));
       const metrics = await (await fetch(`${companions.edge.url}/metrics`)).text();
       expect(metrics, await diagnosis()).toMatch(/passage_edge_replays_total [1-9]/);
+      expect(world.proxy!.dropped).toBeGreaterThan(0);
     } finally {
       await world.close();
     }

@@ -13,8 +13,8 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { Mux } from '../../shared/remux/mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
-import { joinSocketStream } from '../../server/relay/socket-stream.ts';
-import { shippedExtensionId } from '../../server/paths.ts';
+import { joinSocketStream } from '../../server/exit/socket-stream.ts';
+import { shippedExtensionId } from '../../server/common/paths.ts';
 import { startCompanion, type Companion } from '../support/processes.ts';
 
 const TOKEN = 'test-pairing-token-0123456789';

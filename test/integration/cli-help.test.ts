@@ -1,4 +1,8 @@
 /** The CLI as a user meets it: `node bin/passage.js …` (and `npx passage`), help, validation, signals. */
+import dgram from 'node:dgram';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { ROOT, runCompanion, startCompanion } from '../support/processes.ts';
@@ -20,6 +24,10 @@ const EDGE_OPTIONS: Array<[option: string, shownDefault: string | null]> = [
   ['--allow-private', null],
   ['--cert', null],
   ['--key', null],
+  ['--wt-listen', null],
+  ['--wt-advertise', null],
+  ['--config-dir', null],
+  ['--resolve', null],
   ['--log-level', 'info'],
 ];
 
@@ -79,7 +87,7 @@ describe('start-up validation', () => {
       [['edge', '--cert', '/nonexistent/cert.pem', '--key', '/nonexistent/key.pem'], /cannot read certificate or key/],
       [['edge', '--log-level', 'loud'], /Allowed choices are fatal, error/],
       [['edge', '--bogus'], /unknown option '--bogus'/],
-      [['edge', '--test-resolve', 'nameonly'], /--test-resolve wants NAME=IP/],
+      [['edge', '--resolve', 'nameonly'], /--resolve wants NAME=IP/],
       [['bridge', '--listen', '0.0.0.0:0'], /loopback only/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCompanion(args)));
@@ -112,6 +120,19 @@ describe('start-up validation', () => {
       expect(stderr).not.toMatch(/\n\s+at /); // no stack trace for an operator's mistake
     } finally {
       await taken.close();
+    }
+  });
+
+  it('says clearly when the WebTransport UDP port is taken, in one line', async () => {
+    const taken = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-udp-'));
+    try {
+      const { code, stderr } = await runCompanion(['edge', '--listen', '127.0.0.1:0', '--wt-listen', `127.0.0.1:${taken.address().port}`, '--config-dir', dir, '--log-level', 'silent']);
+      expect(code).toBe(2);
+      expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^passage: listen EADDRINUSE: .*127\\.0\\.0\\.1:${taken.address().port}/udp`))]);
+    } finally {
+      taken.close();
     }
   });
 });

@@ -14,7 +14,7 @@ describe('passage CLI', () => {
       for (let i = 0; i < 1000 && !re.test(c.stdout.join('')); i++) await new Promise((r) => setTimeout(r, 20));
       return c.stdout.join('');
     };
-    const c = await startCompanion(['--edge-listen', '127.0.0.1:0', '--bridge-listen', '127.0.0.1:0', '--no-build', '--config-dir', dir]);
+    const c = await startCompanion(['--edge-listen', '127.0.0.1:0', '--bridge-listen', '127.0.0.1:0', '--wt-listen', '127.0.0.1:0', '--no-build', '--config-dir', dir]);
     const out = await waitFor(c, /config link/);
     expect(out).toMatch(/passage bridge listening on http:\/\/127\.0\.0\.1:\d+/);
     const token = /Pairing token: (\S+)/.exec(out)![1]!;
@@ -22,7 +22,7 @@ describe('passage CLI', () => {
     expect(readFileSync(path.join(dir, 'pairing-token'), 'utf8').trim()).toBe(token);
     expect(out).toMatch(/passage:\/\/config\//);
     expect(await c.stop('SIGINT')).toBe(0);
-    const again = await startCompanion(['--edge-listen', '127.0.0.1:0', '--bridge-listen', '127.0.0.1:0', '--no-build', '--config-dir', dir]);
+    const again = await startCompanion(['--edge-listen', '127.0.0.1:0', '--bridge-listen', '127.0.0.1:0', '--wt-listen', '127.0.0.1:0', '--no-build', '--config-dir', dir]);
     expect(await waitFor(again, /config link/)).toContain(`Pairing token: ${token}`);
     await again.stop();
   });

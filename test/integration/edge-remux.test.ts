@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
+import { droppingProxy } from '../support/dropping-proxy.ts';
 import { startCompanion, rssBytes, type Companion } from '../support/processes.ts';
 import { blackhole, echoServer, listen, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
@@ -189,18 +190,21 @@ describe('edge, remux mode: bounds and faults', () => {
 
   it('every 4th response dropped after processing: 2 MiB each way byte-exact, nothing duplicated', async () => {
     const echo = await echoServer();
-    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--test-drop-every', '4', '--log-level', 'warn']);
-    const client = meekMux({ url: edge.url + '/' });
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--log-level', 'warn']);
+    const proxy = await droppingProxy(edge.port, 4);
+    const client = meekMux({ url: proxy.url + '/' });
     try {
       const data = randomBytes(2 * 1024 * 1024);
       const back = await exchange(client.mux.open({ type: 'ipv4', host: '127.0.0.1', port: echo.port }), data);
       expect(back.length).toBe(data.length);
       expect(sha(back)).toBe(sha(data));
       expect(client.session.stats.retries).toBeGreaterThan(0);
+      expect(proxy.dropped).toBeGreaterThan(0);
       const text = await (await fetch(`${edge.url}/metrics`)).text();
       expect(text).toMatch(/passage_edge_replays_total [1-9]/);
     } finally {
       client.session.close();
+      await proxy.close();
       await edge.stop();
       await echo.close();
     }

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { createDialer, dial, DialError } from '../../server/edge/dialer.ts';
+import { createDialer, dial } from '../../server/exit/dialer.ts';
+import { DialError } from '../../server/exit/dial-error.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import { blackhole, listen } from '../support/servers.ts';
@@ -40,7 +41,7 @@ describe('dialer (real TCP on loopback)', () => {
         { type: 'ipv6', host: '::ffff:127.0.0.1', port: server.port },
         { type: 'ipv6', host: '::ffff:7f00:1', port: server.port },
         { type: 'ipv6', host: '::1', port: server.port },
-        { type: 'domain', host: 'blocked.test', port: server.port }, // --test-resolve blocked.test=127.0.0.1
+        { type: 'domain', host: 'blocked.test', port: server.port }, // --resolve blocked.test=127.0.0.1
         { type: 'domain', host: 'localhost', port: server.port }, // /etc/hosts
         { type: 'domain', host: '127.1', port: server.port }, // the resolver reads it as 127.0.0.1
       ];

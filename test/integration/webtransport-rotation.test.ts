@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createLogger } from '../../server/log.ts';
-import { createDialer } from '../../server/edge/dialer.ts';
+import { createLogger } from '../../server/common/log.ts';
+import { createDialer } from '../../server/exit/dialer.ts';
 import { startWebTransport, type RunningWebTransport } from '../../server/webtransport/webtransport-edge.ts';
 import { RENEW_BEFORE_MS, VALIDITY_MS } from '../../server/webtransport/certificates.ts';
 

@@ -14,6 +14,7 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
+import { droppingProxy, type DroppingProxy } from './dropping-proxy.ts';
 import { ROOT, startCompanion, type Companion } from './processes.ts';
 
 export const PAIRING_TOKEN = 'e2e-pairing-token-0123456789';
@@ -105,7 +106,7 @@ export interface Companions {
 }
 
 export async function startCompanions(dir: string, edgeExtra: string[] = []): Promise<Companions> {
-  const edgeArgs = ['edge', '--listen', '127.0.0.1:0', '--allow-private', '--test-resolve', 'blocked.test=127.0.0.1', '--log-level', 'warn', ...edgeExtra];
+  const edgeArgs = ['edge', '--listen', '127.0.0.1:0', '--allow-private', '--resolve', 'blocked.test=127.0.0.1', '--log-level', 'warn', ...edgeExtra];
   let edge = await startCompanion(edgeArgs);
   const bridge = await startCompanion(['bridge', '--listen', '127.0.0.1:0', '--token', PAIRING_TOKEN, '--config-dir', dir, '--log-level', 'warn']);
   const self: Companions = {
@@ -293,22 +294,29 @@ export interface World {
   origin: Origin;
   companions: Companions;
   browser: Browser;
+  /** The answer-losing proxy between extension and edge, when asked for. */
+  proxy: DroppingProxy | null;
   close(): Promise<void>;
 }
 
-/** Origin, companion and Chromium, the extension configured through its options page. */
-export async function startWorld(edgeExtra: string[] = []): Promise<World> {
+/**
+ * Origin, companion and Chromium, the extension configured through its options page.
+ * `dropEvery`: the extension reaches the edge through a proxy that loses every Nth answer. */
+export async function startWorld(edgeExtra: string[] = [], o: { dropEvery?: number } = {}): Promise<World> {
   const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-'));
   const origin = await startOrigin(dir);
   const companions = await startCompanions(dir, edgeExtra);
+  const proxy = o.dropEvery ? await droppingProxy(companions.edge.port, o.dropEvery) : null;
   const browser = await launchBrowser(origin.port);
-  await configureExtension(browser, companions.edge.port, companions.bridge.port);
+  await configureExtension(browser, proxy?.port ?? companions.edge.port, companions.bridge.port);
   return {
     origin,
     companions,
     browser,
+    proxy,
     async close() {
       await browser.close();
+      await proxy?.close();
       await companions.stop();
       await origin.close();
     },

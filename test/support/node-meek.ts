@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { MeekClientSession, MeekRequest, MeekResponse } from '../../shared/meek/client-session.ts';
 import { createMeekMux } from '../../shared/meek/meek-mux.ts';
 import type { Mux } from '../../shared/remux/mux.ts';
-import type { ProtocolError } from '../../shared/errors.ts';
+import type { MeekError } from '../../shared/errors.ts';
 
 export interface NodeMeekOptions {
   url: string;
@@ -46,7 +46,7 @@ export function nodeRoundTrip(options: NodeMeekOptions) {
 }
 
 /** A ReMux opener carried by one meek session to the edge. */
-export function meekMux(options: NodeMeekOptions, onClose?: (e?: ProtocolError) => void): { mux: Mux; session: MeekClientSession } {
+export function meekMux(options: NodeMeekOptions, onClose?: (e?: MeekError) => void): { mux: Mux; session: MeekClientSession } {
   return createMeekMux({
     roundTrip: nodeRoundTrip(options),
     ...(options.acceptMaxBody ? { acceptMaxBody: options.acceptMaxBody } : {}),

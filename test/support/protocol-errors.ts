@@ -1,11 +1,11 @@
-import { ProtocolError } from '../../shared/errors.ts';
+import { isProtocolError, type PassageError } from '../../shared/errors.ts';
 
-/** Runs `f`; a throw must be a ProtocolError (anything else is rethrown, so a fuzz property fails). */
-export function onlyProtocolErrors<T>(f: () => T): T | ProtocolError {
+/** Runs `f`; a throw must be a protocol error (anything else is rethrown, so a fuzz property fails). */
+export function onlyProtocolErrors<T>(f: () => T): T | PassageError {
   try {
     return f();
   } catch (e) {
-    if (e instanceof ProtocolError) return e;
+    if (isProtocolError(e)) return e;
     throw e;
   }
 }

@@ -6,7 +6,7 @@ import {
   encodeDestination,
   type Destination,
 } from '../../shared/eagersocks.ts';
-import { ProtocolError } from '../../shared/errors.ts';
+import { AddressError } from '../../shared/errors.ts';
 
 const ipv4 = fc.ipV4().map((host) => ({ type: 'ipv4' as const, host }));
 const ipv6 = fc.ipV6().map((h) => destinationFromHost(h, 1)).filter((d) => d.type === 'ipv6');
@@ -54,7 +54,7 @@ describe('EagerSocks header', () => {
   });
 
   it('rejects what the wire cannot carry', () => {
-    const bad = (f: () => unknown) => expect(f).toThrow(ProtocolError);
+    const bad = (f: () => unknown) => expect(f).toThrow(AddressError);
     bad(() => encodeDestination({ type: 'domain', host: '', port: 1 }));
     bad(() => encodeDestination({ type: 'domain', host: 'a'.repeat(256), port: 1 }));
     bad(() => encodeDestination({ type: 'ipv4', host: '1.2.3.4', port: 0 }));
@@ -68,14 +68,14 @@ describe('EagerSocks header', () => {
     bad(() => decodeDestination(new Uint8Array([0x03, 2, 0xff, 0xfe, 0, 80])));
   });
 
-  it('answers hostile bytes with ProtocolError or "incomplete", nothing else', () => {
+  it('answers hostile bytes with AddressError or "incomplete", nothing else', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
         try {
           const out = decodeDestination(bytes);
           if (out) expect(out.length).toBeLessThanOrEqual(bytes.length);
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
+          expect(e).toBeInstanceOf(AddressError);
         }
       }),
     );

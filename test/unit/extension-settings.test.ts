@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeConfigLink, encodeConfigLink, type PassageSettings } from '../../shared/config-link.ts';
 import { edgeUrlProblem } from '../../extension/lib/edge-url.ts';
-import { ProtocolError } from '../../shared/errors.ts';
+import { SettingsError } from '../../shared/errors.ts';
 
 const settings: fc.Arbitrary<PassageSettings> = fc.record({
   edgeUrl: fc.webUrl(),
@@ -36,14 +36,14 @@ describe('passage:// config link', () => {
     } as never);
     expect(decodeConfigLink(link)).toEqual({});
     for (const bad of ['', 'passage://config/', 'https://example.org', 'passage://config/!!!', 'passage://config/' + 'A'.repeat(9000)]) {
-      expect(() => decodeConfigLink(bad)).toThrow(ProtocolError);
+      expect(() => decodeConfigLink(bad)).toThrow(SettingsError);
     }
     fc.assert(
       fc.property(fc.string(), (junk) => {
         try {
           decodeConfigLink('passage://config/' + junk);
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
+          expect(e).toBeInstanceOf(SettingsError);
         }
       }),
     );

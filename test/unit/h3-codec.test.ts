@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { encodeVarint, readVarint, MAX_VARINT } from '../../shared/h3/varint.ts';
 import { H3FrameDecoder, Setting, decodeSettings, encodeFrame, encodeSettings, FrameType } from '../../shared/h3/frame.ts';
-import { ProtocolError } from '../../shared/errors.ts';
+import { H3CodecError, UsageError } from '../../shared/errors.ts';
 
 const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((b) => parseInt(b, 16)));
 
@@ -13,7 +13,7 @@ describe('QUIC varints (RFC 9000 §16 and appendix A.1)', () => {
     expect(readVarint(hex('25'), 0)).toEqual({ value: 37, length: 1 });
     expect(readVarint(hex('4025'), 0)).toEqual({ value: 37, length: 2 });
     // 151288809941952652 is above 2^53−1: refused, never rounded.
-    expect(() => readVarint(hex('c2197c5eff14e88c'), 0)).toThrow(ProtocolError);
+    expect(() => readVarint(hex('c2197c5eff14e88c'), 0)).toThrow(H3CodecError);
   });
 
   it('encodes minimally and round-trips every safe value', () => {
@@ -27,8 +27,8 @@ describe('QUIC varints (RFC 9000 §16 and appendix A.1)', () => {
         for (let i = 0; i < bytes.length; i++) expect(readVarint(bytes.subarray(0, i), 0)).toBeNull();
       }),
     );
-    expect(() => encodeVarint(-1)).toThrow(ProtocolError);
-    expect(() => encodeVarint(1.5)).toThrow(ProtocolError);
+    expect(() => encodeVarint(-1)).toThrow(UsageError);
+    expect(() => encodeVarint(1.5)).toThrow(UsageError);
   });
 });
 
@@ -67,7 +67,7 @@ describe('HTTP/3 frames', () => {
   });
 
   it('refuses oversized frames, repeated or truncated settings, and never throws anything else on garbage', () => {
-    expect(() => new H3FrameDecoder(10).push(encodeFrame(FrameType.DATA, new Uint8Array(11)))).toThrow(ProtocolError);
+    expect(() => new H3FrameDecoder(10).push(encodeFrame(FrameType.DATA, new Uint8Array(11)))).toThrow(H3CodecError);
     expect(() => decodeSettings(encodeSettings([[1, 1], [1, 2]]))).toThrow(/repeated/);
     expect(() => decodeSettings(hex('0140'))).toThrow(/truncated/);
     fc.assert(
@@ -76,7 +76,7 @@ describe('HTTP/3 frames', () => {
           new H3FrameDecoder(100).push(junk);
           decodeSettings(junk);
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
+          expect(e).toBeInstanceOf(H3CodecError);
         }
       }),
     );

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { EOS, huffmanCode, huffmanDecode, huffmanEncode } from '../../shared/h3/huffman.ts';
-import { ProtocolError } from '../../shared/errors.ts';
+import { H3CodecError } from '../../shared/errors.ts';
 
 const hex = (s: string) => Uint8Array.from(s.replace(/\s/g, '').match(/../g)!.map((b) => parseInt(b, 16)));
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -43,15 +43,15 @@ describe('Huffman code (RFC 7541 Appendix B)', () => {
         expect(Array.from(huffmanDecode(huffmanEncode(b)))).toEqual(Array.from(b));
       }),
     );
-    expect(() => huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f4fe'))).toThrow(ProtocolError); // padding not all ones
-    expect(() => huffmanDecode(hex('ffff ffff'))).toThrow(ProtocolError); // EOS
-    expect(() => huffmanDecode(hex('ff'))).toThrow(ProtocolError); // 8 bits of padding
+    expect(() => huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f4fe'))).toThrow(H3CodecError); // padding not all ones
+    expect(() => huffmanDecode(hex('ffff ffff'))).toThrow(H3CodecError); // EOS
+    expect(() => huffmanDecode(hex('ff'))).toThrow(H3CodecError); // 8 bits of padding
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (junk) => {
         try {
           huffmanDecode(junk);
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
+          expect(e).toBeInstanceOf(H3CodecError);
         }
       }),
     );

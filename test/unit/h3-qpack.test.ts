@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { STATIC_TABLE, decodeFieldSection, encodeFieldSection, readPrefixInt, writePrefixInt, type Field } from '../../shared/h3/qpack.ts';
-import { ProtocolError } from '../../shared/errors.ts';
+import { H3CodecError } from '../../shared/errors.ts';
 
 const hex = (s: string) => Uint8Array.from(s.replace(/\s/g, '').match(/../g)!.map((b) => parseInt(b, 16)));
 
@@ -52,7 +52,7 @@ describe('QPACK with a zero-capacity dynamic table', () => {
     );
   });
 
-  it('refuses dynamic references, bad indexes and oversized sections; garbage only raises ProtocolError', () => {
+  it('refuses dynamic references, bad indexes and oversized sections; garbage only raises H3CodecError', () => {
     expect(() => decodeFieldSection(hex('0381 10 11'))).toThrow(/dynamic/); // RFC 9204 B.2's section
     expect(() => decodeFieldSection(hex('0000 80'))).toThrow(/dynamic/);
     expect(() => decodeFieldSection(hex('0000 ff 24'))).toThrow(/out of range/); // static index 99
@@ -62,7 +62,7 @@ describe('QPACK with a zero-capacity dynamic table', () => {
         try {
           decodeFieldSection(junk, 4096);
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
+          expect(e).toBeInstanceOf(H3CodecError);
         }
       }),
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ProtocolError } from '../../shared/errors.ts';
+import { H3CodecError, PassageError } from '../../shared/errors.ts';
 import { decodeSettings, FrameType, H3FrameDecoder, Setting, type H3Frame } from '../../shared/h3/frame.ts';
 import { decodeFieldSection, type Field } from '../../shared/h3/qpack.ts';
 import { encodeVarint, MAX_VARINT, readVarint } from '../../shared/h3/varint.ts';
@@ -235,10 +235,10 @@ describe('readPreamble', () => {
     );
   });
 
-  it('arbitrary bytes never throw anything but ProtocolError, nor claim bytes beyond the input', () => {
+  it('arbitrary bytes never throw anything but H3CodecError, nor claim bytes beyond the input', () => {
     // A varint above 2^53−1 is the one refusal.
-    expect(() => readPreamble(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 1)).toThrow(ProtocolError);
-    expect(() => readPreamble(Uint8Array.of(0x40, 0x41, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 2)).toThrow(ProtocolError);
+    expect(() => readPreamble(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 1)).toThrow(H3CodecError);
+    expect(() => readPreamble(Uint8Array.of(0x40, 0x41, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 2)).toThrow(H3CodecError);
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 24 }),
       fc.uint8Array({ maxLength: 16 }).map((b) => concat(Uint8Array.of(WT_BIDI_SIGNAL), b)),
@@ -247,7 +247,7 @@ describe('readPreamble', () => {
     fc.assert(
       fc.property(bytes, fc.constantFrom<1 | 2>(1, 2), (buf, count) => {
         const r = onlyProtocolErrors(() => readPreamble(buf, count));
-        if (r === null || r instanceof ProtocolError) return;
+        if (r === null || r instanceof PassageError) return;
         expect(r.length).toBeGreaterThan(0);
         expect(r.length).toBeLessThanOrEqual(buf.length);
         expect(r.values.length).toBeGreaterThanOrEqual(1);
@@ -276,7 +276,7 @@ describe('classifyRequest', () => {
   const without = (fields: Field[], name: string) => fields.filter(([n]) => n !== name);
   const replace = (fields: Field[], name: string, value: string): Field[] => fields.map(([n, v]) => (n === name ? [n, value] : [n, v]));
   const malformed = (fields: readonly Field[]) => {
-    expect(() => classifyRequest(fields)).toThrow(ProtocolError);
+    expect(() => classifyRequest(fields)).toThrow(H3CodecError);
   };
 
   it('recognises a Chromium-like extended CONNECT for WebTransport', () => {
@@ -305,7 +305,7 @@ describe('classifyRequest', () => {
     expect(classifyRequest(replace(chromium(), ':protocol', 'connect-udp'))).toMatchObject({ kind: 'other' });
   });
 
-  it('throws ProtocolError on malformed pseudo-headers', () => {
+  it('throws H3CodecError on malformed pseudo-headers', () => {
     malformed([...pseudo('/wt/').slice(0, 4), ...regular, [':path', '/wt/']]); // pseudo-header after a regular field
     malformed([...pseudo('/wt/'), [':path', '/other/'], ...regular]); // repeated
     malformed([[':method', 'GET'], [':method', 'GET']]);
@@ -344,7 +344,7 @@ describe('classifyRequest', () => {
     );
   });
 
-  it('arbitrary field lists only ever classify or throw ProtocolError', () => {
+  it('arbitrary field lists only ever classify or throw H3CodecError', () => {
     const name = fc.oneof(
       fc.constantFrom(':method', ':scheme', ':authority', ':path', ':protocol', ':status', ':', 'origin', 'Origin', 'token', 'sec-webtransport-http3-draft02'),
       fc.string({ maxLength: 12 }),
@@ -368,7 +368,7 @@ describe('classifyRequest', () => {
     fc.assert(
       fc.property(fields, (fs) => {
         const r = onlyProtocolErrors(() => classifyRequest(fs));
-        if (r instanceof ProtocolError) return;
+        if (r instanceof PassageError) return;
         if (r.kind === 'webtransport') {
           expect(r.path.startsWith('/')).toBe(true);
           expect(r.path.includes('?')).toBe(false);

@@ -7,7 +7,7 @@ import {
   type MeekResponse,
 } from '../../shared/meek/client-session.ts';
 import { MeekServerSession, negotiateResponseLimit } from '../../shared/meek/server-session.ts';
-import type { ProtocolError } from '../../shared/errors.ts';
+import type { MeekError } from '../../shared/errors.ts';
 import { FakeClock, seeded } from '../support/fake-clock.ts';
 import { concat } from '../support/bytes.ts';
 
@@ -90,7 +90,7 @@ function scriptedEdge(
 
 function session(clock: FakeClock, roundTrip: MeekClientOptions['roundTrip'], extra: Partial<MeekClientOptions> = {}) {
   const received: Uint8Array[] = [];
-  const closes: ProtocolError[] = [];
+  const closes: MeekError[] = [];
   let drains = 0;
   const s = new MeekClientSession({
     roundTrip,
@@ -250,7 +250,7 @@ describe('MeekClientSession: retries', () => {
     await clock.runUntil(() => c.closes.length > 0);
     expect(calls.map((x) => x.at)).toEqual([0, 50, 150, 350, 750, 1550]); // gaps 50, 100, 200, 400, 800
     expect(calls.every((x) => x.seq === 1 && x.hash === sha(body))).toBe(true);
-    expect(c.closes.map((e) => e.code)).toEqual(['MEEK_RETRIES']);
+    expect(c.closes.map((e) => e.code)).toEqual(['RETRIES']);
     expect(c.s.stats.retries).toBe(5);
     expect(c.s.isClosed).toBe(true);
     expect(c.s.write(new Uint8Array(1))).toBe(false);
@@ -310,7 +310,7 @@ describe('MeekClientSession: retries', () => {
     // Failures at 5000, 10050, 15150, 20350; a retry after the last would start past 15 s from the first.
     expect(calls).toEqual([0, 5050, 10_150, 15_350]);
     expect(closedAt).toBe(20_350);
-    expect(c.closes.map((e) => e.code)).toEqual(['MEEK_RETRIES']);
+    expect(c.closes.map((e) => e.code)).toEqual(['RETRIES']);
   });
 
   it('retries 502/503 on the first request with the same seq and body, then carries on', async () => {
@@ -328,14 +328,14 @@ describe('MeekClientSession: retries', () => {
     c.s.close();
   });
 
-  it('ends with MEEK_RETRIES when 503 persists', async () => {
+  it('ends with RETRIES when 503 persists', async () => {
     const clock = new FakeClock();
     const edge = scriptedEdge(clock, { fault: () => 503 });
     const c = session(clock, edge.roundTrip);
     c.s.setActive(true);
     await clock.runUntil(() => c.closes.length > 0);
     expect(edge.requests).toBe(6);
-    expect(c.closes.map((e) => e.code)).toEqual(['MEEK_RETRIES']);
+    expect(c.closes.map((e) => e.code)).toEqual(['RETRIES']);
   });
 });
 
@@ -350,9 +350,9 @@ describe('MeekClientSession: final statuses', () => {
     return { c, requests: i, clock };
   };
 
-  it('410 ends the session with MEEK_GONE; the 410 body is not data', async () => {
+  it('410 ends the session with GONE; the 410 body is not data', async () => {
     const { c, requests, clock } = await statusRun([410]);
-    expect(c.closes.map((e) => e.code)).toEqual(['MEEK_GONE']);
+    expect(c.closes.map((e) => e.code)).toEqual(['GONE']);
     expect(requests).toBe(1);
     expect(c.received).toEqual([]);
     expect(clock.pending).toBe(0);
@@ -362,13 +362,13 @@ describe('MeekClientSession: final statuses', () => {
     const { c, requests } = await statusRun([200, 200, 410]);
     expect(requests).toBe(3);
     expect(c.received.length).toBe(2);
-    expect(c.closes.map((e) => e.code)).toEqual(['MEEK_GONE']);
+    expect(c.closes.map((e) => e.code)).toEqual(['GONE']);
   });
 
   for (const status of [400, 403, 404, 409, 413, 301, 204]) {
-    it(`${status} is final: MEEK_HTTP, no retry`, async () => {
+    it(`${status} is final: HTTP, no retry`, async () => {
       const { c, requests } = await statusRun([status]);
-      expect(c.closes.map((e) => e.code)).toEqual(['MEEK_HTTP']);
+      expect(c.closes.map((e) => e.code)).toEqual(['HTTP']);
       expect(requests).toBe(1);
     });
   }

@@ -19,17 +19,17 @@ import {
   parseSeq,
   parseSessionId,
 } from '../../shared/meek/headers.ts';
-import { ProtocolError, isProtocolError } from '../../shared/errors.ts';
+import { MeekError } from '../../shared/errors.ts';
 
-/** Throws a ProtocolError with code MEEK_HEADER (HTTP 400), nothing else. */
+/** Throws a MeekError with code HEADER (HTTP 400), nothing else. */
 const rejects400 = (f: () => unknown) => {
   try {
     f();
   } catch (e) {
-    expect(isProtocolError(e, 'MEEK_HEADER'), String(e)).toBe(true);
+    expect((e instanceof MeekError && e.code === 'HEADER'), String(e)).toBe(true);
     return;
   }
-  throw new Error('expected MEEK_HEADER');
+  throw new Error('expected HEADER');
 };
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-';
@@ -118,7 +118,7 @@ describe('X-Meek-Seq', () => {
         try {
           n = parseSeq(s);
         } catch (e) {
-          expect(isProtocolError(e, 'MEEK_HEADER')).toBe(true);
+          expect((e instanceof MeekError && e.code === 'HEADER')).toBe(true);
           return;
         }
         expect(isValidSeq(n)).toBe(true);
@@ -152,14 +152,14 @@ describe('X-Meek-Max-Body', () => {
     );
   });
 
-  it('hostile strings: ProtocolError or an integer in 1024 … 16 MiB', () => {
+  it('hostile strings: MeekError or an integer in 1024 … 16 MiB', () => {
     fc.assert(
       fc.property(fc.oneof(numberish, fc.string({ unit: 'binary', maxLength: 30 })), (s) => {
         try {
           const n = parseMaxBody(s);
           expect(Number.isInteger(n) && n >= MIN_MAX_BODY && n <= MAX_MAX_BODY).toBe(true);
         } catch (e) {
-          expect(isProtocolError(e, 'MEEK_HEADER')).toBe(true);
+          expect((e instanceof MeekError && e.code === 'HEADER')).toBe(true);
         }
       }),
     );
@@ -179,7 +179,7 @@ describe('parseMeekRequestHeaders', () => {
     rejects400(() => parseMeekRequestHeaders((n) => ({ ...h, 'x-meek-max-body': '512' })[n]));
   });
 
-  it('hostile header values end in ProtocolError MEEK_HEADER, never another exception', () => {
+  it('hostile header values end in MeekError HEADER, never another exception', () => {
     const value = fc.option(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 50 }), numberish), { nil: undefined });
     fc.assert(
       fc.property(value, value, value, (id, seq, max) => {
@@ -190,8 +190,8 @@ describe('parseMeekRequestHeaders', () => {
           expect(out.seq === null ? seq === undefined : String(out.seq) === seq).toBe(true);
           expect(out.clientMaxBody === null ? max === undefined : out.clientMaxBody >= MIN_MAX_BODY).toBe(true);
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
-          expect((e as ProtocolError).code).toBe('MEEK_HEADER');
+          expect(e).toBeInstanceOf(MeekError);
+          expect((e as MeekError).code).toBe('HEADER');
         }
       }),
       { numRuns: 500 },

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { MeekServerSession, checkNewSession, negotiateResponseLimit } from '../../shared/meek/server-session.ts';
-import { ProtocolError, isProtocolError } from '../../shared/errors.ts';
+import { MeekError } from '../../shared/errors.ts';
 
 const code = async (p: Promise<unknown>) => {
   try {
     await p;
     return 'ok';
   } catch (e) {
-    return isProtocolError(e) ? e.code : 'other';
+    return e instanceof MeekError ? e.code : 'other';
   }
 };
 
@@ -34,11 +34,11 @@ describe('MeekServerSession', () => {
     const process = (v: string) => async () => (runs++, v);
     expect(await s.handle(1, process('a'))).toEqual({ replayed: false, response: 'a' });
     expect(await s.handle(1, process('x'))).toEqual({ replayed: true, response: 'a' });
-    expect(await code(s.handle(3, process('x')))).toBe('MEEK_SEQ');
+    expect(await code(s.handle(3, process('x')))).toBe('SEQ');
     expect(s.lastSeq).toBe(1);
     expect(await s.handle(1, process('x'))).toEqual({ replayed: true, response: 'a' }); // the 409 changed nothing
     expect(await s.handle(2, process('b'))).toEqual({ replayed: false, response: 'b' });
-    expect(await code(s.handle(1, process('x')))).toBe('MEEK_SEQ'); // the stored response moved on
+    expect(await code(s.handle(1, process('x')))).toBe('SEQ'); // the stored response moved on
     expect(await s.handle(2, process('x'))).toEqual({ replayed: true, response: 'b' });
     expect(s.lastSeq).toBe(2);
     expect(runs).toBe(2);
@@ -64,7 +64,7 @@ describe('MeekServerSession', () => {
   it('a first request with a seq other than 1 is refused and leaves the session as new', async () => {
     const s = new MeekServerSession<string>();
     let runs = 0;
-    expect(await code(s.handle(2, async () => (runs++, 'x')))).toBe('MEEK_SEQ');
+    expect(await code(s.handle(2, async () => (runs++, 'x')))).toBe('SEQ');
     expect(runs).toBe(0);
     // Neither the seq nor the mode was taken from the refused request.
     expect(await s.handle(null, async () => (runs++, 'plain'))).toEqual({ replayed: false, response: 'plain' });
@@ -73,7 +73,7 @@ describe('MeekServerSession', () => {
 
   it('an out-of-range seq is a header error (400), not an order error', async () => {
     const s = new MeekServerSession<string>();
-    for (const bad of [0, -1, 1.5, 2 ** 53, NaN]) expect(await code(s.handle(bad, async () => 'x'))).toBe('MEEK_HEADER');
+    for (const bad of [0, -1, 1.5, 2 ** 53, NaN]) expect(await code(s.handle(bad, async () => 'x'))).toBe('HEADER');
     expect(await s.handle(1, async () => 'a')).toEqual({ replayed: false, response: 'a' });
   });
 
@@ -116,7 +116,7 @@ describe('MeekServerSession', () => {
     const s = new MeekServerSession<string>();
     expect(await code(s.handle(1, async () => Promise.reject(new Error('upstream write failed'))))).toBe('other');
     expect(s.lastSeq).toBe(0);
-    expect(await code(s.handle(2, async () => 'skip'))).toBe('MEEK_SEQ');
+    expect(await code(s.handle(2, async () => 'skip'))).toBe('SEQ');
     expect(await s.handle(1, async () => 'again')).toEqual({ replayed: false, response: 'again' });
   });
 
@@ -132,22 +132,22 @@ describe('MeekServerSession', () => {
     expect(s.lastSeq).toBe(1);
   });
 
-  it('passes a ProtocolError from process through (the edge maps MEEK_GONE to 410)', async () => {
+  it('passes a MeekError from process through (the edge maps GONE to 410)', async () => {
     const s = new MeekServerSession<string>();
-    expect(await code(s.handle(1, async () => Promise.reject(new ProtocolError('MEEK_GONE', 'ended'))))).toBe('MEEK_GONE');
+    expect(await code(s.handle(1, async () => Promise.reject(new MeekError('GONE', 'ended'))))).toBe('GONE');
   });
 
   it('keeps a session in the mode it began with: seq or plain meek', async () => {
     const withSeq = new MeekServerSession<string>();
     await withSeq.handle(1, async () => 'a');
-    expect(await code(withSeq.handle(null, async () => 'b'))).toBe('MEEK_HEADER');
+    expect(await code(withSeq.handle(null, async () => 'b'))).toBe('HEADER');
     expect(await withSeq.handle(2, async () => 'c')).toEqual({ replayed: false, response: 'c' });
     const plain = new MeekServerSession<string>();
     let runs = 0;
     expect(await plain.handle(null, async () => (runs++, 'a'))).toEqual({ replayed: false, response: 'a' });
     expect(await plain.handle(null, async () => (runs++, 'a'))).toEqual({ replayed: false, response: 'a' }); // no replay without seq
     expect(runs).toBe(2);
-    expect(await code(plain.handle(1, async () => 'c'))).toBe('MEEK_HEADER');
+    expect(await code(plain.handle(1, async () => 'c'))).toBe('HEADER');
   });
 });
 
@@ -158,7 +158,7 @@ describe('checkNewSession and negotiateResponseLimit', () => {
       checkNewSession(2 ** 53 - 1);
       throw new Error('expected a throw');
     } catch (e) {
-      expect(isProtocolError(e, 'MEEK_GONE')).toBe(true);
+      expect((e instanceof MeekError && e.code === 'GONE')).toBe(true);
     }
     expect(() => checkNewSession(1)).not.toThrow();
     expect(() => checkNewSession(null)).not.toThrow();

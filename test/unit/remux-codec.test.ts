@@ -8,7 +8,7 @@ import {
   encodeFrame,
   encodeHeader,
 } from '../../shared/remux/frame.ts';
-import { ProtocolError } from '../../shared/errors.ts';
+import { RemuxError } from '../../shared/errors.ts';
 import { concat } from '../support/mux-pipe.ts';
 
 type Frame = { stream: number; payload: Uint8Array };
@@ -101,17 +101,17 @@ describe('ReMux frame codec', () => {
       for (const bad of [1, len - 1, len + 1]) {
         const payload = new Uint8Array(bad);
         payload[0] = type;
-        expect(() => decodeControl(payload)).toThrow(ProtocolError);
+        expect(() => decodeControl(payload)).toThrow(RemuxError);
       }
     }
     expect(decodeControl(new Uint8Array([0x77, 1, 2]))).toEqual({ type: 'unknown', code: 0x77 });
   });
 
   it('an empty control frame is a protocol error', () => {
-    expect(() => new FrameDecoder().push(encodeHeader(0, 0), { data() {}, control() {} })).toThrow(ProtocolError);
+    expect(() => new FrameDecoder().push(encodeHeader(0, 0), { data() {}, control() {} })).toThrow(RemuxError);
   });
 
-  it('random garbage ends in ProtocolError or a clean partial state, with bounded memory', () => {
+  it('random garbage ends in RemuxError or a clean partial state, with bounded memory', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 2000 }), { maxLength: 10 }), (chunks) => {
         const decoder = new FrameDecoder();
@@ -127,13 +127,13 @@ describe('ReMux frame codec', () => {
                 try {
                   decodeControl(p);
                 } catch (e) {
-                  expect(e).toBeInstanceOf(ProtocolError);
+                  expect(e).toBeInstanceOf(RemuxError);
                 }
               },
             });
           }
         } catch (e) {
-          expect(e).toBeInstanceOf(ProtocolError);
+          expect(e).toBeInstanceOf(RemuxError);
         }
         expect(held).toBeLessThanOrEqual(65535);
       }),

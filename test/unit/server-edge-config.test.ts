@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, EDGE_DEFAULTS, isLoopbackHost, parseEdgeConfig, parseHostPort, type EdgeOptionValues } from '../../server/edge/config.ts';
+import { ConfigError, isLoopbackHost, parseHostPort } from '../../server/common/config-values.ts';
+import { EDGE_DEFAULTS, parseEdgeConfig, type EdgeOptionValues } from '../../server/edge/config.ts';
 
 const base: EdgeOptionValues = { ...EDGE_DEFAULTS };
 const parse = (over: Partial<EdgeOptionValues>, env: Record<string, string> = {}) => parseEdgeConfig({ ...base, ...over }, env);
@@ -64,10 +65,9 @@ describe('edge config', () => {
       { cert: '/nonexistent' },
       { cert: '/nonexistent', key: '/nonexistent' },
       { logLevel: 'loud' },
-      { testResolve: ['nameonly'] },
-      { testResolve: ['a.test=not-an-ip'] },
-      { testResolve: ['a.test=1.2.3.4=5'] },
-      { testDropEvery: '1' },
+      { resolve: ['nameonly'] },
+      { resolve: ['a.test=not-an-ip'] },
+      { resolve: ['a.test=1.2.3.4=5'] },
       { wtListen: '127.0.0.1' },
       { wtListen: '127.0.0.1:70000' },
       { wtListen: '127.0.0.1:0', mode: 'raw', upstream: '127.0.0.1:1' },
@@ -96,14 +96,13 @@ describe('edge config', () => {
     expect(parse({ path: '/m/' }).path).toBe('/m/');
     expect(parse({ path: '/a.b/c~d/' }).path).toBe('/a.b/c~d/');
     expect(parse({ holdoff: '0' }).holdoffMs).toBe(0);
-    expect(parse({ allowPrivate: true, logLevel: 'silent' })).toMatchObject({ allowPrivate: true, logLevel: 'silent', testDropEvery: 0 });
-    expect(parse({}).testResolve.size).toBe(0);
+    expect(parse({ allowPrivate: true, logLevel: 'silent' })).toMatchObject({ allowPrivate: true, logLevel: 'silent' });
+    expect(parse({}).resolve.size).toBe(0);
   });
 
-  it('takes raw mode with an upstream and test-only overrides', () => {
-    const c = parse({ mode: 'raw', upstream: '127.0.0.1:9', testResolve: ['Blocked.Test=127.0.0.1'], testDropEvery: '4' });
+  it('takes raw mode with an upstream and --resolve overrides', () => {
+    const c = parse({ mode: 'raw', upstream: '127.0.0.1:9', resolve: ['Blocked.Test=127.0.0.1'] });
     expect(c.upstream).toEqual({ host: '127.0.0.1', port: 9 });
-    expect(c.testResolve.get('blocked.test')).toBe('127.0.0.1');
-    expect(c.testDropEvery).toBe(4);
+    expect(c.resolve.get('blocked.test')).toBe('127.0.0.1');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isIP } from 'node:net';
-import { embeddedV4, isRefusedAddress, refusalReason, resolveAllowed } from '../../server/edge/policy.ts';
+import { embeddedV4, isRefusedAddress, refusalReason, resolveAllowed } from '../../server/exit/policy.ts';
 import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
 
 /** The refused IPv4 ranges, written out octet by octet, independently of the implementation. */

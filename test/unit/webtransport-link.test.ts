@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ProtocolError } from '../../shared/errors.ts';
+import { LinkError, PassageError, UsageError } from '../../shared/errors.ts';
 import { decodeSessionAnswer, decodeSessionRequest, encodeSessionAnswer, encodeSessionRequest, MAX_HELLO, type SessionRequest } from '../../shared/webtransport-link.ts';
 import { concat as concatAll } from '../../shared/bytes.ts';
 import { onlyProtocolErrors } from '../support/protocol-errors.ts';
@@ -63,12 +63,12 @@ describe('session request (front → edge)', () => {
   it('refuses a length field over MAX_HELLO as soon as it is read, and will not encode one', () => {
     for (const length of [MAX_HELLO + 1, 0x8000, 0xffff]) {
       const head = Uint8Array.of(length >> 8, length & 0xff);
-      expect(() => decodeSessionRequest(head)).toThrow(ProtocolError);
-      expect(() => decodeSessionRequest(concat(head, new Uint8Array(100)))).toThrow(ProtocolError);
+      expect(() => decodeSessionRequest(head)).toThrow(LinkError);
+      expect(() => decodeSessionRequest(concat(head, new Uint8Array(100)))).toThrow(LinkError);
     }
     fc.assert(
       fc.property(fc.integer({ min: MAX_HELLO + 1, max: 0xffff }), fc.uint8Array({ maxLength: 16 }), (length, tail) => {
-        expect(() => decodeSessionRequest(concat(Uint8Array.of(length >> 8, length & 0xff), tail))).toThrow(ProtocolError);
+        expect(() => decodeSessionRequest(concat(Uint8Array.of(length >> 8, length & 0xff), tail))).toThrow(LinkError);
       }),
     );
     // The largest acceptable hello still decodes.
@@ -77,7 +77,7 @@ describe('session request (front → edge)', () => {
     const wire = encodeSessionRequest(biggest);
     expect(wire.length).toBe(2 + MAX_HELLO);
     expect(decodeSessionRequest(wire)!.request).toEqual(biggest);
-    expect(() => encodeSessionRequest({ ...biggest, path: `${filler}x` })).toThrow(ProtocolError);
+    expect(() => encodeSessionRequest({ ...biggest, path: `${filler}x` })).toThrow(UsageError);
   });
 
   it('refuses bodies that are not JSON, not UTF-8, or have missing or mistyped fields', () => {
@@ -102,12 +102,12 @@ describe('session request (front → edge)', () => {
       '{"path":"/wt/","token":null}',
       '{"path":"/wt/","token":null,"authority":{}}',
     ];
-    for (const body of bad) expect(() => decodeSessionRequest(hello(body)), String(body)).toThrow(ProtocolError);
+    for (const body of bad) expect(() => decodeSessionRequest(hello(body)), String(body)).toThrow(LinkError);
     // Extra fields are tolerated, and only the known ones come out.
     expect(decodeSessionRequest(hello('{"path":"/p","token":null,"authority":"a","x":1}'))!.request).toStrictEqual({ path: '/p', token: null, authority: 'a' });
   });
 
-  it('arbitrary bytes never throw anything but ProtocolError', () => {
+  it('arbitrary bytes never throw anything but LinkError', () => {
     const body = fc.oneof(
       fc.uint8Array({ maxLength: 64 }),
       fc.json({ maxDepth: 3 }).map((j) => new TextEncoder().encode(j)),
@@ -122,7 +122,7 @@ describe('session request (front → edge)', () => {
     fc.assert(
       fc.property(input, (buf) => {
         const r = onlyProtocolErrors(() => decodeSessionRequest(buf));
-        if (r === null || r instanceof ProtocolError) return;
+        if (r === null || r instanceof PassageError) return;
         expect(typeof r.request.path).toBe('string');
         expect(typeof r.request.authority).toBe('string');
         expect(r.request.token === null || typeof r.request.token === 'string').toBe(true);
@@ -156,11 +156,11 @@ describe('session answer (edge → front)', () => {
 
   it('refuses a status outside 200 … 599', () => {
     for (const status of [0, 100, 101, 199, 600, 999, 0xffff]) {
-      expect(() => decodeSessionAnswer(encodeSessionAnswer(status))).toThrow(ProtocolError);
+      expect(() => decodeSessionAnswer(encodeSessionAnswer(status))).toThrow(LinkError);
     }
     fc.assert(
       fc.property(fc.oneof(fc.integer({ min: 0, max: 199 }), fc.integer({ min: 600, max: 0xffff })), fc.uint8Array({ maxLength: 4 }), (status, after) => {
-        expect(() => decodeSessionAnswer(concat(Uint8Array.of(status >> 8, status & 0xff), after))).toThrow(ProtocolError);
+        expect(() => decodeSessionAnswer(concat(Uint8Array.of(status >> 8, status & 0xff), after))).toThrow(LinkError);
       }),
     );
   });

@@ -3,12 +3,11 @@
  * trickles an endless preamble is cut off instead of buffered.
  */
 import { concat } from '../../../shared/bytes.ts';
-
-export class PreambleTooLong extends Error {}
+import { H3CodecError } from '../../../shared/errors.ts';
 
 /**
  * Reads chunks into one buffer until `parse` returns non-null; null when the stream ends first.
- * `parse` may throw (malformed input): the error propagates.
+ * `parse` may throw (malformed input): the error propagates, as does H3CodecError for a preamble over `max`.
  */
 export async function readUntil<T>(
   reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -20,7 +19,7 @@ export async function readUntil<T>(
   for (;;) {
     const value = parse(buf);
     if (value !== null) return { value, buf };
-    if (buf.length > max) throw new PreambleTooLong(`stream preamble over ${max} bytes`);
+    if (buf.length > max) throw new H3CodecError('FRAME', `stream preamble over ${max} bytes`);
     const { value: chunk, done } = await reader.read();
     if (done) return null;
     buf = buf.length === 0 ? chunk : concat([buf, chunk]);

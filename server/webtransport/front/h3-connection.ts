@@ -29,6 +29,7 @@ const MAX_FRAME = 16 * 1024;
 /** WebTransport sessions per connection (advertised in SETTINGS; Chromium uses one). */
 const MAX_SESSIONS = 1;
 
+/** An HTTP/3 connection error (RFC 9114 §8): the whole connection closes with `code`. */
 class H3ConnectionError extends Error {
   constructor(
     readonly code: number,

@@ -2,8 +2,9 @@
  * The WebTransport front: a Deno process (Node has no QUIC here; PLATFORM.md) that the companion
  * starts, supervises and restarts (server/webtransport/front-process.ts). It terminates QUIC and
  * HTTP/3 and hands every session to the edge over a Unix socket; the edge does auth, limits,
- * policy and dialing. stdout carries one line, "ready PORT"; diagnostics go to stderr; the end of
- * stdin (the companion's end of a pipe) stops it.
+ * policy and dialing. stdout carries one line, "ready PORT" (or "bind-failed CODE MESSAGE" when the
+ * UDP port cannot be had); diagnostics go to stderr; the end of stdin (the companion's end of a
+ * pipe) stops it.
  *
  * Config: one JSON argument {host, port, certFile, keyFile, linkPath, maxConnections}.
  */
@@ -22,7 +23,17 @@ interface FrontConfig {
 const config = JSON.parse(Deno.args[0] ?? '{}') as FrontConfig;
 const log = (message: string) => console.error(message);
 
-const endpoint = new Deno.QuicEndpoint({ hostname: config.host, port: config.port });
+/** Binds the UDP port; a bind failure is one line on stdout for the companion to report, then exit. */
+function bind(): Deno.QuicEndpoint {
+  try {
+    return new Deno.QuicEndpoint({ hostname: config.host, port: config.port });
+  } catch (e) {
+    const code = e instanceof Deno.errors.AddrInUse ? 'EADDRINUSE' : e instanceof Deno.errors.PermissionDenied ? 'EACCES' : e instanceof Deno.errors.AddrNotAvailable ? 'EADDRNOTAVAIL' : 'EBIND';
+    console.log(`bind-failed ${code} ${(e as Error).message}`);
+    Deno.exit(3);
+  }
+}
+const endpoint = bind();
 const listener = endpoint.listen({
   alpnProtocols: ['h3'],
   cert: Deno.readTextFileSync(config.certFile),

@@ -3,13 +3,10 @@
  * the socket to the stream. Until the dial completes the stream's bytes wait in it, unconsumed —
  * at most one window.
  */
-import type net from 'node:net';
-import type { Destination } from '../../shared/eagersocks.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
-import { joinSocketStream } from '../relay/socket-stream.ts';
-
-export type Dial = (destination: Destination) => Promise<net.Socket>;
+import { joinSocketStream } from './socket-stream.ts';
+import type { Dial } from './dialer.ts';
 
 export interface RelayEvents {
   onBytes(up: number, down: number): void;

@@ -7,38 +7,16 @@
  */
 import net from 'node:net';
 import type { Destination } from '../../shared/eagersocks.ts';
-import { ResetCode } from '../../shared/remux/frame.ts';
-import { PolicyError, resolveAllowed, type ResolveOptions } from './policy.ts';
-
-/** Why a dial failed; the metrics label. */
-export type DialFailure = 'resolve' | 'policy' | 'unreachable' | 'timeout';
-
-const CODE_FOR: Record<DialFailure, number> = {
-  resolve: ResetCode.UNREACHABLE,
-  policy: ResetCode.POLICY,
-  unreachable: ResetCode.UNREACHABLE,
-  timeout: ResetCode.TIMEOUT,
-};
-
-export class DialError extends Error {
-  /** The RESET code to send for the stream. */
-  readonly resetCode: number;
-
-  constructor(
-    message: string,
-    readonly reason: DialFailure,
-  ) {
-    super(message);
-    this.resetCode = CODE_FOR[reason];
-  }
-}
+import { resolveAllowed, type ResolveOptions } from './policy.ts';
+import { DialError } from './dial-error.ts';
 
 export interface DialOptions extends ResolveOptions {
   /** For resolving and connecting together. */
   timeoutMs: number;
 }
 
-export type Dialer = (destination: Destination) => Promise<net.Socket>;
+/** Opens a TCP connection to a stream's destination; rejects with a DialError. */
+export type Dial = (destination: Destination) => Promise<net.Socket>;
 
 function connectOnce(address: string, port: number, deadline: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -68,9 +46,6 @@ async function allowedAddresses(host: string, o: DialOptions, deadline: number):
   });
   try {
     return await Promise.race([resolveAllowed(host, o), expired]);
-  } catch (e) {
-    if (e instanceof PolicyError) throw new DialError(e.message, e.reason);
-    throw e;
   } finally {
     clearTimeout(timer);
   }
@@ -99,6 +74,6 @@ export async function dial(destination: Destination, o: DialOptions): Promise<ne
 }
 
 /** `dial` with its options bound: what the edge hands to each stream. */
-export function createDialer(o: DialOptions): Dialer {
+export function createDialer(o: DialOptions): Dial {
   return (destination) => dial(destination, o);
 }

@@ -10,6 +10,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
+import { DialError } from './dial-error.ts';
 
 type Range = readonly [base: string, bits: number, why: string];
 
@@ -92,20 +93,10 @@ export function isRefusedAddress(ip: string): boolean {
   return refusalReason(ip) !== null;
 }
 
-export class PolicyError extends Error {
-  constructor(
-    message: string,
-    /** 'policy': every address was refused (RESET 0x02); 'resolve': the name did not resolve (0x01). */
-    readonly reason: 'policy' | 'resolve',
-  ) {
-    super(message);
-  }
-}
-
 export interface ResolveOptions {
   /** Lift the policy (tests and labs): every resolved address is allowed. */
   allowPrivate: boolean;
-  /** Test-only name overrides (`--test-resolve NAME=IP`), consulted before DNS; keys lower-case. */
+  /** Name overrides (`--resolve NAME=IP`), consulted before DNS; keys lower-case. The policy still judges the IP. */
   overrides: ReadonlyMap<string, string>;
   /** The resolver; DNS by default. Injected by tests. */
   lookupAll?: (name: string) => Promise<string[]>;
@@ -122,7 +113,7 @@ function normaliseHost(host: string): string {
 
 /**
  * Resolves `host` once and returns the addresses that may be dialed, in resolver order.
- * Refused addresses are dropped; if none is left the destination is refused (PolicyError 'policy').
+ * Refused addresses are dropped; if none is left the destination is refused (DialError 'policy').
  */
 export async function resolveAllowed(host: string, o: ResolveOptions): Promise<string[]> {
   const name = normaliseHost(host);
@@ -134,15 +125,15 @@ export async function resolveAllowed(host: string, o: ResolveOptions): Promise<s
     try {
       addresses = await (o.lookupAll ?? dnsLookupAll)(name);
     } catch (e) {
-      throw new PolicyError(`cannot resolve ${name}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'resolve');
+      throw new DialError(`cannot resolve ${name}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'resolve');
     }
-    if (addresses.length === 0) throw new PolicyError(`cannot resolve ${name}: no addresses`, 'resolve');
+    if (addresses.length === 0) throw new DialError(`cannot resolve ${name}: no addresses`, 'resolve');
   }
   if (o.allowPrivate) return addresses;
   const allowed = addresses.filter((a) => !isRefusedAddress(a));
   if (allowed.length === 0) {
     const why = [...new Set(addresses.map((a) => refusalReason(a)))].join(', ');
-    throw new PolicyError(`${name} resolves only to refused addresses (${why})`, 'policy');
+    throw new DialError(`${name} resolves only to refused addresses (${why})`, 'policy');
   }
   return allowed;
 }

@@ -11,6 +11,15 @@ export function tokenMatches(presented: string | string[] | undefined, token: st
   return timingSafeEqual(a, b);
 }
 
+/** Whether a presented token admits; `required` is false when no token is configured (all admitted). */
+export type TokenCheck = ((presented: string | undefined) => boolean) & { readonly required: boolean };
+
+/** The one check every edge entrance uses (meek, discovery, WebTransport, operator endpoints). */
+export function createTokenCheck(token: string | null): TokenCheck {
+  const check = (presented: string | undefined) => token === null || tokenMatches(presented, token);
+  return Object.assign(check, { required: token !== null });
+}
+
 /** The token from `X-Meek-Auth` or `Authorization: Bearer …` (operators' tools send the latter). */
 export function presentedToken(headers: Record<string, string | string[] | undefined>): string | undefined {
   const meek = headers['x-meek-auth'];

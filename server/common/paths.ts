@@ -1,7 +1,9 @@
+/** Where the companion's files are: the package root, the config folder, the shipped extension's id. */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { extensionIdFromKey } from './bridge/pairing.ts';
 
 /** The package root, whether running from server/ (tests) or build/server/ (the CLI). */
 export function packageRoot(): string {
@@ -12,6 +14,17 @@ export function packageRoot(): string {
     dir = up;
   }
   return dir;
+}
+
+/** `$XDG_CONFIG_HOME/passage`, else `~/.config/passage`: pairing token and WebTransport certificates. */
+export function defaultConfigDir(env: Record<string, string | undefined> = process.env): string {
+  return path.join(env.XDG_CONFIG_HOME || path.join(homedir(), '.config'), 'passage');
+}
+
+/** The extension id Chromium derives from a manifest `key` (base64 SPKI DER). */
+export function extensionIdFromKey(keyBase64: string): string {
+  const hex = createHash('sha256').update(Buffer.from(keyBase64, 'base64')).digest('hex').slice(0, 32);
+  return [...hex].map((c) => String.fromCharCode(97 + parseInt(c, 16))).join('');
 }
 
 /** The shipped extension's id, from the `key` in manifest.json. */

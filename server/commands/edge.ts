@@ -1,0 +1,104 @@
+/**
+ * `passage edge`: a validated EdgeConfig and a logger in, a listening edge out. The one place that
+ * joins the meek endpoint, the WebTransport endpoint and the operator's endpoints to one session
+ * limit, one token check, one dialer and one set of metrics.
+ */
+import type { Logger } from 'pino';
+import { createTokenCheck } from '../common/auth.ts';
+import { createDialer } from '../exit/dialer.ts';
+import type { EdgeConfig } from '../edge/config.ts';
+import { exitEvents } from '../edge/exit-events.ts';
+import { listenHttp } from '../edge/http-listener.ts';
+import { createMeekEndpoint } from '../edge/meek-endpoint.ts';
+import { createEdgeMetrics } from '../edge/metrics.ts';
+import { createRouter } from '../edge/routes.ts';
+import { SessionRegistry } from '../edge/session-registry.ts';
+import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
+
+export interface RunningEdge {
+  url: string;
+  port: number;
+  registry: SessionRegistry;
+  /** The WebTransport endpoint, when --wt-listen asked for one. */
+  webtransport: RunningWebTransport | null;
+  close(): Promise<void>;
+}
+
+export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
+  const started = Date.now();
+  const metrics = createEdgeMetrics();
+  const dial = createDialer({ allowPrivate: config.allowPrivate, overrides: config.resolve, timeoutMs: config.dialTimeoutMs });
+  const tokenCheck = createTokenCheck(config.authToken);
+  let webtransportSessions = 0;
+  const registry = new SessionRegistry(config.maxSessions, config.idleTimeoutMs, (session, reason) => {
+    metrics.sessions.dec();
+    logger.debug({ session: session.id.slice(0, 6), reason }, 'session ended');
+  }, () => webtransportSessions);
+  let webtransport: RunningWebTransport | null = null;
+
+  const meek = createMeekEndpoint({ ...config, registry, dial, events: exitEvents(metrics, logger, 'meek'), metrics, logger });
+  const router = createRouter({
+    path: config.path,
+    tokenCheck,
+    meek,
+    discovery: () => ({ webtransport: webtransport?.discovery() ?? null }),
+    health: () => ({
+      status: 'ok',
+      mode: config.mode,
+      sessions: registry.size,
+      webtransportSessions,
+      webtransportFront: webtransport ? { pid: webtransport.front.pid, restarts: webtransport.front.restarts } : null,
+      streams: registry.streamCount,
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+    }),
+    metrics: async () => {
+      metrics.sessions.set(registry.size);
+      return { contentType: metrics.contentType, text: await metrics.text() };
+    },
+    onError: (e) => logger.error({ err: (e as Error).message }, 'request failed'),
+  });
+  const listener = await listenHttp(router, config);
+
+  if (config.webtransport) {
+    try {
+      webtransport = await startWebTransport({
+        ...config.webtransport,
+        path: config.path,
+        tls: config.tls,
+        configDir: config.configDir,
+        logger,
+        maxSessions: config.maxSessions,
+        maxStreams: config.maxStreams,
+        dial,
+        events: exitEvents(metrics, logger, 'webtransport'),
+        // The same path, token and session limit as a meek session's first request.
+        decide: (request) => {
+          if (request.path !== config.path) return 404;
+          if (!tokenCheck(request.token ?? undefined)) return 403;
+          if (registry.full) return 503;
+          return 200;
+        },
+        onSessionOpen: () => {
+          webtransportSessions++;
+          metrics.webtransportSessions.inc();
+        },
+        onSessionClose: () => {
+          webtransportSessions--;
+          metrics.webtransportSessions.dec();
+        },
+      });
+    } catch (e) {
+      await listener.close();
+      throw e;
+    }
+  }
+  registry.startReaper();
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= listener
+      .close()
+      .then(() => webtransport?.close())
+      .then(() => registry.closeAll()));
+  return { url: listener.url, port: listener.port, registry, webtransport, close };
+}

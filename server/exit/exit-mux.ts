@@ -1,0 +1,62 @@
+/**
+ * The acceptor side of one tunnel session, whatever carries it (a meek session in remux mode, a
+ * WebTransport session's link): a ReMux acceptor whose every stream is dialed under the policy
+ * and joined to its socket. One implementation, so both transports count, limit and log alike.
+ */
+import type { PassageError } from '../../shared/errors.ts';
+import { Mux, type MuxSink } from '../../shared/remux/mux.ts';
+import type { Dial } from './dialer.ts';
+import { relayStream, type RelayEvents } from './stream-relay.ts';
+
+/** What the edge counts and logs about tunneled streams, whichever transport carried them. */
+export type ExitEvents = Omit<RelayEvents, 'onClose'> & {
+  onStreamOpen(): void;
+  onStreamClose(): void;
+  onProtocolError(e: PassageError): void;
+};
+
+export interface ExitMuxOptions {
+  maxStreams: number;
+  dial: Dial;
+  events: ExitEvents;
+  /** Where the mux's output goes; false pauses stream data until `mux.resume()`. */
+  sink: MuxSink;
+  /** The session ended: a protocol error (GOAWAY 0x04 already sent) or a local close. */
+  onClose(error: PassageError | undefined): void;
+}
+
+export interface ExitMux {
+  readonly mux: Mux;
+  /** Streams of this session still open. */
+  readonly streamCount: number;
+}
+
+export function createExitMux(o: ExitMuxOptions): ExitMux {
+  let streams = 0;
+  const mux = new Mux({
+    role: 'acceptor',
+    maxStreams: o.maxStreams,
+    sink: o.sink,
+    onStream: (stream) => {
+      streams++;
+      o.events.onStreamOpen();
+      relayStream(stream, o.dial, {
+        ...o.events,
+        onClose: () => {
+          streams--;
+          o.events.onStreamClose();
+        },
+      });
+    },
+    onClose: (error) => {
+      if (error) o.events.onProtocolError(error);
+      o.onClose(error);
+    },
+  });
+  return {
+    mux,
+    get streamCount() {
+      return streams;
+    },
+  };
+}
