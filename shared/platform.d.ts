@@ -21,3 +21,11 @@ declare class AbortController {
 }
 declare function btoa(data: string): string;
 declare function atob(data: string): string;
+/** WHATWG URL (the settings' edge URL rule): the subset shared/ reads. */
+declare class URL {
+  constructor(url: string, base?: string);
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly username: string;
+  readonly password: string;
+}

@@ -2,27 +2,21 @@
  * What the popup and the options page may ask of the worker (through comlink). The pages hold
  * no tunnel state: everything goes through here.
  */
-import { decodeConfigLink, encodeConfigLink, type PassageSettings } from '../../shared/config-link.ts';
+import { decodeConfigLink, encodeConfigLink } from '../../shared/config-link.ts';
+import { SettingsError } from '../../shared/errors.ts';
+import type { PassageApi } from '../lib/api.ts';
 import { siteOf } from '../lib/pac.ts';
-import type { Engine, EngineStatus } from './engine.ts';
+import type { Engine } from './engine.ts';
 
-export interface TabInfo {
-  id: number | null;
-  url: string | null;
-  site: string | null;
-  proxied: boolean;
-}
-
-export function createApi(engine: Engine) {
+export function createApi(engine: Engine): PassageApi {
   const ready = () => engine.start();
   return {
-    async status(): Promise<EngineStatus & { counters: Engine['counters'] }> {
+    async status() {
       await ready();
       return { ...engine.status(), counters: engine.counters };
     },
 
-    /** The tab a popup is about (`?tab=ID`, or the active tab when absent). */
-    async tab(tabId: number | null): Promise<TabInfo> {
+    async tab(tabId) {
       await ready();
       const tab = tabId !== null ? await chrome.tabs.get(tabId).catch(() => null) : (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0] ?? null;
       const url = tab?.url ?? tab?.pendingUrl ?? null;
@@ -30,46 +24,44 @@ export function createApi(engine: Engine) {
       return { id: tab?.id ?? null, url, site, proxied: site !== null && engine.rules.sites.includes(site) };
     },
 
-    async setSite(input: string, on: boolean): Promise<string> {
+    async setSite(input, on) {
       await ready();
       const site = siteOf(input);
-      if (!site) throw new Error(`"${input}" is not a site name`);
+      if (!site) throw new SettingsError('INVALID_SETTING', `"${input}" is not a site name`);
       const sites = engine.rules.sites.filter((s) => s !== site);
       if (on) sites.push(site);
       await engine.setRules({ ...engine.rules, sites: sites.sort() });
       return site;
     },
 
-    async setEnabled(enabled: boolean): Promise<void> {
+    async setEnabled(enabled) {
       await ready();
       await engine.setRules({ ...engine.rules, enabled });
     },
 
-    async setAllSites(allSites: boolean): Promise<void> {
+    async setAllSites(allSites) {
       await ready();
       await engine.setRules({ ...engine.rules, allSites });
     },
 
-    async settings(): Promise<PassageSettings> {
+    async settings() {
       await ready();
       return engine.settings;
     },
 
-    async saveSettings(patch: Partial<PassageSettings>): Promise<void> {
+    async saveSettings(patch) {
       await ready();
       await engine.setSettings({ ...engine.settings, ...patch });
     },
 
-    async exportConfig(): Promise<string> {
+    async exportConfig() {
       await ready();
       return encodeConfigLink(engine.settings);
     },
 
-    async importConfig(link: string): Promise<void> {
+    async importConfig(link) {
       await ready();
       await engine.setSettings({ ...engine.settings, ...decodeConfigLink(link) });
     },
   };
 }
-
-export type PassageApi = ReturnType<typeof createApi>;

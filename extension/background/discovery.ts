@@ -4,8 +4,8 @@
  * that cannot ask (edge briefly down) still knows where WebTransport was; hashes from a config
  * link are pinned too.
  */
-import { isCertificateHash, type PassageSettings } from '../../shared/config-link.ts';
-import { load, save } from './store.ts';
+import { isCertificateHash, type PassageSettings } from '../../shared/settings.ts';
+import type { Store } from './store.ts';
 
 export interface Offer {
   url: string;
@@ -28,7 +28,14 @@ const withPins = (offer: Offer, settings: PassageSettings): Offer => ({
 });
 
 /** The offer, or why there is none: `edgeSaidNo` when the edge answered that it has none. */
-export async function discover(settings: PassageSettings): Promise<{ offer: Offer | null; why: string; edgeSaidNo: boolean }> {
+export interface Discovery {
+  offer: Offer | null;
+  why: string;
+  edgeSaidNo: boolean;
+}
+
+/** Asks the edge; the last answer is kept in `store` for when asking fails. */
+export async function discover(settings: PassageSettings, store: Store): Promise<Discovery> {
   try {
     const res = await fetch(new URL('config', settings.edgeUrl), {
       headers: settings.authToken ? { 'x-meek-auth': settings.authToken } : {},
@@ -40,10 +47,10 @@ export async function discover(settings: PassageSettings): Promise<{ offer: Offe
     if (res.status !== 200) throw new Error(`the edge answered ${res.status}`);
     const offer = parseOffer(await res.json());
     if (!offer) return { offer: null, why: 'the edge offers no WebTransport', edgeSaidNo: true };
-    await save('offer', { edgeUrl: settings.edgeUrl, ...offer, fetchedAt: Date.now() }).catch(() => undefined);
+    await store.save('offer', { edgeUrl: settings.edgeUrl, ...offer, fetchedAt: Date.now() }).catch(() => undefined);
     return { offer: withPins(offer, settings), why: '', edgeSaidNo: false };
   } catch (e) {
-    const stored = await load('offer').catch(() => undefined);
+    const stored = await store.load('offer').catch(() => undefined);
     if (stored && stored.edgeUrl === settings.edgeUrl) return { offer: withPins(stored, settings), why: '', edgeSaidNo: false };
     return { offer: null, why: `could not ask the edge (${(e as Error).message})`, edgeSaidNo: false };
   }

@@ -3,46 +3,48 @@
  * connection) is joined to a stream on the transport to the edge, FIN and RESET carried both
  * ways. Settings and rules come from IndexedDB and are re-applied whenever the worker starts.
  */
+import type { Clock } from '../../shared/clock.ts';
+import type { Destination } from '../../shared/eagersocks.ts';
 import { pipeStreams, type PipeEnd } from '../../shared/remux/pipe.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
-import type { PassageSettings } from '../../shared/config-link.ts';
+import { checkSettings, DEFAULT_SETTINGS, edgeUrlProblem, type PassageSettings } from '../../shared/settings.ts';
+import type { EngineStatus, SiteCounters } from '../lib/api.ts';
 import { siteOf, coveredBy, type Rules } from '../lib/pac.ts';
-import { edgeUrlProblem } from '../lib/edge-url.ts';
-import { BridgeLink } from './bridge-link.ts';
-import { Tunnel } from './tunnel.ts';
-import { applyProxy } from './proxy-settings.ts';
-import { DEFAULT_RULES, DEFAULT_SETTINGS, load, save, type SiteCounters } from './store.ts';
+import type { LinkState } from './bridge-link.ts';
+import { DEFAULT_RULES, type Store } from './store.ts';
+import type { TunnelStatus } from './tunnel.ts';
 
-export interface EngineStatus {
-  linked: boolean;
-  linkRttMs: number | null;
-  linkError: string | null;
-  transport: 'webtransport' | 'meek' | 'none';
-  transportWhy: string;
-  edgeReachable: boolean | null;
-  edgeError: string | null;
-  rttMs: number | null;
-  bytesUp: number;
-  bytesDown: number;
-  openStreams: number;
-  rules: Rules;
-  settingsError: string | null;
-  proxyError: string | null;
+/** How long byte counters wait before they are written (they change with every chunk). */
+const SAVE_DELAY_MS = 2000;
+
+export interface EngineDeps {
+  store: Store;
+  /** Applies the PAC and the WebRTC guard to the browser. */
+  applyProxy(rules: Rules, bridgePort: number, edgeUrl: string, guardWebRtc: boolean): Promise<unknown>;
+  /** The link to the bridge; it hands every browser connection to `onStream`. */
+  link(onStream: (stream: MuxStream) => void): { connect(port: number, token: string): void; readonly state: LinkState };
+  /** The transports to the edge for these settings. */
+  tunnel(settings: PassageSettings): { open(destination: Destination): PipeEnd; readonly rttMs: number | null; status(): TunnelStatus; close(): void };
+  clock: Clock;
 }
 
 export class Engine {
   settings: PassageSettings = DEFAULT_SETTINGS;
   rules: Rules = DEFAULT_RULES;
   counters: Record<string, SiteCounters> = {};
-  private tunnel: Tunnel | null = null;
+  private tunnel: ReturnType<EngineDeps['tunnel']> | null = null;
   private transportKey = '';
-  private readonly link = new BridgeLink((s) => this.onBrowserStream(s));
+  private readonly link: ReturnType<EngineDeps['link']>;
   private started: Promise<void> | null = null;
   private settingsError: string | null = null;
   private proxyError: string | null = null;
   private openStreams = 0;
-  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private saveTimer: unknown = null;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.link = deps.link((s) => this.onBrowserStream(s));
+  }
 
   /** Idempotent: loads state, applies the PAC, links to the bridge. Called by every wake-up event. */
   start(): Promise<void> {
@@ -54,7 +56,8 @@ export class Engine {
   }
 
   private async boot(): Promise<void> {
-    const [settings, rules, counters] = await Promise.all([load('settings'), load('rules'), load('counters')]);
+    const { store } = this.deps;
+    const [settings, rules, counters] = await Promise.all([store.load('settings'), store.load('rules'), store.load('counters')]);
     this.settings = { ...DEFAULT_SETTINGS, ...settings };
     this.rules = { ...DEFAULT_RULES, ...rules };
     this.counters = counters ?? {};
@@ -65,7 +68,7 @@ export class Engine {
   /** Re-applies the PAC and (re)links after any change of rules or settings. */
   async apply(): Promise<void> {
     try {
-      await applyProxy(this.rules, this.settings.bridgePort, this.settings.edgeUrl, this.settings.guardWebRtc);
+      await this.deps.applyProxy(this.rules, this.settings.bridgePort, this.settings.edgeUrl, this.settings.guardWebRtc);
       this.proxyError = null;
     } catch (e) {
       this.proxyError = `could not apply the proxy settings: ${(e as Error).message}`;
@@ -75,7 +78,7 @@ export class Engine {
     const key = JSON.stringify([s.edgeUrl, s.authToken, s.sessions, s.transport, s.webtransportHashes, s.webtransportRetrySeconds]);
     if (key !== this.transportKey) {
       this.tunnel?.close();
-      this.tunnel = edgeUrlProblem(s.edgeUrl) ? null : new Tunnel(s);
+      this.tunnel = edgeUrlProblem(s.edgeUrl) ? null : this.deps.tunnel(s);
       this.transportKey = key;
     }
   }
@@ -117,10 +120,10 @@ export class Engine {
   }
 
   private scheduleSave(): void {
-    this.saveTimer ??= setTimeout(() => {
+    this.saveTimer ??= this.deps.clock.setTimeout(() => {
       this.saveTimer = null;
-      void save('counters', this.counters).catch(() => undefined);
-    }, 2000);
+      void this.deps.store.save('counters', this.counters).catch(() => undefined);
+    }, SAVE_DELAY_MS);
   }
 
   status(): EngineStatus {
@@ -151,21 +154,14 @@ export class Engine {
 
   async setRules(rules: Rules): Promise<void> {
     this.rules = rules;
-    await save('rules', rules);
+    await this.deps.store.save('rules', rules);
     await this.apply();
   }
 
   /** Saves settings after checking them; what this version cannot honour is refused with a reason. */
   async setSettings(settings: PassageSettings): Promise<void> {
-    const problem = edgeUrlProblem(settings.edgeUrl);
-    if (problem) throw new Error(problem);
-    if (!['auto', 'webtransport', 'meek'].includes(settings.transport)) throw new Error('the transport must be auto, webtransport or meek');
-    const retry = settings.webtransportRetrySeconds;
-    if (!Number.isInteger(retry) || retry < 1 || retry > 86_400) throw new Error('the WebTransport retry delay must be 1–86400 seconds');
-    if (!Number.isInteger(settings.sessions) || settings.sessions < 1 || settings.sessions > 8) throw new Error('parallel sessions must be 1–8');
-    if (!Number.isInteger(settings.bridgePort) || settings.bridgePort < 1 || settings.bridgePort > 65535) throw new Error('the bridge port must be 1–65535');
-    this.settings = settings;
-    await save('settings', settings);
+    this.settings = checkSettings(settings);
+    await this.deps.store.save('settings', this.settings);
     await this.apply();
   }
 }

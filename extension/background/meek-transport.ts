@@ -11,7 +11,7 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { MeekError } from '../../shared/errors.ts';
-import type { TransportState } from './transport-state.ts';
+import type { Transport, TransportState } from './transport.ts';
 
 
 interface Lane {
@@ -19,7 +19,7 @@ interface Lane {
   mux: Mux;
 }
 
-export class MeekTransport {
+export class MeekTransport implements Transport {
   private lanes: Lane[] = [];
   readonly state: TransportState = { name: 'meek', reachable: null, rttMs: null, error: null, sessions: 0 };
 

@@ -3,30 +3,11 @@
  * Reads time out and retry, so a cold worker with a slow database still gets on with its work.
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import type { PassageSettings } from '../../shared/config-link.ts';
+import type { PassageSettings } from '../../shared/settings.ts';
+import type { SiteCounters } from '../lib/api.ts';
 import type { Rules } from '../lib/pac.ts';
 
-export const DEFAULT_SETTINGS: PassageSettings = {
-  edgeUrl: 'http://127.0.0.1:8080/',
-  authToken: '',
-  bridgePort: 8081,
-  pairingToken: '',
-  transport: 'auto',
-  sessions: 2,
-  guardWebRtc: true,
-  webtransportHashes: [],
-  webtransportRetrySeconds: 60,
-};
-
 export const DEFAULT_RULES: Rules = { enabled: true, allSites: false, sites: [] };
-
-export interface SiteCounters {
-  up: number;
-  down: number;
-  streams: number;
-  /** The tunnel's round trip when this site's bytes last moved. */
-  rttMs: number | null;
-}
 
 /** What the edge last advertised (PROTOCOL.md §4), kept for when asking again fails. */
 export interface StoredOffer {
@@ -36,11 +17,17 @@ export interface StoredOffer {
   fetchedAt: number;
 }
 
-interface Schema {
+export interface Schema {
   offer: StoredOffer;
   settings: PassageSettings;
   rules: Rules;
   counters: Record<string, SiteCounters>;
+}
+
+/** Where the worker keeps what must outlive it; IndexedDB in the extension, a Map in tests. */
+export interface Store {
+  load<K extends keyof Schema>(key: K): Promise<Schema[K] | undefined>;
+  save<K extends keyof Schema>(key: K, value: Schema[K]): Promise<void>;
 }
 
 let db: Promise<IDBPDatabase> | null = null;
@@ -59,7 +46,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /** Reads a key, retrying a slow or failing database a few times before giving up. */
-export async function load<K extends keyof Schema>(key: K): Promise<Schema[K] | undefined> {
+async function load<K extends keyof Schema>(key: K): Promise<Schema[K] | undefined> {
   let last: unknown;
   for (const ms of [1000, 2000, 4000]) {
     try {
@@ -72,6 +59,8 @@ export async function load<K extends keyof Schema>(key: K): Promise<Schema[K] | 
   throw last;
 }
 
-export async function save<K extends keyof Schema>(key: K, value: Schema[K]): Promise<void> {
+async function save<K extends keyof Schema>(key: K, value: Schema[K]): Promise<void> {
   await withTimeout(database().then((d) => d.put('kv', value, key)), 4000);
 }
+
+export const indexedDbStore: Store = { load, save };

@@ -4,24 +4,34 @@
  * most 3 s — and falls back to meek when the handshake fails or the session dies; it tries
  * WebTransport again after the configured delay, in the background, while meek carries on.
  * `webtransport` never falls back; `meek` never tries.
+ *
+ * Transports, discovery and the clock are passed in (TunnelDeps), so these rules are tested with
+ * stand-ins under a clock the test moves; worker.ts passes the real ones.
  */
-import type { PassageSettings } from '../../shared/config-link.ts';
+import type { Clock } from '../../shared/clock.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import { DeferredEnd } from '../../shared/remux/deferred-end.ts';
 import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
 import type { PipeEnd } from '../../shared/remux/pipe.ts';
-import { discover, type Offer } from './discovery.ts';
-import { MeekTransport } from './meek-transport.ts';
-import type { TransportState } from './transport-state.ts';
-import { WebTransportTransport } from './webtransport-transport.ts';
+import type { PassageSettings } from '../../shared/settings.ts';
+import type { TransportName } from '../lib/api.ts';
+import type { Discovery, Offer } from './discovery.ts';
+import type { SessionTransport, Transport, TransportState } from './transport.ts';
 
 /** How long a WebTransport handshake may take before meek takes over. */
-const HANDSHAKE_TIMEOUT_MS = 3000;
+export const HANDSHAKE_TIMEOUT_MS = 3000;
 /** The advertised certificate hashes are fetched again this often (they rotate every ~10 days). */
-const DISCOVERY_REFRESH_MS = 24 * 60 * 60 * 1000;
+export const DISCOVERY_REFRESH_MS = 24 * 60 * 60 * 1000;
+
+export interface TunnelDeps {
+  meek(settings: PassageSettings): Transport;
+  webtransport(offer: Offer, settings: PassageSettings, handshakeTimeoutMs: number): SessionTransport;
+  discover(settings: PassageSettings): Promise<Discovery>;
+  clock: Clock;
+}
 
 export interface TunnelStatus {
-  transport: 'webtransport' | 'meek' | 'none';
+  transport: TransportName;
   why: string;
   reachable: boolean | null;
   error: string | null;
@@ -29,27 +39,38 @@ export interface TunnelStatus {
 }
 
 export class Tunnel {
-  private readonly meek: MeekTransport;
-  private wt: WebTransportTransport | null = null;
+  private readonly meek: Transport;
+  private wt: SessionTransport | null = null;
   private wtUp = false;
   /** Until the first handshake settles, new connections wait for it instead of taking meek. */
   private waiting: Array<{ end: DeferredEnd; destination: Destination }> | null = [];
   private why = 'starting';
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private refreshTimer: ReturnType<typeof setInterval> | null = null;
+  private retryTimer: unknown = null;
+  private refreshTimer: unknown = null;
   private offer: Offer | null = null;
   private attempting = false;
   private closed = false;
 
-  constructor(private readonly settings: PassageSettings) {
-    this.meek = new MeekTransport(settings.edgeUrl, settings.authToken, settings.sessions);
+  constructor(
+    private readonly settings: PassageSettings,
+    private readonly deps: TunnelDeps,
+  ) {
+    this.meek = deps.meek(settings);
     if (settings.transport === 'meek') {
       this.settle('meek: chosen in the options');
       return;
     }
     void this.attempt();
-    // Hashes rotate: ask again daily, and try again then if WebTransport is still down.
-    this.refreshTimer = setInterval(() => void (this.wtUp ? this.refreshOffer() : this.attempt()), DISCOVERY_REFRESH_MS);
+    this.scheduleRefresh();
+  }
+
+  /** Hashes rotate: ask again daily, and try again then if WebTransport is still down. */
+  private scheduleRefresh(): void {
+    this.refreshTimer = this.deps.clock.setTimeout(() => {
+      if (this.closed) return;
+      void (this.wtUp ? this.refreshOffer() : this.attempt());
+      this.scheduleRefresh();
+    }, DISCOVERY_REFRESH_MS);
   }
 
   /** Discovery, then a handshake: at start, after each retry delay, and daily while WebTransport is down. */
@@ -70,7 +91,7 @@ export class Tunnel {
 
   /** Asks the edge for its WebTransport URL and hashes; what is missing when there is no offer. */
   private async refreshOffer(): Promise<{ why: string; edgeSaidNo: boolean } | null> {
-    const result = await discover(this.settings);
+    const result = await this.deps.discover(this.settings);
     if (result.offer) this.offer = result.offer;
     // Not being able to ask keeps an earlier offer; the edge saying "none" withdraws it.
     else if (result.edgeSaidNo) this.offer = null;
@@ -80,7 +101,7 @@ export class Tunnel {
   private async tryWebTransport(): Promise<void> {
     const offer = this.offer;
     if (!offer || this.closed || this.wt) return;
-    const wt = new WebTransportTransport(offer.url, this.settings.authToken, offer.certificateHashes, HANDSHAKE_TIMEOUT_MS);
+    const wt = this.deps.webtransport(offer, this.settings, HANDSHAKE_TIMEOUT_MS);
     this.wt = wt;
     try {
       await wt.ready;
@@ -104,8 +125,8 @@ export class Tunnel {
     const retryS = this.settings.webtransportRetrySeconds;
     const auto = this.settings.transport === 'auto';
     this.settle(`${auto ? 'meek: ' : ''}${reason}; trying WebTransport again in ${retryS} s`);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
+    if (this.retryTimer !== null) this.deps.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = this.deps.clock.setTimeout(() => {
       this.retryTimer = null;
       void this.attempt();
     }, retryS * 1000);
@@ -165,8 +186,9 @@ export class Tunnel {
 
   close(): void {
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.retryTimer !== null) this.deps.clock.clearTimeout(this.retryTimer);
+    if (this.refreshTimer !== null) this.deps.clock.clearTimeout(this.refreshTimer);
+    this.retryTimer = this.refreshTimer = null;
     for (const w of this.waiting ?? []) w.end.fail(ResetCode.CANCELLED);
     this.waiting = null;
     this.wt?.close();

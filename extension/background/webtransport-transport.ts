@@ -9,7 +9,7 @@ import { DeferredEnd } from '../../shared/remux/deferred-end.ts';
 import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
 import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import { WebTransportStreamEnd } from './webtransport-stream.ts';
-import type { TransportState } from './transport-state.ts';
+import type { SessionTransport, TransportState } from './transport.ts';
 
 
 const hexBytes = (hex: string) => Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
@@ -18,7 +18,7 @@ const hexBytes = (hex: string) => Uint8Array.from(hex.match(/../g) ?? [], (h) =>
 const PING_EVERY_MS = 1000;
 const DEAD_AFTER_MS = 3000;
 
-export class WebTransportTransport {
+export class WebTransportTransport implements SessionTransport {
   readonly state: TransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0 };
   private readonly session: WebTransport;
   /** Settles with the handshake: resolves once the session is up, rejects with why it is not. */

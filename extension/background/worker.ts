@@ -1,14 +1,36 @@
 /**
- * The service worker. Listeners are registered at the top level so that the browser's own events
- * — a navigation, a proxy error, the keep-alive alarm, a page asking for the api — wake a stopped
- * worker, which then restores its state and relinks to the bridge within the bridge's 3 s grace.
+ * The service worker: the one place that joins the engine to the browser (IndexedDB, chrome.proxy,
+ * the bridge's WebSocket, fetch and WebTransport, the platform's timers). Listeners are registered
+ * at the top level so that the browser's own events — a navigation, a proxy error, the keep-alive
+ * alarm, a page asking for the api — wake a stopped worker, which then restores its state and
+ * relinks to the bridge within the bridge's 3 s grace.
  */
-import 'webextension-polyfill';
 import { expose } from 'comlink';
-import { Engine } from './engine.ts';
+import { systemClock } from '../../shared/clock.ts';
 import { createApi } from './api.ts';
+import { BridgeLink } from './bridge-link.ts';
+import { discover } from './discovery.ts';
+import { Engine } from './engine.ts';
+import { MeekTransport } from './meek-transport.ts';
+import { applyProxy } from './proxy-settings.ts';
+import { indexedDbStore } from './store.ts';
+import { Tunnel } from './tunnel.ts';
+import { WebTransportTransport } from './webtransport-transport.ts';
 
-const engine = new Engine();
+const store = indexedDbStore;
+const engine = new Engine({
+  store,
+  applyProxy,
+  link: (onStream) => new BridgeLink(onStream),
+  tunnel: (settings) =>
+    new Tunnel(settings, {
+      meek: (s) => new MeekTransport(s.edgeUrl, s.authToken, s.sessions),
+      webtransport: (offer, s, timeoutMs) => new WebTransportTransport(offer.url, s.authToken, offer.certificateHashes, timeoutMs),
+      discover: (s) => discover(s, store),
+      clock: systemClock,
+    }),
+  clock: systemClock,
+});
 const api = createApi(engine);
 const wake = () => void engine.start();
 

@@ -4,7 +4,7 @@
  * timed-out call reconnects and tries once more.
  */
 import { wrap, type Remote } from 'comlink';
-import type { PassageApi } from '../background/api.ts';
+import type { PassageApi } from './api.ts';
 
 const CALL_TIMEOUT_MS = 4000;
 let remote: Remote<PassageApi> | null = null;

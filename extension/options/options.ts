@@ -1,8 +1,7 @@
 /** Options: sites, the edge and bridge settings, and a passage:// config link to export or import. */
 import { call } from '../lib/rpc.ts';
-import { edgeUrlProblem } from '../lib/edge-url.ts';
 import { renderSiteList } from '../lib/site-list.ts';
-import type { PassageSettings } from '../../shared/config-link.ts';
+import { checkSettingsPatch, type PassageSettings } from '../../shared/settings.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const input = (id: keyof PassageSettings) => $<HTMLInputElement>(id);
@@ -69,9 +68,8 @@ $('settings').onsubmit = (e) => {
     guardWebRtc: input('guardWebRtc').checked,
   };
   void act(async () => {
-    // Refuse a URL the worker would refuse before asking the user for a permission it won't use.
-    const problem = edgeUrlProblem(patch.edgeUrl!);
-    if (problem) throw new Error(problem);
+    // Refuse what the worker would refuse before asking the user for a permission it won't use.
+    checkSettingsPatch(patch);
     await askForEdgePermission(patch.edgeUrl!);
     await call('saveSettings', patch);
   }, 'Saved');

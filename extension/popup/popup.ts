@@ -1,7 +1,7 @@
 /** The popup: this tab's site with its switch, the global switch, live status in plain words. */
 import { call } from '../lib/rpc.ts';
 import { renderSiteList } from '../lib/site-list.ts';
-import type { EngineStatus } from '../background/engine.ts';
+import type { EngineStatus } from '../lib/api.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const tabParam = new URLSearchParams(location.search).get('tab');

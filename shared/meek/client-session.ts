@@ -8,6 +8,7 @@
  * - uploads are ≤ 64 KiB until a response told the server's max body;
  * - polling follows PollSchedule, and not at all while no stream is open and nothing is queued.
  */
+import { systemClock, type Clock } from '../clock.ts';
 import { MeekError } from '../errors.ts';
 import { DEFAULT_SERVER_MAX_BODY, INITIAL_UPLOAD_LIMIT, MAX_MAX_BODY, MIN_MAX_BODY, newSessionId } from './headers.ts';
 import { PollSchedule, pollWanted } from './schedule.ts';
@@ -32,22 +33,6 @@ export interface MeekResponse {
 
 /** Rejects on network errors (and on abort). */
 export type MeekRoundTrip = (req: MeekRequest) => Promise<MeekResponse>;
-
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  /** In [0, 1): the poll jitter. */
-  random(): number;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  // Handles are opaque here: a number in browsers, a Timeout object in Node.
-  clearTimeout: (h) => clearTimeout(h as never),
-  random: () => Math.random(),
-};
 
 export const RETRY_INITIAL_MS = 50;
 export const RETRY_MAX_DELAY_MS = 1000;

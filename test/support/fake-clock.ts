@@ -1,8 +1,8 @@
 /**
- * A clock for the meek client's timers that only moves when the test says so, so polling and
- * retry schedules are asserted exactly, with no real sleeps.
+ * A clock that only moves when the test says so, so polling, retry and fallback schedules are
+ * asserted exactly, with no real sleeps.
  */
-import type { Clock } from '../../shared/meek/client-session.ts';
+import type { Clock } from '../../shared/clock.ts';
 
 export class FakeClock implements Clock {
   private t = 0;

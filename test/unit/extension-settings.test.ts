@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeConfigLink, encodeConfigLink, type PassageSettings } from '../../shared/config-link.ts';
-import { edgeUrlProblem } from '../../extension/lib/edge-url.ts';
+import { decodeConfigLink, encodeConfigLink } from '../../shared/config-link.ts';
 import { SettingsError } from '../../shared/errors.ts';
+import { checkSettings, checkSettingsPatch, DEFAULT_SETTINGS, edgeUrlProblem, type PassageSettings } from '../../shared/settings.ts';
 
 const settings: fc.Arbitrary<PassageSettings> = fc.record({
-  edgeUrl: fc.webUrl(),
-  authToken: fc.string(),
+  edgeUrl: fc.webUrl({ validSchemes: ['https'] }),
+  authToken: fc.stringMatching(/^[\x21-\x7e]{0,40}$/),
   bridgePort: fc.integer({ min: 1, max: 65535 }),
-  pairingToken: fc.string(),
+  pairingToken: fc.stringMatching(/^[A-Za-z0-9_-]{0,40}$/),
   transport: fc.constantFrom('auto', 'webtransport', 'meek'),
   sessions: fc.integer({ min: 1, max: 8 }),
   guardWebRtc: fc.boolean(),
@@ -25,16 +25,21 @@ describe('passage:// config link', () => {
     );
   });
 
-  it('drops unknown or ill-typed fields and refuses what is not a link', () => {
-    const link = encodeConfigLink({
-      bridgePort: 70000,
-      sessions: 99,
-      transport: 'carrier-pigeon',
-      evil: 1,
-      webtransportHashes: ['abc', 'A'.repeat(64)],
-      webtransportRetrySeconds: 0,
-    } as never);
-    expect(decodeConfigLink(link)).toEqual({});
+  it('refuses an ill-typed setting with its reason, ignores unknown fields, refuses what is not a link', () => {
+    const ill: Array<[Record<string, unknown>, RegExp]> = [
+      [{ bridgePort: 70000 }, /bridge port/],
+      [{ sessions: 99 }, /sessions/],
+      [{ transport: 'carrier-pigeon' }, /transport/],
+      [{ webtransportHashes: ['abc', 'A'.repeat(64)] }, /hashes/],
+      [{ webtransportRetrySeconds: 0 }, /retry/],
+      [{ edgeUrl: 'http://edge.example.net/' }, /https/],
+      [{ authToken: 'has space' }, /auth token/],
+      [{ pairingToken: 'x;y' }, /pairing token/],
+      [{ guardWebRtc: 'yes' }, /WebRTC/],
+    ];
+    for (const [fields, why] of ill) expect(() => decodeConfigLink(encodeConfigLink(fields as never)), JSON.stringify(fields)).toThrow(why);
+    expect(decodeConfigLink(encodeConfigLink({ sessions: 3, evil: 1 } as never))).toEqual({ sessions: 3 });
+    expect(() => decodeConfigLink(encodeConfigLink({}))).toThrow(/no settings/);
     for (const bad of ['', 'passage://config/', 'https://example.org', 'passage://config/!!!', 'passage://config/' + 'A'.repeat(9000)]) {
       expect(() => decodeConfigLink(bad)).toThrow(SettingsError);
     }
@@ -47,6 +52,36 @@ describe('passage:// config link', () => {
         }
       }),
     );
+  });
+});
+
+describe('one settings validator', () => {
+  it('takes the defaults and any valid whole set; a missing field is named', () => {
+    expect(checkSettings(DEFAULT_SETTINGS)).toEqual(DEFAULT_SETTINGS);
+    fc.assert(
+      fc.property(settings, (s) => {
+        expect(checkSettings(s)).toEqual(s);
+      }),
+    );
+    const { sessions: _, ...partial } = DEFAULT_SETTINGS;
+    expect(() => checkSettings(partial)).toThrow(/lack sessions/);
+  });
+
+  it('throws only SettingsError on hostile input, never passes a bad value', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...Object.keys(DEFAULT_SETTINGS), 'other'), fc.anything()), (data) => {
+        let patch: Partial<PassageSettings>;
+        try {
+          patch = checkSettingsPatch(data);
+        } catch (e) {
+          expect(e).toBeInstanceOf(SettingsError);
+          return;
+        }
+        // Whatever passed is usable as it is: merged into valid settings it stays valid.
+        expect(checkSettings({ ...DEFAULT_SETTINGS, ...patch })).toEqual({ ...DEFAULT_SETTINGS, ...patch });
+      }),
+    );
+    for (const notObject of [null, 1, 'x', [1]]) expect(() => checkSettingsPatch(notObject)).toThrow(SettingsError);
   });
 });
 

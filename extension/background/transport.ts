@@ -1,0 +1,30 @@
+/**
+ * What the tunnel needs of a transport to the edge, so its choice and fallback rules are tested
+ * with stand-ins and run with the real ones (meek over fetch, WebTransport).
+ */
+import type { Destination } from '../../shared/eagersocks.ts';
+import type { PipeEnd } from '../../shared/remux/pipe.ts';
+
+/** What a transport reports to the tunnel and, through it, to the popup. */
+export interface TransportState {
+  name: 'meek' | 'webtransport';
+  reachable: boolean | null;
+  rttMs: number | null;
+  error: string | null;
+  sessions: number;
+}
+
+export interface Transport {
+  readonly state: TransportState;
+  /** A pipe end toward `destination`; throws when the transport cannot take one now. */
+  open(destination: Destination): PipeEnd;
+  close(): void;
+}
+
+/** A transport whose session must first be established (WebTransport). */
+export interface SessionTransport extends Transport {
+  /** Settles with the handshake: resolves once up, rejects with why not. */
+  readonly ready: Promise<void>;
+  /** Resolves when an established session ends, with the reason. */
+  readonly closed: Promise<string>;
+}
