@@ -16,7 +16,8 @@ import { joinSocketStream } from '../exit/socket-stream.ts';
 import { LinkManager } from './link.ts';
 import { PlainHttpProxy } from './plain-http.ts';
 import {
-  ProxyParseError,
+  HttpHeadError,
+  SocksError,
   SocksReply,
   connectDestination,
   parseRequestHead,
@@ -107,8 +108,8 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
     try {
       head = parseRequestHead(buf);
     } catch (e) {
-      const err = e as ProxyParseError;
-      socket.end(httpError(err.status, err.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request', err.message));
+      if (!(e instanceof HttpHeadError)) throw e;
+      socket.end(httpError(e.status, e.reason, e.message));
       return true;
     }
     if (!head) return false;
@@ -117,7 +118,8 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
       try {
         destination = connectDestination(head);
       } catch (e) {
-        socket.end(httpError(400, 'Bad Request', (e as Error).message));
+        if (!(e instanceof HttpHeadError)) throw e;
+        socket.end(httpError(e.status, e.reason, e.message));
         return true;
       }
       void tunnel(socket, destination, buf.subarray(head.length), new TextEncoder().encode('HTTP/1.1 200 Connection Established\r\n\r\n'), httpError(503, 'Service Unavailable', NO_LINK_MESSAGE));
@@ -151,8 +153,8 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
       void tunnel(socket, request.destination, buf.subarray(greeting + request.length), state.greeted ? ok : Buffer.concat([choice, ok]), state.greeted ? fail : Buffer.concat([choice, fail]));
       return true;
     } catch (e) {
-      const err = e as ProxyParseError;
-      socket.end(err.status === 0xff ? new Uint8Array([0x05, 0xff]) : socksReply(err.status));
+      if (!(e instanceof SocksError)) throw e;
+      socket.end(e.answer());
       return true;
     }
   };

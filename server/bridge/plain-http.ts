@@ -11,7 +11,7 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { creditedWriter } from '../exit/socket-stream.ts';
-import { ProxyParseError, header, parseRequestHead, rewriteAbsoluteForm } from './proxy-head.ts';
+import { HttpHeadError, header, parseRequestHead, rewriteAbsoluteForm } from './proxy-head.ts';
 
 type OpenStream = (destination: Destination) => Promise<MuxStream | null>;
 type ErrorPage = (status: number, reason: string, message: string) => Uint8Array;
@@ -65,15 +65,17 @@ export class PlainHttpProxy {
         try {
           head = parseRequestHead(this.buf);
         } catch (e) {
-          return this.fail((e as ProxyParseError).status, 'Bad Request', (e as Error).message);
+          if (!(e instanceof HttpHeadError)) throw e;
+          return this.fail(e.status, e.reason, e.message);
         }
         if (!head) return;
         let rewritten;
         try {
-          if (head.method === 'CONNECT') throw new ProxyParseError('CONNECT on a connection that carried plain HTTP', 400);
+          if (head.method === 'CONNECT') throw new HttpHeadError('CONNECT on a connection that carried plain HTTP');
           rewritten = rewriteAbsoluteForm(head);
         } catch (e) {
-          return this.fail((e as ProxyParseError).status ?? 400, 'Bad Request', (e as Error).message);
+          if (!(e instanceof HttpHeadError)) throw e;
+          return this.fail(e.status, e.reason, e.message);
         }
         const chunked = /chunked/i.test(header(head, 'transfer-encoding') ?? '');
         const length = Number(header(head, 'content-length') ?? 0);

@@ -1,18 +1,40 @@
 /**
  * The little of HTTP/1 and SOCKS5 a browser-facing proxy must parse: a request head (CONNECT or
  * absolute-form), and the SOCKS5 greeting and CONNECT request. Pure functions over bytes: each
- * returns null while its input is an incomplete prefix and throws ProxyParseError when it can
- * never be valid.
+ * returns null while its input is an incomplete prefix and throws when it can never be valid:
+ * HttpHeadError (answered with its HTTP status) or SocksError (answered with its SOCKS5 reply).
  */
 import { decodeDestination, destinationFromHost, type Destination } from '../../shared/eagersocks.ts';
 
-export class ProxyParseError extends Error {
+/** An HTTP request head that can never be valid; the browser is answered with `status`. */
+export class HttpHeadError extends Error {
   constructor(
     message: string,
-    /** What to answer the browser: an HTTP status, or a SOCKS5 reply code. */
-    readonly status: number,
+    readonly status: 400 | 431 = 400,
   ) {
     super(message);
+    this.name = 'HttpHeadError';
+  }
+
+  get reason(): string {
+    return this.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  }
+}
+
+/** A SOCKS5 message that can never be valid; the client is answered with `reply` (RFC 1928 §6), or 0xFF to the greeting. */
+export class SocksError extends Error {
+  constructor(
+    message: string,
+    /** A reply code for the request, or NO_ACCEPTABLE_METHOD for the greeting. */
+    readonly reply: number,
+  ) {
+    super(message);
+    this.name = 'SocksError';
+  }
+
+  /** The bytes that answer it: a method selection of 0xFF, or a reply with the code. */
+  answer(): Uint8Array {
+    return this.reply === NO_ACCEPTABLE_METHOD ? new Uint8Array([SOCKS_VERSION, NO_ACCEPTABLE_METHOD]) : socksReply(this.reply);
   }
 }
 
@@ -34,21 +56,21 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export function parseRequestHead(buf: Uint8Array): RequestHead | null {
   const end = indexOfCrlfCrlf(buf);
   if (end < 0) {
-    if (buf.length > MAX_HEAD_BYTES) throw new ProxyParseError('request head too large', 431);
+    if (buf.length > MAX_HEAD_BYTES) throw new HttpHeadError('request head too large', 431);
     return null;
   }
-  if (end + 4 > MAX_HEAD_BYTES) throw new ProxyParseError('request head too large', 431);
+  if (end + 4 > MAX_HEAD_BYTES) throw new HttpHeadError('request head too large', 431);
   const text = new TextDecoder('latin1').decode(buf.subarray(0, end));
   const lines = text.split('\r\n');
   const [method, target, version, ...extra] = lines[0]!.split(' ');
   if (!method || !target || !version || extra.length || !TOKEN.test(method) || !/^HTTP\/1\.[01]$/.test(version)) {
-    throw new ProxyParseError('malformed request line', 400);
+    throw new HttpHeadError('malformed request line');
   }
   const headers: Array<[string, string]> = [];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     const name = line.slice(0, colon);
-    if (colon <= 0 || !TOKEN.test(name)) throw new ProxyParseError('malformed header line', 400);
+    if (colon <= 0 || !TOKEN.test(name)) throw new HttpHeadError('malformed header line');
     headers.push([name, line.slice(colon + 1).trim()]);
   }
   return { method, target, version, headers, length: end + 4 };
@@ -69,7 +91,7 @@ export function header(head: RequestHead, name: string): string | undefined {
 /** `CONNECT host:port` → the destination. */
 export function connectDestination(head: RequestHead): Destination {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/@]+)):(\d{1,5})$/.exec(head.target);
-  if (!m) throw new ProxyParseError('CONNECT target must be host:port', 400);
+  if (!m) throw new HttpHeadError('CONNECT target must be host:port');
   return checked(() => destinationFromHost(m[1] ?? m[2]!, Number(m[3])));
 }
 
@@ -84,10 +106,10 @@ export function rewriteAbsoluteForm(head: RequestHead): { destination: Destinati
   try {
     url = new URL(head.target);
   } catch {
-    throw new ProxyParseError('request target must be an absolute http:// URL', 400);
+    throw new HttpHeadError('request target must be an absolute http:// URL');
   }
-  if (url.protocol !== 'http:') throw new ProxyParseError(`only http:// requests are proxied this way (got ${url.protocol})`, 400);
-  if (url.username || url.password) throw new ProxyParseError('credentials in the URL are not forwarded', 400);
+  if (url.protocol !== 'http:') throw new HttpHeadError(`only http:// requests are proxied this way (got ${url.protocol})`);
+  if (url.username || url.password) throw new HttpHeadError('credentials in the URL are not forwarded');
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const destination = checked(() => destinationFromHost(host, url.port ? Number(url.port) : 80));
   const lines = [`${head.method} ${url.pathname}${url.search} ${head.version}`];
@@ -107,36 +129,38 @@ function checked(f: () => Destination): Destination {
   try {
     return f();
   } catch (e) {
-    throw new ProxyParseError(`bad destination: ${(e as Error).message}`, 400);
+    throw new HttpHeadError(`bad destination: ${(e as Error).message}`);
   }
 }
 
 // ---- SOCKS5 (RFC 1928), no authentication, CONNECT only ----
 
 export const SOCKS_VERSION = 0x05;
+/** The greeting's answer when no offered method is acceptable. */
+export const NO_ACCEPTABLE_METHOD = 0xff;
 export const SocksReply = { SUCCEEDED: 0x00, FAILURE: 0x01, NOT_ALLOWED: 0x02, UNREACHABLE: 0x04, COMMAND_UNSUPPORTED: 0x07, ADDRESS_UNSUPPORTED: 0x08 } as const;
 
 /** The greeting: VER NMETHODS METHODS…; returns its length, requiring method 0x00 (no auth). */
 export function parseSocksGreeting(buf: Uint8Array): number | null {
   if (buf.length < 2) return null;
-  if (buf[0] !== SOCKS_VERSION) throw new ProxyParseError('not SOCKS5', SocksReply.FAILURE);
+  if (buf[0] !== SOCKS_VERSION) throw new SocksError('not SOCKS5', SocksReply.FAILURE);
   const n = buf[1]!;
-  if (n === 0) throw new ProxyParseError('no SOCKS methods offered', SocksReply.FAILURE);
+  if (n === 0) throw new SocksError('no SOCKS methods offered', SocksReply.FAILURE);
   if (buf.length < 2 + n) return null;
-  if (!buf.subarray(2, 2 + n).includes(0x00)) throw new ProxyParseError('only SOCKS5 without authentication is supported', 0xff);
+  if (!buf.subarray(2, 2 + n).includes(0x00)) throw new SocksError('only SOCKS5 without authentication is supported', NO_ACCEPTABLE_METHOD);
   return 2 + n;
 }
 
 /** The request: VER CMD RSV ATYP ADDR PORT — the address bytes are exactly EagerSocks'. */
 export function parseSocksRequest(buf: Uint8Array): { destination: Destination; length: number } | null {
   if (buf.length < 4) return null;
-  if (buf[0] !== SOCKS_VERSION || buf[2] !== 0x00) throw new ProxyParseError('malformed SOCKS5 request', SocksReply.FAILURE);
-  if (buf[1] !== 0x01) throw new ProxyParseError('only SOCKS5 CONNECT is supported', SocksReply.COMMAND_UNSUPPORTED);
+  if (buf[0] !== SOCKS_VERSION || buf[2] !== 0x00) throw new SocksError('malformed SOCKS5 request', SocksReply.FAILURE);
+  if (buf[1] !== 0x01) throw new SocksError('only SOCKS5 CONNECT is supported', SocksReply.COMMAND_UNSUPPORTED);
   let parsed: ReturnType<typeof decodeDestination>;
   try {
     parsed = decodeDestination(buf.subarray(3));
   } catch (e) {
-    throw new ProxyParseError(`bad SOCKS5 address: ${(e as Error).message}`, SocksReply.ADDRESS_UNSUPPORTED);
+    throw new SocksError(`bad SOCKS5 address: ${(e as Error).message}`, SocksReply.ADDRESS_UNSUPPORTED);
   }
   return parsed && { destination: parsed.destination, length: 3 + parsed.length };
 }

@@ -95,9 +95,9 @@ export class DownstreamBuffer {
 
   /** Releases every waiting poll now (data arrived, or the session is ending). */
   wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
+    // Emptied in place: a released waiter removes itself from the array it joined, which must not
+    // be the one being walked here (that skipped every second waiter).
+    for (const w of this.waiters.splice(0)) w();
   }
 }
 
