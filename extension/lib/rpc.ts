@@ -1,6 +1,6 @@
 /**
  * The page side of comlink: one MessageChannel to the service worker. A stopped worker leaves
- * calls on the old channel hanging forever (PLATFORM.md), so every call has a deadline and a
+ * calls on the old channel hanging forever (docs/PLATFORM.md), so every call has a deadline and a
  * timed-out call reconnects and tries once more.
  */
 import { wrap, type Remote } from 'comlink';

@@ -1,6 +1,6 @@
 /**
  * Starts, supervises and restarts the WebTransport front (front/main.ts) in the pinned Deno
- * (npm `deno`, PLATFORM.md). A front that dies is restarted on the same port with a growing
+ * (npm `deno`, docs/PLATFORM.md). A front that dies is restarted on the same port with a growing
  * delay (reset once it has stayed up a while); `restart` replaces it gracefully (new certificate).
  */
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -16,7 +16,7 @@ export const FrameType = {
   MAX_PUSH_ID: 0x0d,
 } as const;
 
-/** The SETTINGS Chromium's WebTransport needs from a server (PLATFORM.md, draft-02 dialect). */
+/** The SETTINGS Chromium's WebTransport needs from a server (docs/PLATFORM.md, draft-02 dialect). */
 export const Setting = {
   QPACK_MAX_TABLE_CAPACITY: 0x01,
   MAX_FIELD_SECTION_SIZE: 0x06,

@@ -1,6 +1,6 @@
 /**
  * The WebTransport-over-HTTP/3 pieces a server needs (draft-ietf-webtrans-http3-02, the dialect
- * Chromium speaks; PLATFORM.md): the SETTINGS it must send, stream preambles, the extended
+ * Chromium speaks; docs/PLATFORM.md): the SETTINGS it must send, stream preambles, the extended
  * CONNECT that opens a session, and the mapping between WebTransport stream error codes and the
  * HTTP/3 error space that RESET_STREAM carries on the wire.
  */

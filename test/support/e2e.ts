@@ -136,7 +136,7 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** How the tests and benchmarks start Chromium (PLATFORM.md): the extension loaded, test names mapped. */
+/** How the tests and benchmarks start Chromium (docs/PLATFORM.md): the extension loaded, test names mapped. */
 export function chromiumFlags(dist: string): string[] {
   return [
     '--no-sandbox',

@@ -1,5 +1,5 @@
 /**
- * The WebTransport front: a Deno process (Node has no QUIC here; PLATFORM.md) that the companion
+ * The WebTransport front: a Deno process (Node has no QUIC here; docs/PLATFORM.md) that the companion
  * starts, supervises and restarts (server/webtransport/front-process.ts). It terminates QUIC and
  * HTTP/3 and hands every session to the edge over a Unix socket; the edge does auth, limits,
  * policy and dialing. stdout carries one line, "ready PORT" (or "bind-failed CODE MESSAGE" when the
