@@ -49,6 +49,13 @@ function edgeOptions(cmd: Command): Command {
     .option('--wt-advertise <url>', 'the WebTransport URL clients are told to use, when it differs from https://HOST:PORT<path> (NAT, a relay)')
     .addOption(withDefault('--config-dir <dir>', 'where generated WebTransport certificates are kept', d.configDir))
     .addOption(new Option('--resolve <name=ip>', 'dial NAME at IP instead of asking DNS (repeatable; the destination policy still judges IP)').argParser(collect))
+    .addOption(withDefault('--admin-listen <host:port>', 'where /healthz and /metrics answer (loopback: anyone who can reach it; elsewhere: with the token)', d.adminListen))
+    .option('--cover <url>', 'requests without a valid token are reverse-proxied to this site (default: a small built-in static site answers them)')
+    .option('--require-header <name:value>', 'a header (added by your CDN) every tunnel request must carry, besides the token; without it the cover answers')
+    .addOption(new Option('--trusted-proxy <addr[/bits]>', 'a reverse proxy or CDN whose X-Forwarded-For names the client (repeatable)').argParser(collect))
+    .addOption(withDefault('--session-buffer <bytes>', 'memory one session may hold: downstream, control frames and all its streams\' buffers', d.sessionBuffer))
+    .addOption(withDefault('--max-memory <bytes>', 'memory all sessions together may hold; past it new streams are RESET 0x06 and new sessions get 503', d.maxMemory))
+    .addOption(withDefault('--max-sessions-per-client <n>', 'sessions one client address (IPv6: its /64) may hold at once', d.maxSessionsPerClient))
     .addOption(logLevelOption());
 }
 
@@ -83,8 +90,7 @@ edgeOptions(program.command('edge').description('terminate meek (raw or ReMux) a
     const logger = createLogger(config.logLevel, 'passage-edge');
     const edge = await startEdge(config, logger);
     onSignals(logger, [edge]);
-    process.stdout.write(`passage edge listening on ${edge.url}\n`);
-    if (edge.webtransport) process.stdout.write(webtransportLine(edge.webtransport));
+    process.stdout.write(`passage edge listening on ${edge.url}\n${edge.webtransport ? webtransportLine(edge.webtransport) : ''}passage admin listening on ${edge.adminUrl}\n`);
     logger.info({ mode: config.mode, path: config.path, auth: config.authToken !== null, allowPrivate: config.allowPrivate }, 'edge ready');
   },
 );
@@ -111,6 +117,7 @@ bridgeOptions(
     .addOption(withDefault('--edge-listen <host:port>', 'edge address (loopback)', EDGE_DEFAULTS.listen))
     .addOption(withDefault('--bridge-listen <host:port>', 'bridge address (loopback)', BRIDGE_DEFAULT_LISTEN))
     .addOption(withDefault('--wt-listen <host:port>', 'WebTransport (UDP) address (loopback)', START_WT_LISTEN))
+    .addOption(withDefault('--admin-listen <host:port>', 'the edge\'s /healthz and /metrics (loopback)', EDGE_DEFAULTS.adminListen))
     .option('--no-webtransport', 'meek only: do not start the WebTransport endpoint')
     .option('--no-build', 'do not build the extension into dist/ even when it is stale'),
 ).action(async (opts: StartOptionValues) => {

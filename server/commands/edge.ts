@@ -6,18 +6,24 @@
 import type { Logger } from 'pino';
 import { createTokenCheck } from '../common/auth.ts';
 import { createDialer } from '../exit/dialer.ts';
+import { hostAddresses } from '../exit/policy.ts';
 import type { EdgeConfig } from '../edge/config.ts';
 import { exitEvents } from '../edge/exit-events.ts';
 import { listenHttp } from '../edge/http-listener.ts';
 import { createMeekEndpoint } from '../edge/meek-endpoint.ts';
 import { createEdgeMetrics } from '../edge/metrics.ts';
+import { createAdminRouter } from '../edge/admin.ts';
+import { proxyCover, staticCover } from '../edge/cover.ts';
 import { createRouter } from '../edge/routes.ts';
+import { isLoopbackHost } from '../common/config-values.ts';
 import { SessionRegistry } from '../edge/session-registry.ts';
 import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
 
 export interface RunningEdge {
   url: string;
   port: number;
+  /** The operator's listener (/healthz, /metrics). */
+  adminUrl: string;
   registry: SessionRegistry;
   /** The WebTransport endpoint, when --wt-listen asked for one. */
   webtransport: RunningWebTransport | null;
@@ -27,7 +33,7 @@ export interface RunningEdge {
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
   const started = Date.now();
   const metrics = createEdgeMetrics();
-  const dial = createDialer({ allowPrivate: config.allowPrivate, overrides: config.resolve, timeoutMs: config.dialTimeoutMs });
+  const dial = createDialer({ allowPrivate: config.allowPrivate, overrides: config.resolve, timeoutMs: config.dialTimeoutMs, own: hostAddresses() });
   const tokenCheck = createTokenCheck(config.authToken);
   let webtransportSessions = 0;
   const registry = new SessionRegistry(config.maxSessions, config.idleTimeoutMs, (session, reason) => {
@@ -37,11 +43,21 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   let webtransport: RunningWebTransport | null = null;
 
   const meek = createMeekEndpoint({ ...config, registry, dial, events: exitEvents(metrics, logger, 'meek'), metrics, logger });
+  const onError = (e: unknown) => logger.error({ err: (e as Error).message }, 'request failed');
   const router = createRouter({
     path: config.path,
     tokenCheck,
+    requireHeader: config.requireHeader,
+    // A token-less edge is only ever a loopback demo: it answers only loopback Host names.
+    loopbackHostOnly: !tokenCheck.required && isLoopbackHost(config.host),
     meek,
     discovery: () => ({ webtransport: webtransport?.discovery() ?? null }),
+    cover: config.cover ? proxyCover(config.cover) : staticCover(),
+    onError,
+  });
+  const admin = createAdminRouter({
+    tokenRequired: !isLoopbackHost(config.admin.host),
+    tokenCheck,
     health: () => ({
       status: 'ok',
       mode: config.mode,
@@ -55,9 +71,16 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       metrics.sessions.set(registry.size);
       return { contentType: metrics.contentType, text: await metrics.text() };
     },
-    onError: (e) => logger.error({ err: (e as Error).message }, 'request failed'),
+    onError,
   });
   const listener = await listenHttp(router, config);
+  let adminListener: Awaited<ReturnType<typeof listenHttp>>;
+  try {
+    adminListener = await listenHttp(admin, { ...config.admin, tls: null });
+  } catch (e) {
+    await listener.close();
+    throw e;
+  }
 
   if (config.webtransport) {
     try {
@@ -74,7 +97,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         // The same path, token and session limit as a meek session's first request.
         decide: (request) => {
           if (request.path !== config.path) return 404;
-          if (!tokenCheck(request.token ?? undefined)) return 403;
+          // A wrong token is answered like a wrong path: a prober learns nothing from the difference.
+          if (!tokenCheck(request.token ?? undefined)) return 404;
           if (registry.full) return 503;
           return 200;
         },
@@ -88,7 +112,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         },
       });
     } catch (e) {
-      await listener.close();
+      await Promise.all([listener.close(), adminListener.close()]);
       throw e;
     }
   }
@@ -96,9 +120,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
 
   let closing: Promise<void> | null = null;
   const close = () =>
-    (closing ??= listener
-      .close()
+    (closing ??= Promise.all([listener.close(), adminListener.close()])
       .then(() => webtransport?.close())
       .then(() => registry.closeAll()));
-  return { url: listener.url, port: listener.port, registry, webtransport, close };
+  return { url: listener.url, port: listener.port, adminUrl: adminListener.url, registry, webtransport, close };
 }

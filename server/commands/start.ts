@@ -14,7 +14,7 @@ import { startBridgeCommand } from './bridge.ts';
 import { startEdge } from './edge.ts';
 import { buildExtension, extensionIsStale } from './extension-build.ts';
 
-export type StartOptionValues = BridgeOptionValues & { edgeListen: string; bridgeListen: string; wtListen: string; webtransport: boolean; build: boolean };
+export type StartOptionValues = BridgeOptionValues & { edgeListen: string; bridgeListen: string; wtListen: string; adminListen: string; webtransport: boolean; build: boolean };
 
 /** The ready line of the WebTransport endpoint, with the hash a client pins. */
 export function webtransportLine(wt: RunningWebTransport): string {
@@ -30,7 +30,7 @@ export async function startDemo(opts: StartOptionValues): Promise<{ logger: Logg
     buildExtension(root);
   }
   const edgeConfig = parseEdgeConfig(
-    { ...EDGE_DEFAULTS, listen: opts.edgeListen, logLevel: opts.logLevel, configDir: opts.configDir, ...(opts.webtransport ? { wtListen: opts.wtListen } : {}) },
+    { ...EDGE_DEFAULTS, listen: opts.edgeListen, adminListen: opts.adminListen, logLevel: opts.logLevel, configDir: opts.configDir, ...(opts.webtransport ? { wtListen: opts.wtListen } : {}) },
     process.env,
   );
   const edge = await startEdge(edgeConfig, createLogger(edgeConfig.logLevel, 'passage-edge'));
@@ -52,6 +52,7 @@ export async function startDemo(opts: StartOptionValues): Promise<{ logger: Logg
   const lines = [
     `passage edge listening on ${edge.url}`,
     ...(edge.webtransport ? [webtransportLine(edge.webtransport).trimEnd()] : []),
+    `passage admin listening on ${edge.adminUrl}`,
     `passage bridge listening on ${bridge.url}`,
     '',
     `Load the extension: chrome://extensions → Developer mode → Load unpacked → ${path.join(root, 'dist')}`,

@@ -38,6 +38,20 @@ export interface EdgeConfig {
   configDir: string;
   /** `--resolve NAME=IP`: names the dialer maps before DNS (the policy still judges the IP); keys lower-case. */
   resolve: Map<string, string>;
+  /** The operator's endpoints (/healthz, /metrics), on their own listener. */
+  admin: { host: string; port: number };
+  /** Where requests without a valid token go (reverse-proxied); null: the built-in static site. */
+  cover: URL | null;
+  /** A header the CDN adds that every tunnel request must carry (`--require-header NAME:VALUE`); name lower-case. */
+  requireHeader: { name: string; value: string } | null;
+  /** Peers whose X-Forwarded-For is believed (`--trusted-proxy ADDR[/BITS]`). */
+  trustedProxies: string[];
+  /** Memory one session may hold: data, control frames and every stream's buffers (`--session-buffer`). */
+  sessionBuffer: number;
+  /** Memory all sessions together may hold (`--max-memory`). */
+  maxMemory: number;
+  /** Sessions one client address (an IPv6 /64) may hold at once. */
+  maxSessionsPerClient: number;
 }
 
 /** Raw option values as the CLI parser hands them over. */
@@ -62,6 +76,13 @@ export interface EdgeOptionValues {
   wtAdvertise?: string;
   configDir: string;
   resolve?: string[];
+  adminListen: string;
+  cover?: string;
+  requireHeader?: string;
+  trustedProxy?: string[];
+  sessionBuffer: string;
+  maxMemory: string;
+  maxSessionsPerClient: string;
 }
 
 export const EDGE_DEFAULTS = {
@@ -73,6 +94,10 @@ export const EDGE_DEFAULTS = {
   idleTimeout: '120',
   maxSessions: '1000',
   maxStreams: '256',
+  adminListen: '127.0.0.1:8082',
+  sessionBuffer: String(16 * 1024 * 1024),
+  maxMemory: String(1024 * 1024 * 1024),
+  maxSessionsPerClient: '32',
   dialTimeout: '10',
   logLevel: 'info',
   configDir: defaultConfigDir(),
@@ -137,13 +162,47 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   } else if (v.wtAdvertise !== undefined) {
     throw new ConfigError('--wt-advertise only applies with --wt-listen');
   }
+  const admin = parseHostPort(v.adminListen, '--admin-listen', true);
+  if (!isLoopbackHost(admin.host) && authToken === null) throw new ConfigError(`--admin-listen on ${admin.host} needs --auth-token (its endpoints then want it)`);
+  let cover: URL | null = null;
+  if (v.cover !== undefined) {
+    try {
+      cover = new URL(v.cover);
+    } catch {
+      throw new ConfigError(`--cover must be an http:// or https:// URL, got "${v.cover}"`);
+    }
+    if ((cover.protocol !== 'http:' && cover.protocol !== 'https:') || cover.search || cover.hash || cover.username) {
+      throw new ConfigError(`--cover must be an http:// or https:// URL without query or credentials, got "${v.cover}"`);
+    }
+  }
+  let requireHeader: EdgeConfig['requireHeader'] = null;
+  if (v.requireHeader !== undefined) {
+    const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):(.+)$/.exec(v.requireHeader);
+    if (!m || m[2]!.trim().length < 8) throw new ConfigError('--require-header wants NAME:VALUE with a value of at least 8 characters');
+    requireHeader = { name: m[1]!.toLowerCase(), value: m[2]!.trim() };
+  }
+  const trustedProxies = (v.trustedProxy ?? []).map((entry) => {
+    const [ip, bits, extra] = entry.split('/');
+    const v4 = parseIPv4(ip ?? '') !== null;
+    const v6 = parseIPv6(ip ?? '') !== null;
+    const max = v4 ? 32 : 128;
+    if ((!v4 && !v6) || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+      throw new ConfigError(`--trusted-proxy wants an address or ADDR/BITS, got "${entry}"`);
+    }
+    return bits === undefined ? `${ip}/${max}` : entry;
+  });
+  const maxBody = integer(v.maxBody, '--max-body', MIN_MAX_BODY, MAX_MAX_BODY);
+  const sessionBuffer = integer(v.sessionBuffer, '--session-buffer', 1024 * 1024, 1024 * 1024 * 1024);
+  if (sessionBuffer < 4 * maxBody) throw new ConfigError(`--session-buffer must be at least 4 × --max-body (${4 * maxBody}), got ${sessionBuffer}`);
+  const maxMemory = integer(v.maxMemory, '--max-memory', 16 * 1024 * 1024, 2 ** 40);
+  if (maxMemory < sessionBuffer) throw new ConfigError('--max-memory must be at least --session-buffer');
   return {
     host: listen.host,
     port: listen.port,
     mode: v.mode,
     upstream,
     path: v.path,
-    maxBody: integer(v.maxBody, '--max-body', MIN_MAX_BODY, MAX_MAX_BODY),
+    maxBody,
     holdoffMs: integer(v.holdoff, '--holdoff', 0, 10_000),
     idleTimeoutMs: integer(v.idleTimeout, '--idle-timeout', 1, 86_400) * 1000,
     authToken,
@@ -156,5 +215,12 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     webtransport,
     configDir: v.configDir,
     resolve,
+    admin,
+    cover,
+    requireHeader,
+    trustedProxies,
+    sessionBuffer,
+    maxMemory,
+    maxSessionsPerClient: integer(v.maxSessionsPerClient, '--max-sessions-per-client', 1, 1_000_000),
   };
 }

@@ -26,23 +26,6 @@ export function readBody(req: http.IncomingMessage, max: number): Promise<Uint8A
   });
 }
 
-/** Headers that let a page-context fetch read our answers; the extension itself needs none. */
-export function corsHeaders(): Record<string, string> {
-  return {
-    'access-control-allow-origin': '*',
-    'access-control-expose-headers': 'X-Meek-Max-Body',
-  };
-}
-
-export function preflightHeaders(): Record<string, string> {
-  return {
-    ...corsHeaders(),
-    'access-control-allow-methods': 'POST, OPTIONS',
-    'access-control-allow-headers': 'Content-Type, X-Session-Id, X-Meek-Seq, X-Meek-Max-Body, X-Meek-Auth',
-    'access-control-max-age': '86400',
-  };
-}
-
 export function send(res: http.ServerResponse, status: number, body: string | Uint8Array, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;

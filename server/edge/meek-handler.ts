@@ -1,7 +1,7 @@
 /**
  * The meek-v1 endpoint (PROTOCOL.md §1): one POST is one round trip of a session's byte stream.
- * Checks run in the documented order — auth 403 (the router, before this), headers 400, body
- * size 413 (before any session exists or anything is dialed), then seq 409/410 — and every 200
+ * Only admitted requests get here (the router answers the rest with the cover). Checks run in
+ * the documented order — headers 400, body size 413 (before any session exists or anything is dialed), then seq 409/410 — and every 200
  * carries the server's max body.
  */
 import type http from 'node:http';
@@ -12,7 +12,7 @@ import {
   parseMeekRequestHeaders,
 } from '../../shared/meek/headers.ts';
 import { checkNewSession, negotiateResponseLimit } from '../../shared/meek/server-session.ts';
-import { corsHeaders, readBody, send } from './http-util.ts';
+import { readBody, send } from './http-util.ts';
 import type { EdgeSession, SessionRegistry } from './session-registry.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -42,7 +42,7 @@ const STATUS_FOR: Partial<Record<MeekError['code'], number>> = {
 export function createMeekHandler(o: MeekHandlerOptions) {
   const reject = (res: http.ServerResponse, status: number, reason: string) => {
     o.hooks.rejected(status, reason);
-    send(res, status, reason + '\n', corsHeaders());
+    send(res, status, reason + '\n');
   };
 
   /** The part of a round trip that a replay must not repeat: upload, hold-off, take the reply. */
@@ -118,7 +118,6 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     o.hooks.poll();
     if (result.replayed) o.hooks.replay();
     send(res, 200, result.response, {
-      ...corsHeaders(),
       'content-type': 'application/octet-stream',
       'cache-control': 'no-store',
       [HEADER_MAX_BODY]: String(o.maxBody),

@@ -1,56 +1,56 @@
 /**
- * The edge's routing and check order (PROTOCOL.md §1, §4): the meek endpoint, discovery at
- * `<path>config`, and the operator's /healthz and /metrics. The token is checked here, once per
- * request, before any handler runs.
+ * The edge's public listener (PROTOCOL.md §1, §4). A request is admitted only with the token —
+ * and the required header, and on a token-less loopback edge a loopback Host (no DNS-rebinding
+ * page gets in). Admitted: POST <path> is meek, GET <path>config is discovery. Everything else,
+ * admitted or not, is the cover's to answer, so a prober sees only the cover.
  */
+import { isLoopbackHost } from '../common/config-values.ts';
 import type http from 'node:http';
-import { presentedToken, type TokenCheck } from '../common/auth.ts';
-import { corsHeaders, preflightHeaders, send } from './http-util.ts';
+import { presentedToken, tokenMatches, type TokenCheck } from '../common/auth.ts';
+import { send } from './http-util.ts';
 
 export interface EdgeRoutes {
   path: string;
   tokenCheck: TokenCheck;
+  /** `--require-header`: name lower-case. */
+  requireHeader: { name: string; value: string } | null;
+  /** A token-less edge on loopback: it admits only requests whose Host is a loopback name. */
+  loopbackHostOnly: boolean;
   meek(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
   /** The discovery answer's body (PROTOCOL.md §4). */
   discovery(): unknown;
-  health(): unknown;
-  metrics(): Promise<{ contentType: string; text: string }>;
+  cover: http.RequestListener;
   onError(e: unknown): void;
-}
-
-function isLoopbackPeer(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 export function createRouter(o: EdgeRoutes): http.RequestListener {
   const configPath = `${o.path}config`;
+  const admitted = (req: http.IncomingMessage): boolean => {
+    if (!o.tokenCheck(presentedToken(req.headers))) return false;
+    if (o.requireHeader && !tokenMatches(req.headers[o.requireHeader.name], o.requireHeader.value)) return false;
+    if (o.loopbackHostOnly && !isLoopbackHost(hostName(req.headers.host ?? ''))) return false;
+    return true;
+  };
   return (req, res) => {
     const pathname = (req.url ?? '/').split('?')[0];
-    const authorized = o.tokenCheck(presentedToken(req.headers));
-    const fail = (e: unknown) => {
-      o.onError(e);
-      if (!res.headersSent) send(res, 500, 'internal error\n');
-      else res.destroy();
-    };
-    if (pathname === o.path) {
-      if (req.method === 'OPTIONS') return send(res, 204, '', preflightHeaders());
-      if (req.method !== 'POST') return send(res, 405, 'method not allowed\n', { allow: 'POST, OPTIONS' });
-      if (!authorized) return send(res, 403, 'forbidden\n', corsHeaders());
-      return void o.meek(req, res).catch(fail);
+    if (admitted(req)) {
+      if (pathname === o.path && req.method === 'POST') {
+        return void o.meek(req, res).catch((e: unknown) => {
+          o.onError(e);
+          if (!res.headersSent) send(res, 500, 'internal error\n');
+          else res.destroy();
+        });
+      }
+      if (pathname === configPath && req.method === 'GET') {
+        return send(res, 200, JSON.stringify(o.discovery()), { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      }
     }
-    if (pathname === configPath) {
-      if (req.method !== 'GET') return send(res, 405, 'method not allowed\n', { allow: 'GET' });
-      if (!authorized) return send(res, 403, 'forbidden\n', corsHeaders());
-      return send(res, 200, JSON.stringify(o.discovery()), { ...corsHeaders(), 'content-type': 'application/json', 'cache-control': 'no-store' });
-    }
-    const operator = req.method === 'GET' && (isLoopbackPeer(req.socket.remoteAddress) || (o.tokenCheck.required && authorized));
-    if (pathname === '/healthz' && operator) {
-      return send(res, 200, JSON.stringify(o.health()), { 'content-type': 'application/json' });
-    }
-    if (pathname === '/metrics' && operator) {
-      return void o.metrics().then((m) => send(res, 200, m.text, { 'content-type': m.contentType }), fail);
-    }
-    return send(res, 404, 'not found\n');
+    o.cover(req, res);
   };
+}
+
+/** The name part of a Host header: `[::1]:8080` → `::1`, `localhost:8080` → `localhost`. */
+function hostName(host: string): string {
+  const m = /^\[([^\]]*)\](?::\d*)?$/.exec(host);
+  return m ? m[1]! : host.replace(/:\d*$/, '');
 }

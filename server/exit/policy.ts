@@ -9,6 +9,7 @@
  * and BlockList's own handling of mapped addresses is undocumented.
  */
 import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
 import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
 import { DialError } from './dial-error.ts';
 
@@ -23,8 +24,12 @@ const REFUSED_V4: readonly Range[] = [
   ['169.254.0.0', 16, 'link-local'], // cloud metadata services live here
   ['172.16.0.0', 12, 'private'],
   ['192.0.0.0', 24, 'reserved'], // IETF protocol assignments
+  ['192.0.2.0', 24, 'documentation'], // TEST-NET-1: never a real destination
+  ['192.88.99.0', 24, 'reserved'], // the deprecated 6to4 relay anycast
   ['192.168.0.0', 16, 'private'],
   ['198.18.0.0', 15, 'reserved'], // benchmarking; some networks route it internally
+  ['198.51.100.0', 24, 'documentation'], // TEST-NET-2
+  ['203.0.113.0', 24, 'documentation'], // TEST-NET-3
   ['224.0.0.0', 4, 'multicast'],
   ['240.0.0.0', 4, 'reserved'], // future use, and 255.255.255.255 broadcast
 ];
@@ -34,6 +39,8 @@ const REFUSED_V6: readonly Range[] = [
   ['::', 128, 'unspecified'],
   ['::1', 128, 'loopback'],
   ['64:ff9b:1::', 48, 'nat64-local'], // RFC 8215 local-use NAT64: the operator's own translator
+  ['100::', 64, 'discard'], // RFC 6666 discard-only: a blackhole some networks route internally
+  ['2001:db8::', 32, 'documentation'],
   ['fc00::', 7, 'private'],
   ['fe80::', 10, 'link-local'],
   ['fec0::', 10, 'site-local'], // deprecated, still routed on old networks
@@ -68,29 +75,60 @@ export function embeddedV4(w: readonly number[]): number | null {
   return null;
 }
 
-function v4Reason(ip: number): string | null {
+/**
+ * The edge host's own addresses (every interface's): a public address of the host reaches every
+ * service it runs on 0.0.0.0, so it is refused like loopback. Kept as numbers, so any spelling matches.
+ */
+export interface OwnAddresses {
+  v4: ReadonlySet<number>;
+  v6: ReadonlySet<bigint>;
+}
+
+export const NO_OWN_ADDRESSES: OwnAddresses = { v4: new Set(), v6: new Set() };
+
+export function ownAddresses(addresses: Iterable<string>): OwnAddresses {
+  const v4 = new Set<number>();
+  const v6 = new Set<bigint>();
+  for (const a of addresses) {
+    const bare = a.split('%')[0]!; // link-local zone ids
+    const four = parseIPv4(bare);
+    if (four !== null) v4.add(four);
+    const six = parseIPv6(bare);
+    if (six !== null) v6.add(toBig(six));
+  }
+  return { v4, v6 };
+}
+
+/** This host's interface addresses, as `os.networkInterfaces()` lists them now. */
+export function hostAddresses(): OwnAddresses {
+  return ownAddresses(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+}
+
+function v4Reason(ip: number, own: OwnAddresses): string | null {
+  if (own.v4.has(ip)) return 'this-host';
   return REFUSED_V4.find((r) => v4InRange(ip, r))?.[2] ?? null;
 }
 
 /**
- * Why the edge must not dial `ip` ('loopback', 'private', …), or null when it may.
+ * Why the edge must not dial `ip` ('loopback', 'private', 'this-host', …), or null when it may.
  * Text that is not an IP address is refused as 'not-an-address'; this never throws.
  */
-export function refusalReason(ip: string): string | null {
+export function refusalReason(ip: string, own: OwnAddresses = NO_OWN_ADDRESSES): string | null {
   const v4 = parseIPv4(ip);
-  if (v4 !== null) return v4Reason(v4);
+  if (v4 !== null) return v4Reason(v4, own);
   const v6 = parseIPv6(ip);
   if (v6 === null) return 'not-an-address';
-  const own = REFUSED_V6.find((r) => v6InRange(v6, r))?.[2];
-  if (own) return own;
+  if (own.v6.has(toBig(v6))) return 'this-host';
+  const range = REFUSED_V6.find((r) => v6InRange(v6, r))?.[2];
+  if (range) return range;
   const inner = embeddedV4(v6);
-  const innerReason = inner === null ? null : v4Reason(inner);
+  const innerReason = inner === null ? null : v4Reason(inner, own);
   return innerReason === null ? null : `${innerReason} (embedded IPv4)`;
 }
 
 /** True when the edge must not dial `ip` (unless --allow-private). Non-IP text is refused. */
-export function isRefusedAddress(ip: string): boolean {
-  return refusalReason(ip) !== null;
+export function isRefusedAddress(ip: string, own: OwnAddresses = NO_OWN_ADDRESSES): boolean {
+  return refusalReason(ip, own) !== null;
 }
 
 export interface ResolveOptions {
@@ -100,6 +138,8 @@ export interface ResolveOptions {
   overrides: ReadonlyMap<string, string>;
   /** The resolver; DNS by default. Injected by tests. */
   lookupAll?: (name: string) => Promise<string[]>;
+  /** The edge host's own addresses, refused too (default: none; the edge passes hostAddresses()). */
+  own?: OwnAddresses;
 }
 
 const dnsLookupAll = async (name: string): Promise<string[]> =>
@@ -130,9 +170,10 @@ export async function resolveAllowed(host: string, o: ResolveOptions): Promise<s
     if (addresses.length === 0) throw new DialError(`cannot resolve ${name}: no addresses`, 'resolve');
   }
   if (o.allowPrivate) return addresses;
-  const allowed = addresses.filter((a) => !isRefusedAddress(a));
+  const own = o.own ?? NO_OWN_ADDRESSES;
+  const allowed = addresses.filter((a) => !isRefusedAddress(a, own));
   if (allowed.length === 0) {
-    const why = [...new Set(addresses.map((a) => refusalReason(a)))].join(', ');
+    const why = [...new Set(addresses.map((a) => refusalReason(a, own)))].join(', ');
     throw new DialError(`${name} resolves only to refused addresses (${why})`, 'policy');
   }
   return allowed;

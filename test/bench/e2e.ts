@@ -187,16 +187,16 @@ export async function benchE2e(options: { idle: boolean } = { idle: true }): Pro
       // One open but silent connection: the origin holds a response after its first MiB.
       await page.evaluate(`void fetch('/hold?size=2097152').then((r) => r.body.getReader().read())`);
       await sleep(120_000);
-      let before = await polls(c.edge.url);
+      let before = await polls(c.edge.adminUrl);
       await sleep(60_000);
-      rows.push({ name: 'idle meek polls per minute, one silent connection', value: (await polls(c.edge.url)) - before, unit: '/min', note: 'target ≤ 12 per session; Tor meek 12, Lantern 600' });
+      rows.push({ name: 'idle meek polls per minute, one silent connection', value: (await polls(c.edge.adminUrl)) - before, unit: '/min', note: 'target ≤ 12 per session; Tor meek 12, Lantern 600' });
       origin.release();
       await page.goto('about:blank');
       // No connection: the origin's keep-alive timeout closes idle connections, then nothing may poll.
       await sleep(120_000);
-      before = await polls(c.edge.url);
+      before = await polls(c.edge.adminUrl);
       await sleep(60_000);
-      rows.push({ name: 'idle meek polls per minute, no connection', value: (await polls(c.edge.url)) - before, unit: '/min', note: 'target 0' });
+      rows.push({ name: 'idle meek polls per minute, no connection', value: (await polls(c.edge.adminUrl)) - before, unit: '/min', note: 'target 0' });
     }
     await page.close();
   } finally {

@@ -153,7 +153,7 @@ export async function benchIdleSessions(count = 1000): Promise<{ baseline: numbe
       const statuses = await Promise.all(Array.from({ length: 50 }, (_, j) => post(`idle-session-${i + j}`.padEnd(16, 'x'))));
       if (statuses.some((s) => s !== 200)) throw new Error(`idle session setup got ${statuses.find((s) => s !== 200)}`);
     }
-    const health = (await (await fetch(`${edge.url}/healthz`)).json()) as { sessions: number };
+    const health = (await (await fetch(`${edge.adminUrl}/healthz`)).json()) as { sessions: number };
     if (health.sessions !== count) throw new Error(`expected ${count} sessions, edge reports ${health.sessions}`);
     const withSessions = await rssBytes(edge.child.pid!);
     agent.destroy();

@@ -31,7 +31,7 @@ describe('e2e: a per-site switch in real Chromium', () => {
   }
 
   async function edgeBytesDown(): Promise<number> {
-    const text = await (await fetch(`${companions.edge.url}/metrics`)).text();
+    const text = await (await fetch(`${companions.edge.adminUrl}/metrics`)).text();
     return Number(/passage_edge_bytes_down_total (\d+)/.exec(text)?.[1] ?? 0);
   }
 
@@ -162,7 +162,7 @@ describe('e2e: recovery and bounds', () => {
       Object.assign(window, { reader, parts });
     }, size);
     // Wait (bounded) until the pipeline has filled to its bounds: the edge stops reading more.
-    const down = async () => Number(/passage_edge_bytes_down_total (\d+)/.exec(await (await fetch(`${companions.edge.url}/metrics`)).text())?.[1] ?? 0);
+    const down = async () => Number(/passage_edge_bytes_down_total (\d+)/.exec(await (await fetch(`${companions.edge.adminUrl}/metrics`)).text())?.[1] ?? 0);
     let last = -1;
     for (let i = 0; i < 60; i++) {
       const now = await down();
@@ -219,7 +219,7 @@ describe('e2e: an edge that loses responses', () => {
         return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
       }, size);
       expect(digest).toBe(sha256(patternBytes(size)));
-      const metrics = await (await fetch(`${companions.edge.url}/metrics`)).text();
+      const metrics = await (await fetch(`${companions.edge.adminUrl}/metrics`)).text();
       expect(metrics, await diagnosis()).toMatch(/passage_edge_replays_total [1-9]/);
       expect(world.proxy!.dropped).toBeGreaterThan(0);
     } finally {

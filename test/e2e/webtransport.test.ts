@@ -72,7 +72,7 @@ async function configure(w: WtWorld): Promise<void> {
 
 /** Streams the edge opened per transport, from its Prometheus metrics. */
 async function streamsOpened(c: Companions): Promise<{ meek: number; webtransport: number }> {
-  const text = await (await fetch(`${c.edge.url}/metrics`)).text();
+  const text = await (await fetch(`${c.edge.adminUrl}/metrics`)).text();
   const count = (t: string) => Number(new RegExp(`passage_edge_streams_opened_total\\{transport="${t}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
   return { meek: count('meek'), webtransport: count('webtransport') };
 }
@@ -186,7 +186,7 @@ describe('e2e: the WebTransport front killed mid-session', () => {
   afterAll(() => w?.close());
 
   async function front(): Promise<{ pid: number | null; restarts: number }> {
-    const health = (await (await fetch(`${w.companions.edge.url}/healthz`)).json()) as { webtransportFront: { pid: number | null; restarts: number } };
+    const health = (await (await fetch(`${w.companions.edge.adminUrl}/healthz`)).json()) as { webtransportFront: { pid: number | null; restarts: number } };
     return health.webtransportFront;
   }
 

@@ -29,7 +29,7 @@ async function post(edge: Companion, p: Post): Promise<{ status: number; body: U
 }
 
 async function health(edge: Companion): Promise<{ sessions: number; streams: number; status: string }> {
-  return (await fetch(`${edge.url}/healthz`)).json() as Promise<{ sessions: number; streams: number; status: string }>;
+  return (await fetch(`${edge.adminUrl}/healthz`)).json() as Promise<{ sessions: number; streams: number; status: string }>;
 }
 
 /** Polls (with seq) until `want` bytes came back or the edge says the session ended. */
@@ -62,8 +62,8 @@ describe('edge, raw mode', () => {
     await echo?.close();
   });
 
-  it('prints one ready line and answers health on loopback', async () => {
-    expect(edge.stdout.join('')).toMatch(/^passage edge listening on http:\/\/127\.0\.0\.1:\d+\n$/);
+  it('prints its ready lines and answers health on the admin listener', async () => {
+    expect(edge.stdout.join('')).toMatch(/^passage edge listening on http:\/\/127\.0\.0\.1:\d+\npassage admin listening on http:\/\/127\.0\.0\.1:\d+\n$/);
     expect((await health(edge)).status).toBe('ok');
   });
 
@@ -130,16 +130,18 @@ describe('edge, raw mode', () => {
     expect((await post(edge, { id: newId(), seq: 5 })).status).toBe(410);
   });
 
-  it('rejects bad method, missing or short ids, and unknown paths', async () => {
-    expect((await post(edge, { id: newId(), method: 'GET' })).status).toBe(405);
-    expect((await post(edge, { id: newId(), method: 'PUT' })).status).toBe(405);
+  it('rejects missing or short ids; other methods, paths and preflights get the cover, with no CORS', async () => {
     expect((await post(edge, { id: '' })).status).toBe(400);
     expect((await post(edge, { id: 'short' })).status).toBe(400);
     expect((await post(edge, { id: 'bad id with spaces' })).status).toBe(400);
-    expect((await post(edge, { id: newId(), path: '/elsewhere' })).status).toBe(404);
-    const pre = await fetch(edge.url + '/', { method: 'OPTIONS' });
-    expect(pre.status).toBe(204);
-    expect(pre.headers.get('access-control-allow-headers')).toMatch(/X-Session-Id/i);
+    const cover = new TextDecoder().decode((await post(edge, { id: newId(), method: 'GET' })).body);
+    expect(cover).toContain('<title>Field notes</title>');
+    for (const p of [{ method: 'PUT' }, { path: '/elsewhere' }, { method: 'OPTIONS' }] as Post[]) {
+      const r = await post(edge, { id: newId(), ...p });
+      expect(r.status, JSON.stringify(p)).toBe(p.path ? 404 : 200);
+    }
+    const pre = await fetch(edge.url + '/', { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect([...pre.headers.keys()].filter((h) => h.startsWith('access-control-'))).toEqual([]);
     const cfg = await fetch(edge.url + '/config');
     expect(await cfg.json()).toEqual({ webtransport: null });
   });
@@ -152,7 +154,7 @@ describe('edge, raw mode', () => {
   });
 
   it('exposes Prometheus metrics on loopback', async () => {
-    const text = await (await fetch(`${edge.url}/metrics`)).text();
+    const text = await (await fetch(`${edge.adminUrl}/metrics`)).text();
     expect(text).toMatch(/passage_edge_sessions/);
     expect(text).toMatch(/passage_edge_polls_total \d+/);
     expect(text).toMatch(/passage_edge_replays_total [1-9]/);
@@ -226,9 +228,13 @@ describe('edge, raw mode: session ends', () => {
     const echo = await echoServer();
     const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--mode', 'raw', '--upstream', `127.0.0.1:${echo.port}`, '--auth-token', 'sesame-1234567890']);
     try {
-      expect((await post(edge, { id: newId(), seq: 1 })).status).toBe(403);
-      expect((await post(edge, { id: newId(), seq: 1, auth: 'sesame-123456789' })).status).toBe(403);
-      expect((await post(edge, { id: newId(), seq: 1, auth: 'sesame-1234567890' })).status).toBe(200);
+      const cover = (r: { status: number; body: Uint8Array; maxBody: string | null }) => r.maxBody === null && new TextDecoder().decode(r.body).includes('Field notes');
+      expect(cover(await post(edge, { id: newId(), seq: 1 }))).toBe(true);
+      expect(cover(await post(edge, { id: newId(), seq: 1, auth: 'sesame-123456789' }))).toBe(true);
+      const ok = await post(edge, { id: newId(), seq: 1, auth: 'sesame-1234567890' });
+      expect(ok.status).toBe(200);
+      expect(ok.maxBody).toBe('262144');
+      expect((await health(edge)).sessions).toBe(1); // the stranger's requests opened none
       expect(edge.stderr.join('')).not.toContain('sesame-1234567890');
     } finally {
       await edge.stop();

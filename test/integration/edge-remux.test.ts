@@ -132,7 +132,7 @@ describe('edge, remux mode: destination policy and limits', () => {
   });
 
   it('counts refusals and resets in /metrics', async () => {
-    const text = await (await fetch(`${edge.url}/metrics`)).text();
+    const text = await (await fetch(`${edge.adminUrl}/metrics`)).text();
     expect(text).toMatch(/passage_edge_resets_total\{code="0x02"\} [4-9]/);
   });
 
@@ -182,7 +182,7 @@ describe('edge, remux mode: bounds and faults', () => {
       expect(r.status).toBe(200);
       expect(Array.from(new Uint8Array(await r.arrayBuffer()))).toEqual([0, 0, 0, 2, 5, 4]);
       expect((await post(2, new Uint8Array(0))).status).toBe(410);
-      expect((await (await fetch(`${edge.url}/healthz`)).json()).status).toBe('ok');
+      expect((await (await fetch(`${edge.adminUrl}/healthz`)).json()).status).toBe('ok');
     } finally {
       await edge.stop();
     }
@@ -200,7 +200,7 @@ describe('edge, remux mode: bounds and faults', () => {
       expect(sha(back)).toBe(sha(data));
       expect(client.session.stats.retries).toBeGreaterThan(0);
       expect(proxy.dropped).toBeGreaterThan(0);
-      const text = await (await fetch(`${edge.url}/metrics`)).text();
+      const text = await (await fetch(`${edge.adminUrl}/metrics`)).text();
       expect(text).toMatch(/passage_edge_replays_total [1-9]/);
     } finally {
       client.session.close();

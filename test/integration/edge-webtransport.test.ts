@@ -80,8 +80,8 @@ async function startWtEdge(extra: string[], configDir = tempDir('passage-wt-cfg-
     wtUrl: wtUrl!,
     hash: hash!,
     sessionUrl: `${wtUrl}?token=${token}`,
-    health: async () => (await (await fetch(`${edge.url}/healthz`)).json()) as Health,
-    metrics: async () => (await fetch(`${edge.url}/metrics`)).text(),
+    health: async () => (await (await fetch(`${edge.adminUrl}/healthz`)).json()) as Health,
+    metrics: async () => (await fetch(`${edge.adminUrl}/metrics`)).text(),
     config: (headers = {}) => fetch(`${edge.url}/config`, { headers }),
   };
 }
@@ -138,9 +138,12 @@ describe('edge WebTransport: discovery', () => {
     expect(await res.json()).toEqual({ webtransport: { url: edge.wtUrl, certificateHashes: [edge.hash] } });
   });
 
-  it('answers 403 without the token or with a wrong one', async () => {
-    expect((await edge.config()).status).toBe(403);
-    expect((await edge.config({ 'X-Meek-Auth': 'wrong' })).status).toBe(403);
+  it('without the token or with a wrong one, discovery is the cover: no offer, no hash', async () => {
+    for (const res of [await edge.config(), await edge.config({ 'X-Meek-Auth': 'wrong' })]) {
+      const body = await res.text();
+      expect(body).not.toContain(edge.hash);
+      expect(body).toContain('<title>Not found</title>');
+    }
   });
 
   it('keeps the certificate across a restart with the same --config-dir', async () => {
@@ -255,9 +258,9 @@ describe('edge WebTransport: sessions refused before they open', () => {
     expect(await sessions()).toBe(0);
   });
 
-  it('a wrong or missing token is answered 403 and opens no session', async () => {
-    expect(await refusal(`${edge.wtUrl}?token=wrong`)).toBe(403);
-    expect(await refusal(edge.wtUrl)).toBe(403);
+  it('a wrong or missing token is answered 404, like a wrong path, and opens no session', async () => {
+    expect(await refusal(`${edge.wtUrl}?token=wrong`)).toBe(404);
+    expect(await refusal(edge.wtUrl)).toBe(404);
     expect(await sessions()).toBe(0);
   });
 

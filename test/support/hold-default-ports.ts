@@ -1,5 +1,5 @@
 /**
- * vitest globalSetup: holds the companion's default ports (TCP 8080 and 8081, UDP 8443 on
+ * vitest globalSetup: holds the companion's default ports (TCP 8080, 8081 and 8082, UDP 8443 on
  * 127.0.0.1) for the whole run, as an `npm start` in another checkout would. A test that binds a
  * fixed port, or starts the companion without choosing port 0, then fails here as it would there.
  * A port something else already holds is left to it: it is just as taken.
@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 
-export const DEFAULT_TCP_PORTS = [8080, 8081];
+export const DEFAULT_TCP_PORTS = [8080, 8081, 8082];
 export const DEFAULT_UDP_PORTS = [8443];
 
 function holdTcp(port: number): Promise<net.Server | null> {

@@ -23,6 +23,8 @@ export interface Companion {
   child: ChildProcess;
   url: string;
   port: number;
+  /** The edge's operator listener (/healthz, /metrics); '' for a bridge. */
+  adminUrl: string;
   stdout: string[];
   stderr: string[];
   /** Resolves with the exit code (or signal name). */
@@ -30,8 +32,14 @@ export interface Companion {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts `passage <args>` and waits for its ready line (`passage <what> listening on URL`). */
+/**
+ * Starts `passage <args>` and waits for its ready lines (`passage <what> listening on URL`; an
+ * edge's admin line too). An edge whose args name no `--admin-listen` gets port 0 for it: no
+ * test holds a fixed port.
+ */
 export function startCompanion(args: string[], env: Record<string, string> = {}): Promise<Companion> {
+  const hasEdge = args[0] !== 'bridge';
+  if (hasEdge && !args.includes('--admin-listen')) args = [...args, '--admin-listen', '127.0.0.1:0'];
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -53,11 +61,13 @@ export function startCompanion(args: string[], env: Record<string, string> = {})
       stdout.push(d);
       buffered += d;
       const m = /listening on (https?:\/\/\S+)/.exec(buffered);
-      if (m) {
+      const admin = /passage admin listening on (http:\/\/\S+)/.exec(buffered);
+      if (m && (admin || !hasEdge)) {
         const url = m[1]!;
         resolve({
           child,
           url,
+          adminUrl: admin?.[1] ?? '',
           port: Number(new URL(url).port),
           stdout,
           stderr,
@@ -73,8 +83,9 @@ export function startCompanion(args: string[], env: Record<string, string> = {})
   });
 }
 
-/** Runs `passage <args>` to completion. */
+/** Runs `passage <args>` to completion (an edge's admin listener on port 0 unless the args name one). */
 export function runCompanion(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  if (args[0] === 'edge' && !args.includes('--admin-listen')) args = [...args, '--admin-listen', '127.0.0.1:0'];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
     let stdout = '';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isIP } from 'node:net';
-import { embeddedV4, isRefusedAddress, refusalReason, resolveAllowed } from '../../server/exit/policy.ts';
+import { embeddedV4, hostAddresses, isRefusedAddress, ownAddresses, refusalReason, resolveAllowed } from '../../server/exit/policy.ts';
 import { parseIPv4, parseIPv6 } from '../../shared/ip.ts';
 
 /** The refused IPv4 ranges, written out octet by octet, independently of the implementation. */
@@ -13,7 +13,10 @@ function refusedV4(a: number, b: number, c: number): boolean {
     a === 127 || // 127/8
     (a === 169 && b === 254) || // 169.254/16
     (a === 172 && b >= 16 && b <= 31) || // 172.16/12
-    (a === 192 && b === 0 && c === 0) || // 192.0.0/24
+    (a === 192 && b === 0 && (c === 0 || c === 2)) || // 192.0.0/24, 192.0.2/24
+    (a === 192 && b === 88 && c === 99) || // 192.88.99/24
+    (a === 198 && b === 51 && c === 100) || // 198.51.100/24
+    (a === 203 && b === 0 && c === 113) || // 203.0.113/24
     (a === 192 && b === 168) || // 192.168/16
     (a === 198 && (b === 18 || b === 19)) || // 198.18/15
     a >= 224 // 224/4 multicast, 240/4 reserved incl. broadcast
@@ -36,6 +39,8 @@ describe('destination policy: ranges', () => {
       '::', '::1', 'fc00::', 'fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'fd12:3456::1', 'fe80::', 'fe80::1',
       'febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'fec0::1', 'ff00::', 'ff02::1', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
       '64:ff9b:1::1', '0:0:0:0:0:0:0:1', 'FE80::1',
+      '192.0.2.0', '192.0.2.255', '198.51.100.0', '198.51.100.255', '203.0.113.0', '203.0.113.255', '192.88.99.0', '192.88.99.255',
+      '2001:db8::', '2001:db8::1', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff', '100::', '100::ffff:ffff:ffff:ffff',
     ];
     for (const ip of edges) expect(refusalReason(ip), ip).not.toBeNull();
   });
@@ -46,9 +51,19 @@ describe('destination policy: ranges', () => {
       '169.253.255.255', '169.255.0.0', '172.15.255.255', '172.32.0.0', '192.0.1.0', '192.167.255.255',
       '192.169.0.0', '198.17.255.255', '198.20.0.0', '223.255.255.255', '1.1.1.1', '8.8.8.8', '93.184.216.34',
       '2606:4700::1111', '2001:4860:4860::8888', 'fbff:ffff::1', 'fe00::1', 'fb00::',
-      '64:ff9b:2::1', '2001:db8::1',
+      '64:ff9b:2::1', '192.0.3.0', '192.0.1.255', '198.51.99.255', '198.51.101.0', '203.0.112.255', '203.0.114.0',
+      '192.88.98.255', '192.88.100.0', '2001:db9::1', '2001:db7:ffff::1', '100:0:0:1::',
     ];
     for (const ip of outside) expect(refusalReason(ip), ip).toBeNull();
+  });
+
+  it("refuses the edge host's own addresses in any spelling, and only those", () => {
+    const own = ownAddresses(['203.0.114.7', '2606:4700::abcd', 'fe80::1%eth0']);
+    for (const ip of ['203.0.114.7', '::ffff:203.0.114.7', '::ffff:cb00:7207', '64:ff9b::203.0.114.7', '2606:4700:0::abcd', '2606:4700:0:0:0:0:0:ABCD']) {
+      expect(refusalReason(ip, own), ip).toMatch(/this-host/);
+    }
+    for (const ip of ['203.0.114.8', '2606:4700::abce']) expect(refusalReason(ip, own), ip).toBeNull();
+    expect(hostAddresses().v4.has(parseIPv4('127.0.0.1')!)).toBe(true);
   });
 
   it('names the reason', () => {
