@@ -23,6 +23,7 @@ export abstract class PassageError<Code extends string = string> extends Error {
 export type RemuxErrorCode =
   | 'FRAME_MALFORMED' // a control payload breaks §2 (empty, or a known type of the wrong length)
   | 'FRAME_TOO_LONG' // a frame over the largest payload
+  | 'CONTROL_FLOOD' // the peer forced more control frames (or unanswered refusals) than the budget holds
   | 'MUX_CLOSED' // state: the connection is gone
   | 'GOAWAY' // state: the connection is going away, no new streams
   | 'STREAM_LIMIT'; // state: this side's stream limit is reached

@@ -17,6 +17,10 @@ import { proxyCover, staticCover } from '../edge/cover.ts';
 import { createRouter } from '../edge/routes.ts';
 import { isLoopbackHost } from '../common/config-values.ts';
 import { SessionRegistry } from '../edge/session-registry.ts';
+import { createClientAddress } from '../edge/client-address.ts';
+import { MemoryBudget } from '../edge/memory-budget.ts';
+import { sessionBudget, sessionFloor } from '../edge/session-budget.ts';
+import type { ExitBudget } from '../exit/exit-mux.ts';
 import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
 
 export interface RunningEdge {
@@ -36,13 +40,34 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const dial = createDialer({ allowPrivate: config.allowPrivate, overrides: config.resolve, timeoutMs: config.dialTimeoutMs, own: hostAddresses() });
   const tokenCheck = createTokenCheck(config.authToken);
   let webtransportSessions = 0;
-  const registry = new SessionRegistry(config.maxSessions, config.idleTimeoutMs, (session, reason) => {
-    metrics.sessions.dec();
-    logger.debug({ session: session.id.slice(0, 6), reason }, 'session ended');
-  }, () => webtransportSessions);
+  const memory = new MemoryBudget(config.maxMemory);
+  const split = sessionBudget(config.sessionBuffer, config.maxBody);
+  const budget: ExitBudget = { ...split, admitStream: () => memory.admitStream(), underPressure: () => memory.underPressure(), track: (a) => memory.add(a) };
+  const registry = new SessionRegistry({
+    maxSessions: config.maxSessions,
+    maxSessionsPerClient: config.maxSessionsPerClient,
+    idleTimeoutMs: config.idleTimeoutMs,
+    onEnd: (session, reason) => {
+      metrics.sessions.dec();
+      logger.debug({ session: session.id.slice(0, 6), reason }, 'session ended');
+    },
+    others: () => webtransportSessions,
+    memory,
+    sessionFloor: sessionFloor(config.sessionBuffer, config.maxBody),
+  });
   let webtransport: RunningWebTransport | null = null;
 
-  const meek = createMeekEndpoint({ ...config, registry, dial, events: exitEvents(metrics, logger, 'meek'), metrics, logger });
+  const meek = createMeekEndpoint({
+    ...config,
+    registry,
+    dial,
+    downstreamLimit: split.downstream,
+    budget,
+    clientOf: createClientAddress(config.trustedProxies),
+    events: exitEvents(metrics, logger, 'meek'),
+    metrics,
+    logger,
+  });
   const onError = (e: unknown) => logger.error({ err: (e as Error).message }, 'request failed');
   const router = createRouter({
     path: config.path,
@@ -92,6 +117,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         logger,
         maxSessions: config.maxSessions,
         maxStreams: config.maxStreams,
+        budget,
+        downstreamLimit: split.downstream,
         dial,
         events: exitEvents(metrics, logger, 'webtransport'),
         // The same path, token and session limit as a meek session's first request.
@@ -99,7 +126,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
           if (request.path !== config.path) return 404;
           // A wrong token is answered like a wrong path: a prober learns nothing from the difference.
           if (!tokenCheck(request.token ?? undefined)) return 404;
-          if (registry.full) return 503;
+          if (registry.full || !memory.admitSession(sessionFloor(config.sessionBuffer, config.maxBody))) return 503;
           return 200;
         },
         onSessionOpen: () => {
@@ -122,6 +149,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const close = () =>
     (closing ??= Promise.all([listener.close(), adminListener.close()])
       .then(() => webtransport?.close())
-      .then(() => registry.closeAll()));
+      .then(() => registry.closeAll())
+      .then(() => memory.close()));
   return { url: listener.url, port: listener.port, adminUrl: adminListener.url, registry, webtransport, close };
 }

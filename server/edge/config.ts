@@ -95,7 +95,7 @@ export const EDGE_DEFAULTS = {
   maxSessions: '1000',
   maxStreams: '256',
   adminListen: '127.0.0.1:8082',
-  sessionBuffer: String(16 * 1024 * 1024),
+  sessionBuffer: String(32 * 1024 * 1024),
   maxMemory: String(1024 * 1024 * 1024),
   maxSessionsPerClient: '32',
   dialTimeout: '10',
@@ -193,7 +193,8 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   });
   const maxBody = integer(v.maxBody, '--max-body', MIN_MAX_BODY, MAX_MAX_BODY);
   const sessionBuffer = integer(v.sessionBuffer, '--session-buffer', 1024 * 1024, 1024 * 1024 * 1024);
-  if (sessionBuffer < 4 * maxBody) throw new ConfigError(`--session-buffer must be at least 4 × --max-body (${4 * maxBody}), got ${sessionBuffer}`);
+  // Its downstream share (S/8) must hold one whole response.
+  if (sessionBuffer < 8 * maxBody) throw new ConfigError(`--session-buffer must be at least 8 × --max-body (${8 * maxBody}), got ${sessionBuffer}`);
   const maxMemory = integer(v.maxMemory, '--max-memory', 16 * 1024 * 1024, 2 ** 40);
   if (maxMemory < sessionBuffer) throw new ConfigError('--max-memory must be at least --session-buffer');
   return {

@@ -17,6 +17,11 @@ export class DownstreamBuffer {
     return this.bytes;
   }
 
+  /** Bytes it takes before it asks the producer to pause. */
+  get room(): number {
+    return Math.max(0, this.limit - this.bytes);
+  }
+
   /** Appends bytes; false once over the limit (the producer should pause until `onDrain`). */
   push(chunks: readonly Uint8Array[]): boolean {
     for (const c of chunks) {
@@ -29,7 +34,7 @@ export class DownstreamBuffer {
     return !this.blocked;
   }
 
-  /** Removes up to `max` bytes as one buffer (the response body). */
+  /** Removes up to `max` bytes as one buffer (the response body). Fires `onDrain` when it falls below the limit again. */
   take(max: number): Uint8Array {
     const n = Math.min(max, this.bytes);
     const out = new Uint8Array(n);

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Dial } from '../exit/dialer.ts';
-import type { ExitEvents } from '../exit/exit-mux.ts';
+import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
 import type { EdgeConfig } from './config.ts';
 import { createMeekHandler } from './meek-handler.ts';
 import type { EdgeMetrics } from './metrics.ts';
@@ -15,21 +15,23 @@ import type { Upstream } from './upstream.ts';
 
 export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream' | 'maxBody' | 'holdoffMs' | 'maxStreams' | 'dialTimeoutMs'> {
   registry: SessionRegistry;
+  /** The downstream limit and the exit mux's share of `--session-buffer`. */
+  downstreamLimit: number;
+  budget: ExitBudget;
+  /** The client a request comes from (its address, or what a trusted proxy says). */
+  clientOf(req: import('node:http').IncomingMessage): string;
   dial: Dial;
   events: ExitEvents;
   metrics: EdgeMetrics;
   logger: Logger;
 }
 
-/** What a meek session's downstream may hold for the next poll: 4 × the largest body. */
-export const downstreamLimit = (maxBody: number) => 4 * maxBody;
-
 export function createMeekEndpoint(o: MeekEndpointOptions) {
   const { metrics, logger } = o;
-  const bufferLimit = downstreamLimit(o.maxBody);
+  const bufferLimit = o.downstreamLimit;
 
   const openUpstream = async (): Promise<Upstream> => {
-    if (o.mode === 'remux') return new RemuxUpstream({ bufferLimit, maxStreams: o.maxStreams, dial: o.dial, events: o.events });
+    if (o.mode === 'remux') return new RemuxUpstream({ bufferLimit, maxStreams: o.maxStreams, budget: o.budget, dial: o.dial, events: o.events });
     const target = o.upstream!;
     try {
       return await RawUpstream.connect(target.host, target.port, o.dialTimeoutMs, bufferLimit, o.events.onBytes);
@@ -45,13 +47,14 @@ export function createMeekEndpoint(o: MeekEndpointOptions) {
     holdoffMs: o.holdoffMs,
     registry: o.registry,
     openUpstream,
+    clientOf: o.clientOf,
     hooks: {
       poll: () => metrics.polls.inc(),
       replay: () => metrics.replays.inc(),
       rejected: (status, reason) => {
         metrics.rejected.inc({ status: String(status) });
         // 503 and 502 come only on a session's first request: a session that was not created.
-        if (status === 503) metrics.sessionsRejected.inc({ reason: 'limit' });
+        if (status === 503) metrics.sessionsRejected.inc({ reason });
         if (status === 502) metrics.sessionsRejected.inc({ reason: 'upstream' });
         logger.debug({ status, reason }, 'meek request rejected');
       },

@@ -22,6 +22,8 @@ export interface MeekHandlerOptions {
   registry: SessionRegistry;
   /** A new session's upstream; rejects when the raw upstream can't be dialed (→ 502). */
   openUpstream(): Promise<Upstream>;
+  /** The client a request comes from: its share of the session table. */
+  clientOf(req: http.IncomingMessage): string;
   hooks: {
     poll(): void;
     replay(): void;
@@ -80,7 +82,9 @@ export function createMeekHandler(o: MeekHandlerOptions) {
       } catch {
         return reject(res, 410, 'unknown session');
       }
-      if (o.registry.full) return reject(res, 503, 'session limit reached');
+      const client = o.clientOf(req);
+      const refused = o.registry.refusal(client);
+      if (refused) return reject(res, 503, refused);
       let upstream: Upstream;
       try {
         upstream = await o.openUpstream();
@@ -91,11 +95,12 @@ export function createMeekHandler(o: MeekHandlerOptions) {
       session = o.registry.get(headers.sessionId);
       if (session) upstream.close();
       else {
-        if (o.registry.full) {
+        const refusedNow = o.registry.refusal(client);
+        if (refusedNow) {
           upstream.close();
-          return reject(res, 503, 'session limit reached');
+          return reject(res, 503, refusedNow);
         }
-        session = o.registry.add(headers.sessionId, upstream);
+        session = o.registry.add(headers.sessionId, upstream, client);
         o.hooks.sessionOpened();
       }
     }

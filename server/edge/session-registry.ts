@@ -1,28 +1,59 @@
 /**
- * The edge's meek sessions by id, with the idle reaper. A session is its seq state (shared/meek)
- * plus its upstream; the registry enforces the session limit and closes what goes idle.
+ * The edge's meek sessions by id, with the reaper. A session is its seq state (shared/meek) plus
+ * its upstream. The registry decides whether a new session may open — the table's limit (meek and
+ * WebTransport together), the client's share of it, and the process's memory budget — and ends
+ * what goes idle, and sooner what carries no stream: an empty session costs its owner nothing to
+ * make, so it must cost the edge little to keep.
  */
 import { MeekServerSession } from '../../shared/meek/server-session.ts';
+import type { MemoryBudget } from './memory-budget.ts';
 import type { Upstream } from './upstream.ts';
+
+/** A session with no open stream for this long is ended (PROTOCOL.md §1). */
+export const EMPTY_SESSION_MS = 10_000;
+
+export type EndReason = 'idle' | 'empty' | 'finished' | 'shutdown';
+/** Why a new session was refused: the table is full, this client holds its share, or memory is short. */
+export type Refusal = 'limit' | 'client' | 'memory';
 
 export interface EdgeSession {
   readonly id: string;
   readonly meek: MeekServerSession<Uint8Array>;
   readonly upstream: Upstream;
+  /** The client key it counts against (edge/client-address.ts). */
+  readonly client: string;
   lastActive: number;
+  /** Since when it has carried no stream (null: it carries one). */
+  emptySince: number | null;
+}
+
+export interface RegistryOptions {
+  maxSessions: number;
+  maxSessionsPerClient: number;
+  idleTimeoutMs: number;
+  onEnd(session: EdgeSession, reason: EndReason): void;
+  /** Sessions held elsewhere that count against the same limit (WebTransport). */
+  others?(): number;
+  memory?: MemoryBudget;
+  /** What a new session must find free in the memory budget. */
+  sessionFloor?: number;
+  now?(): number;
 }
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, EdgeSession>();
-  private timer: NodeJS.Timeout | null = null;
+  private readonly perClient = new Map<string, number>();
+  private readonly unaccount = new Map<EdgeSession, () => void>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly now: () => number;
 
-  constructor(
-    readonly maxSessions: number,
-    private readonly idleTimeoutMs: number,
-    private readonly onEnd: (session: EdgeSession, reason: 'idle' | 'finished' | 'shutdown') => void,
-    /** Sessions held elsewhere that count against the same limit (WebTransport). */
-    private readonly others: () => number = () => 0,
-  ) {}
+  constructor(private readonly o: RegistryOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  get maxSessions(): number {
+    return this.o.maxSessions;
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -30,24 +61,45 @@ export class SessionRegistry {
 
   /** No room for another session, meek or WebTransport. */
   get full(): boolean {
-    return this.sessions.size + this.others() >= this.maxSessions;
+    return this.sessions.size + (this.o.others?.() ?? 0) >= this.o.maxSessions;
+  }
+
+  /** Whether `client` may open a session now, and if not why. */
+  refusal(client: string): Refusal | null {
+    if (this.full) return 'limit';
+    if ((this.perClient.get(client) ?? 0) >= this.o.maxSessionsPerClient) return 'client';
+    if (this.o.memory && !this.o.memory.admitSession(this.o.sessionFloor ?? 0)) return 'memory';
+    return null;
   }
 
   get(id: string): EdgeSession | undefined {
     return this.sessions.get(id);
   }
 
-  add(id: string, upstream: Upstream): EdgeSession {
-    const session: EdgeSession = { id, meek: new MeekServerSession<Uint8Array>(), upstream, lastActive: Date.now() };
+  add(id: string, upstream: Upstream, client = ''): EdgeSession {
+    const now = this.now();
+    const session: EdgeSession = { id, meek: new MeekServerSession<Uint8Array>(), upstream, client, lastActive: now, emptySince: now };
     this.sessions.set(id, session);
+    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    if (this.o.memory) this.unaccount.set(session, this.o.memory.add(upstream));
     return session;
   }
 
-  end(session: EdgeSession, reason: 'idle' | 'finished' | 'shutdown'): void {
+  end(session: EdgeSession, reason: EndReason): void {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    const left = (this.perClient.get(session.client) ?? 1) - 1;
+    if (left > 0) this.perClient.set(session.client, left);
+    else this.perClient.delete(session.client);
+    this.unaccount.get(session)?.();
+    this.unaccount.delete(session);
     session.upstream.close();
-    this.onEnd(session, reason);
+    this.o.onEnd(session, reason);
+  }
+
+  /** Sessions `client` holds now. */
+  sessionsOf(client: string): number {
+    return this.perClient.get(client) ?? 0;
   }
 
   /** Tunneled streams across all sessions. */
@@ -57,16 +109,19 @@ export class SessionRegistry {
     return n;
   }
 
-  /** Checks for idle sessions a few times per idle timeout; the timer never keeps the process alive. */
+  /** Checks every second (so an empty session goes within seconds); the timer never keeps the process alive. */
   startReaper(): void {
-    const every = Math.max(50, Math.min(5000, this.idleTimeoutMs / 4));
-    this.timer = setInterval(() => this.reap(Date.now()), every);
+    const every = Math.max(50, Math.min(1000, this.o.idleTimeoutMs / 4));
+    this.timer = setInterval(() => this.reap(this.now()), every);
     this.timer.unref();
   }
 
   reap(now: number): void {
     for (const s of [...this.sessions.values()]) {
-      if (now - s.lastActive >= this.idleTimeoutMs) this.end(s, 'idle');
+      if (s.upstream.streamCount > 0) s.emptySince = null;
+      else s.emptySince ??= now;
+      if (now - s.lastActive >= this.o.idleTimeoutMs) this.end(s, 'idle');
+      else if (s.emptySince !== null && now - s.emptySince >= EMPTY_SESSION_MS) this.end(s, 'empty');
     }
   }
 

@@ -52,6 +52,13 @@ export class RawUpstream implements Upstream {
     return this.ended ? 0 : 1;
   }
 
+  /** The downstream, and what the socket holds toward the upstream (one request body at most: write waits for drain). */
+  memoryUsed(): number {
+    return this.downstream.size + this.socket.writableLength;
+  }
+
+  relieve(): void {}
+
   write(bytes: Uint8Array): Promise<void> {
     if (bytes.length === 0 || this.ended) return Promise.resolve();
     this.onBytes(bytes.length, 0);

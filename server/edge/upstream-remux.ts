@@ -6,13 +6,14 @@
 import { GoawayCode } from '../../shared/remux/frame.ts';
 import type { Mux } from '../../shared/remux/mux.ts';
 import type { Dial } from '../exit/dialer.ts';
-import { createExitMux, type ExitEvents, type ExitMux } from '../exit/exit-mux.ts';
+import { createExitMux, type ExitBudget, type ExitEvents, type ExitMux } from '../exit/exit-mux.ts';
 import { DownstreamBuffer } from './downstream-buffer.ts';
 import type { Upstream } from './upstream.ts';
 
 export interface RemuxUpstreamOptions {
   bufferLimit: number;
   maxStreams: number;
+  budget: ExitBudget;
   dial: Dial;
   events: ExitEvents;
 }
@@ -27,7 +28,7 @@ export class RemuxUpstream implements Upstream {
     this.downstream = new DownstreamBuffer(options.bufferLimit);
     this.exit = createExitMux({
       ...options,
-      sink: { write: (chunks) => this.downstream.push(chunks) },
+      sink: { write: (chunks) => this.downstream.push(chunks), room: () => this.downstream.room },
       onClose: () => {
         // A protocol error: GOAWAY 0x04 is already in the downstream buffer; deliver it, then 410.
         this.ended = true;
@@ -44,6 +45,14 @@ export class RemuxUpstream implements Upstream {
 
   get streamCount(): number {
     return this.exit.streamCount;
+  }
+
+  memoryUsed(): number {
+    return this.downstream.size + this.mux.memoryUsed;
+  }
+
+  relieve(): void {
+    this.mux.relieve();
   }
 
   write(bytes: Uint8Array): Promise<void> {

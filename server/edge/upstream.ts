@@ -10,6 +10,10 @@ export interface Upstream {
   readonly finished: boolean;
   /** Open tunneled streams (raw: 1 while connected). */
   readonly streamCount: number;
+  /** Bytes the session holds now (the process budget sums these). */
+  memoryUsed(): number;
+  /** Writers held by the process budget may go on. */
+  relieve(): void;
   /** Ask the client to stop (remux: GOAWAY); the session ends once drained. */
   goaway(): void;
   close(): void;

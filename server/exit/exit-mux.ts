@@ -15,8 +15,28 @@ export type ExitEvents = Omit<RelayEvents, 'onClose'> & {
   onProtocolError(e: PassageError): void;
 };
 
+/** One session as the process-wide memory budget sees it. */
+export interface MemoryAccount {
+  /** Bytes this session holds now. */
+  memoryUsed(): number;
+  /** Writers held by pressure may go on. */
+  relieve(): void;
+}
+
+/** What a session may hold (edge/session-budget.ts) and the process-wide budget it draws on. */
+export interface ExitBudget {
+  send: number;
+  receive: number;
+  control: number;
+  admitStream(): boolean;
+  underPressure(): boolean;
+  /** Counts a session in the process budget; the returned function stops counting it. */
+  track(account: MemoryAccount): () => void;
+}
+
 export interface ExitMuxOptions {
   maxStreams: number;
+  budget: ExitBudget;
   dial: Dial;
   events: ExitEvents;
   /** Where the mux's output goes; false pauses stream data until `mux.resume()`. */
@@ -37,6 +57,11 @@ export function createExitMux(o: ExitMuxOptions): ExitMux {
     role: 'acceptor',
     maxStreams: o.maxStreams,
     sink: o.sink,
+    sendBudget: o.budget.send,
+    receiveBudget: o.budget.receive,
+    controlBudget: o.budget.control,
+    admitStream: () => o.budget.admitStream(),
+    underPressure: () => o.budget.underPressure(),
     onStream: (stream) => {
       streams++;
       o.events.onStreamOpen();

@@ -9,10 +9,8 @@ import { concat } from '../../shared/bytes.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import { decodeSessionRequest, encodeSessionAnswer, type SessionRequest } from '../../shared/webtransport-link.ts';
 import type { Dial } from '../exit/dialer.ts';
-import { createExitMux, type ExitEvents } from '../exit/exit-mux.ts';
+import { createExitMux, type ExitBudget, type ExitEvents } from '../exit/exit-mux.ts';
 
-/** Unsent bytes toward the front above which the mux pauses stream data. */
-const HIGH_WATER = 1024 * 1024;
 /** A front that connects and never asks is dropped. */
 const HELLO_TIMEOUT_MS = 5000;
 
@@ -22,6 +20,9 @@ export interface LinkServerOptions {
   /** 200 opens the session; any other status refuses it (the front answers the browser with it). */
   decide(request: SessionRequest): number;
   maxStreams: number;
+  budget: ExitBudget;
+  /** Unsent bytes toward the front above which the mux pauses (the session's downstream share). */
+  downstreamLimit: number;
   dial: Dial;
   events: ExitEvents;
   onSessionOpen(): void;
@@ -66,18 +67,21 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
     let blocked = false;
     const { mux } = createExitMux({
       maxStreams: o.maxStreams,
+      budget: o.budget,
       dial: o.dial,
       events: o.events,
       sink: {
         write(chunks) {
           if (socket.destroyed) return true;
           for (const c of chunks) socket.write(c);
-          if (socket.writableLength >= HIGH_WATER) blocked = true;
+          if (socket.writableLength >= o.downstreamLimit) blocked = true;
           return !blocked;
         },
+        room: () => Math.max(0, o.downstreamLimit - socket.writableLength),
       },
       onClose: () => socket.end(),
     });
+    const unaccount = o.budget.track({ memoryUsed: () => socket.writableLength + mux.memoryUsed, relieve: () => mux.relieve() });
     socket.on('drain', () => {
       if (!blocked) return;
       blocked = false;
@@ -85,6 +89,7 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
     });
     socket.on('data', (chunk: Buffer) => mux.receive(chunk));
     socket.on('close', () => {
+      unaccount();
       mux.destroy(undefined, ResetCode.CANCELLED);
       o.onSessionClose();
     });

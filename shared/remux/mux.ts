@@ -14,6 +14,7 @@
  * quarantines ids freed by a FIN from the peer until a PING sent after the freeing is answered —
  * the byte stream is ordered, so by then any such late RESET has arrived (and was ignored).
  */
+import { concat } from '../bytes.ts';
 import { RemuxError, UsageError, isProtocolError, type PassageError } from '../errors.ts';
 import { decodeDestination, encodeDestination, type Destination } from '../eagersocks.ts';
 import { FrameDecoder, type FrameSink } from './decoder.ts';
@@ -35,9 +36,12 @@ import { MuxStream, type StreamHost } from './stream.ts';
 export interface MuxSink {
   /**
    * The next bytes of the outgoing ReMux byte stream, in order. The views are the mux's to
-   * give away: the sink may keep them. Return false to stop data frames until `resume()`.
+   * give away: the sink may keep them. Return false to stop data and control frames until
+   * `resume()` (a GOAWAY that ends the connection still goes out).
    */
   write(chunks: Uint8Array[]): boolean;
+  /** Bytes it can take now; a flush cuts data frames up to it (one frame past it at most). */
+  room?(): number;
 }
 
 export interface MuxOptions {
@@ -63,6 +67,25 @@ export interface MuxOptions {
   maxFramePayload?: number;
   /** Bytes a stream may queue for sending before `write` returns false. */
   sendBufferLimit?: number;
+  /**
+   * Bytes all streams together may queue for sending; a write past it returns false and the
+   * writer waits for `drain` (one writer's chunk past it at most).
+   */
+  sendBudget?: number;
+  /**
+   * Receive credit the connection may commit: every open stream holds one INITIAL_WINDOW the peer
+   * may fill. The acceptor RESETs 0x06 a stream that would commit more.
+   */
+  receiveBudget?: number;
+  /**
+   * Bytes of control frames that may wait while the sink is paused (default 64 KiB). A peer that
+   * forces more (RESETs, PONGs, refused opens it never answers) gets GOAWAY 0x06: the connection ends.
+   */
+  controlBudget?: number;
+  /** Asked for every stream the peer opens: false RESETs it 0x06 (a process-wide memory budget). */
+  admitStream?(): boolean;
+  /** Asked with every write: true holds writers as a spent send budget does, until `relieve()`. */
+  underPressure?(): boolean;
   /** Where id allocation starts, and the highest id it uses before wrapping (tests shrink the space to force reuse). */
   firstStreamId?: number;
   lastStreamId?: number;
@@ -75,6 +98,7 @@ const FLUSH_BUDGET = 1024 * 1024;
 const GRANT_THRESHOLD = INITIAL_WINDOW / 4;
 /** A peer flooding PINGs while our sink is stalled gets no more than this many PONGs queued. */
 const MAX_PENDING_PONGS = 64;
+export const DEFAULT_CONTROL_BUDGET = 64 * 1024;
 
 export class Mux implements StreamHost {
   private readonly role: 'opener' | 'acceptor';
@@ -83,7 +107,18 @@ export class Mux implements StreamHost {
   private readonly maxStreams: number;
   private readonly maxFramePayload: number;
   private readonly sendBufferLimit: number;
+  private readonly sendBudget: number;
+  private readonly receiveBudget: number;
+  private readonly controlBudget: number;
   private readonly now: () => number;
+  /** Bytes queued by all streams and not yet cut into frames. */
+  private sendQueuedBytes = 0;
+  /** Bytes of control frames not yet handed to the sink. */
+  private controlBytes = 0;
+  /** Streams the peer opened that were refused and whose RESET it has not answered. */
+  private refusedWaiting = 0;
+  /** Writers held by the shared budget (or pressure), told to go on once it frees up. */
+  private readonly budgetWaiters = new Set<MuxStream>();
 
   private readonly decoder = new FrameDecoder();
   /** Every id not yet free on this side, including streams only waiting for the peer's close. */
@@ -123,6 +158,9 @@ export class Mux implements StreamHost {
     this.maxStreams = Math.min(options.maxStreams ?? 256, MAX_STREAM_ID);
     this.maxFramePayload = Math.max(1, Math.min(options.maxFramePayload ?? MAX_PAYLOAD, MAX_PAYLOAD));
     this.sendBufferLimit = options.sendBufferLimit ?? INITIAL_WINDOW;
+    this.sendBudget = options.sendBudget ?? Infinity;
+    this.receiveBudget = options.receiveBudget ?? Infinity;
+    this.controlBudget = options.controlBudget ?? DEFAULT_CONTROL_BUDGET;
     this.now = options.now ?? Date.now;
     this.lastId = Math.min(Math.max(options.lastStreamId ?? MAX_STREAM_ID, 1), MAX_STREAM_ID);
     this.nextId = Math.min(Math.max(options.firstStreamId ?? 1, 1), this.lastId);
@@ -131,6 +169,11 @@ export class Mux implements StreamHost {
   /** Streams the user can still see (not reset, not fully closed). */
   get streamCount(): number {
     return this.userStreams;
+  }
+
+  /** What this connection holds now: queued send bytes, waiting control frames, and one window per open stream. */
+  get memoryUsed(): number {
+    return this.sendQueuedBytes + this.controlBytes + this.userStreams * INITIAL_WINDOW;
   }
 
   /** Ids not yet free on this side (open, waiting for the peer's close, or in quarantine). */
@@ -231,6 +274,8 @@ export class Mux implements StreamHost {
     if (!parsed) return this.refuse(id, placeholder, ResetCode.PROTOCOL);
     if (this.goawaySent) return this.refuse(id, parsed.destination, ResetCode.CANCELLED);
     if (this.userStreams >= this.maxStreams) return this.refuse(id, parsed.destination, ResetCode.RESOURCES);
+    if ((this.userStreams + 1) * INITIAL_WINDOW > this.receiveBudget) return this.refuse(id, parsed.destination, ResetCode.RESOURCES);
+    if (this.options.admitStream && !this.options.admitStream()) return this.refuse(id, parsed.destination, ResetCode.RESOURCES);
     const stream = new MuxStream(this, id, parsed.destination, this.sendBufferLimit);
     this.streams.set(id, stream);
     this.count(stream);
@@ -245,8 +290,12 @@ export class Mux implements StreamHost {
 
   /** A stream that is never shown to the user: RESET at once, the id held until the opener answers. */
   private refuse(id: number, destination: Destination, code: number): void {
+    // A peer that opens and never answers our RESETs would fill the id space with placeholders.
+    if (this.refusedWaiting >= this.maxStreams) return this.fail(new RemuxError('CONTROL_FLOOD', `over ${this.maxStreams} refused streams unanswered`), GoawayCode.RESOURCES);
     const stream = new MuxStream(this, id, destination, 0);
     stream.local = 'reset';
+    stream.placeholder = true;
+    this.refusedWaiting++;
     this.streams.set(id, stream);
     this.queueControl(encodeControl({ type: ControlType.RESET, stream: id, code }));
   }
@@ -329,8 +378,24 @@ export class Mux implements StreamHost {
 
   // ---------------------------------------------------------------- stream host
 
-  streamWritable(stream: MuxStream): void {
+  streamWritable(stream: MuxStream, bytes: number): void {
+    this.sendQueuedBytes += bytes;
     this.markReady(stream);
+  }
+
+  sendBudgetSpent(stream: MuxStream): boolean {
+    const spent = this.sendQueuedBytes >= this.sendBudget || this.options.underPressure?.() === true;
+    if (spent) this.budgetWaiters.add(stream);
+    return spent;
+  }
+
+  /** Writers held by the budget or by pressure get their `drain` if there is room now. */
+  relieve(): void {
+    if (this.budgetWaiters.size === 0) return;
+    if (this.sendQueuedBytes >= this.sendBudget || this.options.underPressure?.() === true) return;
+    const waiting = [...this.budgetWaiters];
+    this.budgetWaiters.clear();
+    for (const stream of waiting) stream.afterSend();
   }
 
   streamReset(stream: MuxStream, code: number): void {
@@ -363,6 +428,8 @@ export class Mux implements StreamHost {
   }
 
   private dropSendState(stream: MuxStream): void {
+    this.sendQueuedBytes -= stream.queued;
+    this.budgetWaiters.delete(stream);
     stream.clearSend();
     stream.pendingHeader = null;
     this.ready.delete(stream);
@@ -373,6 +440,7 @@ export class Mux implements StreamHost {
   private release(stream: MuxStream, byPeerFin = false): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
+    if (stream.placeholder) this.refusedWaiting--;
     this.uncount(stream);
     if (byPeerFin && this.role === 'opener') {
       this.quarantine.add(stream.id);
@@ -431,6 +499,10 @@ export class Mux implements StreamHost {
 
   private queueControl(frame: Uint8Array): void {
     this.control.push(frame);
+    this.controlBytes += frame.length;
+    if (this.paused && this.controlBytes > this.controlBudget) {
+      return this.fail(new RemuxError('CONTROL_FLOOD', `over ${this.controlBudget} bytes of control frames waiting`), GoawayCode.RESOURCES);
+    }
     this.scheduleFlush();
   }
 
@@ -461,13 +533,16 @@ export class Mux implements StreamHost {
       stream.pendingGrant = 0;
     }
     this.grants.clear();
-    if (this.control.length > 0) {
-      for (const frame of this.control) chunks.push(frame);
+    if (this.control.length > 0 && !this.paused) {
+      // One buffer for all of them: a sink that keeps chunks pays per chunk, and these are tiny.
+      chunks.push(this.control.length === 1 ? this.control[0]! : concat(this.control));
       this.control = [];
+      this.controlBytes = 0;
       this.pendingPongs = 0;
     }
     const touched: MuxStream[] = [];
-    while (!this.paused && bytes < FLUSH_BUDGET && this.ready.size > 0) {
+    const budget = Math.min(FLUSH_BUDGET, this.sink.room?.() ?? FLUSH_BUDGET);
+    while (!this.paused && bytes < budget && this.ready.size > 0) {
       let progressed = false;
       for (const stream of this.ready) {
         const sent = this.cutFrame(stream, chunks);
@@ -478,7 +553,7 @@ export class Mux implements StreamHost {
         progressed = true;
         bytes += sent + HEADER_LENGTH;
         touched.push(stream);
-        if (bytes >= FLUSH_BUDGET) break;
+        if (bytes >= budget) break;
       }
       if (!progressed) break;
     }
@@ -487,7 +562,9 @@ export class Mux implements StreamHost {
       if (!this.sink.write(chunks)) this.paused = true;
     }
     for (const stream of touched) stream.afterSend();
-    if (!this.paused && this.ready.size > 0) this.scheduleFlush();
+    this.relieve();
+    // More to send: go on when the sink has room (a sink with none says so by pausing us).
+    if (!this.paused && this.ready.size > 0 && bytes > 0) this.scheduleFlush();
   }
 
   /**
@@ -553,6 +630,7 @@ export class Mux implements StreamHost {
     }
     if (i > 0) q.splice(0, i);
     stream.queued -= n;
+    this.sendQueuedBytes -= n;
     return out;
   }
 
@@ -588,6 +666,9 @@ export class Mux implements StreamHost {
     this.ready.clear();
     this.grants.clear();
     this.control = [];
+    this.controlBytes = 0;
+    this.sendQueuedBytes = 0;
+    this.budgetWaiters.clear();
     if (this.userStreams !== 0) {
       this.userStreams = 0;
       this.options.onStreamCount?.(0);
@@ -609,11 +690,11 @@ export class Mux implements StreamHost {
   }
 
   /** A protocol error for the whole connection: GOAWAY 0x04 goes out, then the connection ends. */
-  private fail(error: PassageError): void {
+  private fail(error: PassageError, goawayCode: number = GoawayCode.PROTOCOL): void {
     if (this.closed) return;
-    const goaway = encodeControl({ type: ControlType.GOAWAY, code: GoawayCode.PROTOCOL });
+    const goaway = encodeControl({ type: ControlType.GOAWAY, code: goawayCode });
     this.bytesOut += goaway.length;
     this.sink.write([goaway]);
-    this.destroy(error, ResetCode.PROTOCOL);
+    this.destroy(error, goawayCode === GoawayCode.RESOURCES ? ResetCode.RESOURCES : ResetCode.PROTOCOL);
   }
 }

@@ -20,7 +20,10 @@ export interface StreamHandlers {
 
 /** What a stream needs from its Mux; keeps the two from depending on each other's internals. */
 export interface StreamHost {
-  streamWritable(stream: MuxStream): void;
+  /** The stream has something new to send: `bytes` more queued (0 for a FIN). */
+  streamWritable(stream: MuxStream, bytes: number): void;
+  /** Whether the connection's shared send budget is spent (the stream then waits for `drain`). */
+  sendBudgetSpent(stream: MuxStream): boolean;
   streamReset(stream: MuxStream, code: number): void;
   streamConsumed(stream: MuxStream): void;
 }
@@ -55,6 +58,8 @@ export class MuxStream {
 
   /** Counted among the connection's open streams (the Mux's bookkeeping). */
   counted = false;
+  /** A stream the peer opened that was refused at once: kept only until the peer answers its RESET. */
+  placeholder = false;
   bytesIn = 0;
   bytesOut = 0;
 
@@ -102,9 +107,9 @@ export class MuxStream {
     if (chunk.length > 0) {
       this.sendQueue.push(chunk);
       this.queued += chunk.length;
-      this.host.streamWritable(this);
+      this.host.streamWritable(this, chunk.length);
     }
-    if (this.queued >= this.sendBufferLimit) {
+    if (this.queued >= this.sendBufferLimit || this.host.sendBudgetSpent(this)) {
       this.wantDrain = true;
       return false;
     }
@@ -115,7 +120,7 @@ export class MuxStream {
   end(): void {
     if (!this.writable) return;
     this.finQueued = true;
-    this.host.streamWritable(this);
+    this.host.streamWritable(this, 0);
   }
 
   /** Aborts both directions with a RESET code (§2); nothing more is delivered to the user. */
@@ -170,9 +175,9 @@ export class MuxStream {
     this.handlers = {};
   }
 
-  /** Called by the Mux after frames were cut from the queue. */
+  /** Called by the Mux after frames were cut from the queue, or its shared budget freed up. */
   afterSend(): void {
-    if (this.wantDrain && this.queued < this.sendBufferLimit && this.local === 'open') {
+    if (this.wantDrain && this.queued < this.sendBufferLimit && this.local === 'open' && !this.host.sendBudgetSpent(this)) {
       this.wantDrain = false;
       this.handlers.drain?.();
     }

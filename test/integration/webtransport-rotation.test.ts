@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sessionBudget } from '../../server/edge/session-budget.ts';
 import { createLogger } from '../../server/common/log.ts';
 import { createDialer } from '../../server/exit/dialer.ts';
 import { startWebTransport, type RunningWebTransport } from '../../server/webtransport/webtransport-edge.ts';
@@ -32,6 +33,8 @@ describe('WebTransport certificate rotation', () => {
       configDir: mkdtempSync(path.join(tmpdir(), 'passage-rotation-')),
       maxSessions: 4,
       maxStreams: 4,
+      budget: { ...sessionBudget(32 << 20, 262144), admitStream: () => true, underPressure: () => false, track: () => noop },
+      downstreamLimit: 1 << 20,
       now: () => clock.t,
       dial: createDialer({ allowPrivate: false, overrides: new Map(), timeoutMs: 1000 }),
       events: { onBytes: noop, onStreamOpen: noop, onStreamClose: noop, onDialError: noop, onReset: noop, onProtocolError: noop },

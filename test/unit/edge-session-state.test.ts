@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { DownstreamBuffer } from '../../server/edge/downstream-buffer.ts';
 import { SessionRegistry, type EdgeSession } from '../../server/edge/session-registry.ts';
+import { MemoryBudget } from '../../server/edge/memory-budget.ts';
 import type { Upstream } from '../../server/edge/upstream.ts';
 
 const chunk = (n: number, fill = n & 0xff) => new Uint8Array(n).fill(fill);
@@ -105,7 +106,12 @@ class StandInUpstream implements Upstream {
   readonly downstream = new DownstreamBuffer(1024);
   finished = false;
   closed = 0;
-  constructor(readonly streamCount: number = 0) {}
+  held = 0;
+  constructor(public streamCount: number = 0) {}
+  memoryUsed() {
+    return this.held;
+  }
+  relieve() {}
   async write() {}
   goaway() {}
   close() {
@@ -116,7 +122,7 @@ class StandInUpstream implements Upstream {
 describe('SessionRegistry', () => {
   it('counts sessions held elsewhere (WebTransport) against the same limit', () => {
     let others = 0;
-    const reg = new SessionRegistry(3, 1000, () => undefined, () => others);
+    const reg = new SessionRegistry({ maxSessions: 3, maxSessionsPerClient: 10, idleTimeoutMs: 1000, onEnd: () => undefined, others: () => others });
     reg.add('a', new StandInUpstream());
     reg.add('b', new StandInUpstream());
     expect(reg.full).toBe(false);
@@ -127,7 +133,7 @@ describe('SessionRegistry', () => {
 
   it('ends a session once: its upstream closed, the reason told; a stale handle ends nothing', () => {
     const ended: Array<[string, string]> = [];
-    const reg = new SessionRegistry(10, 1000, (s, reason) => ended.push([s.id, reason]));
+    const reg = new SessionRegistry({ maxSessions: 10, maxSessionsPerClient: 10, idleTimeoutMs: 1000, onEnd: (s, reason) => ended.push([s.id, reason]) });
     const up = new StandInUpstream();
     const s = reg.add('a', up);
     reg.end(s, 'finished');
@@ -141,7 +147,7 @@ describe('SessionRegistry', () => {
 
   it('reaps exactly the sessions idle for the timeout; closeAll ends the rest as shutdown', () => {
     const ended: Array<[string, string]> = [];
-    const reg = new SessionRegistry(10, 1000, (s, reason) => ended.push([s.id, reason]));
+    const reg = new SessionRegistry({ maxSessions: 10, maxSessionsPerClient: 10, idleTimeoutMs: 1000, onEnd: (s, reason) => ended.push([s.id, reason]) });
     const old = reg.add('old', new StandInUpstream(2));
     const fresh = reg.add('fresh', new StandInUpstream(3));
     old.lastActive = 0;
@@ -160,6 +166,52 @@ describe('SessionRegistry', () => {
     expect(reg.size).toBe(0);
   });
 
+  it("gives each client a share of the table: one that holds its share is refused, the others are not", () => {
+    const reg = new SessionRegistry({ maxSessions: 10, maxSessionsPerClient: 3, idleTimeoutMs: 60_000, onEnd: () => undefined });
+    for (let i = 0; i < 3; i++) reg.add(`a${i}`, new StandInUpstream(1), 'attacker');
+    expect(reg.refusal('attacker')).toBe('client');
+    expect(reg.refusal('someone')).toBeNull();
+    reg.end(reg.get('a0')!, 'finished');
+    expect(reg.refusal('attacker')).toBeNull();
+    for (let i = 0; i < 8; i++) reg.add(`b${i}`, new StandInUpstream(1), `c${i}`);
+    expect(reg.refusal('new')).toBe('limit');
+  });
+
+  it('ends a session that carries no stream within seconds, a busy one only when idle', () => {
+    let now = 0;
+    const ended: Array<[string, string]> = [];
+    const reg = new SessionRegistry({ maxSessions: 10, maxSessionsPerClient: 10, idleTimeoutMs: 120_000, onEnd: (s, r) => ended.push([s.id, r]), now: () => now });
+    const empty = new StandInUpstream(0);
+    const busy = new StandInUpstream(2);
+    reg.add('empty', empty);
+    reg.add('busy', busy);
+    for (now = 0; now <= 9_000; now += 1000) reg.reap(now);
+    expect(ended).toEqual([]);
+    now = 10_000;
+    reg.reap(now);
+    expect(ended).toEqual([['empty', 'empty']]);
+    busy.streamCount = 0; // its streams closed: the clock starts now
+    for (now = 11_000; now < 21_000; now += 1000) reg.reap(now);
+    expect(ended).toEqual([['empty', 'empty']]);
+    reg.reap(21_000);
+    expect(ended).toEqual([['empty', 'empty'], ['busy', 'empty']]);
+  });
+
+  it('refuses a new session the memory budget has no floor for, and counts what sessions hold', () => {
+    const memory = new MemoryBudget(1000);
+    const reg = new SessionRegistry({ maxSessions: 10, maxSessionsPerClient: 10, idleTimeoutMs: 60_000, onEnd: () => undefined, memory, sessionFloor: 300 });
+    const a = new StandInUpstream(1);
+    reg.add('a', a);
+    a.held = 600;
+    expect(memory.used(true)).toBe(600);
+    expect(reg.refusal('x')).toBeNull();
+    a.held = 701;
+    expect(reg.refusal('x')).toBe('memory');
+    reg.end(reg.get('a')!, 'finished');
+    expect(memory.used(true)).toBe(0);
+    expect(reg.refusal('x')).toBeNull();
+  });
+
   it('matches a model under any sequence of adds, ends and reaps', () => {
     type Op = { kind: 'add'; id: number } | { kind: 'end'; id: number } | { kind: 'reap'; at: number } | { kind: 'touch'; id: number; at: number };
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -171,13 +223,13 @@ describe('SessionRegistry', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
         const endedCount = new Map<string, number>();
-        const reg = new SessionRegistry(4, 1000, (s) => endedCount.set(s.id, (endedCount.get(s.id) ?? 0) + 1));
+        const reg = new SessionRegistry({ maxSessions: 4, maxSessionsPerClient: 4, idleTimeoutMs: 1000, onEnd: (s) => endedCount.set(s.id, (endedCount.get(s.id) ?? 0) + 1) });
         const model = new Map<string, { lastActive: number; upstream: StandInUpstream }>();
         const live = new Map<string, EdgeSession>();
         for (const o of ops) {
           if (o.kind === 'add') {
             const id = String(o.id);
-            if (reg.get(id) || reg.full) continue; // what the meek handler checks first
+            if (reg.get(id) || reg.refusal('') !== null) continue; // what the meek handler checks first
             const upstream = new StandInUpstream(1);
             const s = reg.add(id, upstream);
             s.lastActive = 0;
@@ -202,7 +254,7 @@ describe('SessionRegistry', () => {
         }
         // Every upstream the registry let go of was closed exactly once.
         for (const [, s] of live) {
-          const up = s.upstream as StandInUpstream;
+          const up = s.upstream as unknown as StandInUpstream;
           expect(up.closed).toBe(reg.get(s.id) === s ? 0 : 1);
         }
       }),

@@ -92,7 +92,7 @@ describe('edge config', () => {
 
   it('accepts the bounds it documents', () => {
     expect(parse({ maxBody: '1024' }).maxBody).toBe(1024);
-    expect(parse({ maxBody: String(16 * 1024 * 1024), sessionBuffer: String(64 * 1024 * 1024) }).maxBody).toBe(16 * 1024 * 1024);
+    expect(parse({ maxBody: String(16 * 1024 * 1024), sessionBuffer: String(128 * 1024 * 1024) }).maxBody).toBe(16 * 1024 * 1024);
     expect(parse({ path: '/m/' }).path).toBe('/m/');
     expect(parse({ path: '/a.b/c~d/' }).path).toBe('/a.b/c~d/');
     expect(parse({ holdoff: '0' }).holdoffMs).toBe(0);

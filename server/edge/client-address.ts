@@ -1,0 +1,46 @@
+/**
+ * Who a request comes from, for the per-client share of the session table: the socket's peer, or
+ * — only when that peer is a `--trusted-proxy` — the right-most X-Forwarded-For entry that is not
+ * itself trusted (entries to its left are the client's to write, so they are never believed).
+ * IPv6 clients are keyed by their /64: one subscriber usually holds a whole /64.
+ */
+import type http from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import { parseIPv6 } from '../../shared/ip.ts';
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`: a dual-stack listener reports IPv4 peers mapped. */
+function unmapped(address: string): string {
+  return address.toLowerCase().startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** The key a client's sessions are counted under: its IPv4 address, or its IPv6 /64. */
+export function clientKey(address: string): string {
+  const a = unmapped(address);
+  const v6 = isIP(a) === 6 ? parseIPv6(a) : null;
+  return v6 ? `${v6.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64` : a;
+}
+
+export function createClientAddress(trusted: readonly string[]): (req: http.IncomingMessage) => string {
+  const list = new BlockList();
+  for (const entry of trusted) {
+    const [ip, bits] = entry.split('/') as [string, string];
+    list.addSubnet(ip, Number(bits), isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+  }
+  const isTrusted = (address: string) => {
+    const family = isIP(address);
+    return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  };
+  return (req) => {
+    let client = unmapped(req.socket.remoteAddress ?? '');
+    if (trusted.length === 0 || !isTrusted(client)) return clientKey(client);
+    const forwarded = req.headers['x-forwarded-for'];
+    const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').map((h) => unmapped(h.trim()));
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i]!;
+      if (isIP(hop) === 0) break; // garbage: stop believing the header here
+      client = hop;
+      if (!isTrusted(hop)) break;
+    }
+    return clientKey(client);
+  };
+}
