@@ -40,7 +40,10 @@ export interface MuxSink {
    * `resume()` (a GOAWAY that ends the connection still goes out).
    */
   write(chunks: Uint8Array[]): boolean;
-  /** Bytes it can take now; a flush cuts data frames up to it (one frame past it at most). */
+  /**
+   * Bytes it can take now; a flush cuts data frames up to it (one frame past it at most). A sink
+   * with none must have said so by returning false: the mux then waits for `resume()`.
+   */
   room?(): number;
 }
 
@@ -78,8 +81,9 @@ export interface MuxOptions {
    */
   receiveBudget?: number;
   /**
-   * Bytes of control frames that may wait while the sink is paused (default 64 KiB). A peer that
-   * forces more (RESETs, PONGs, refused opens it never answers) gets GOAWAY 0x06: the connection ends.
+   * Bytes of control frames that may wait unsent (default 64 KiB): while the sink is paused, or
+   * produced by one input. A peer that forces more (RESETs, PONGs, refused opens it never
+   * answers) gets GOAWAY 0x06: the connection ends. No honest peer comes near it.
    */
   controlBudget?: number;
   /** Asked for every stream the peer opens: false RESETs it 0x06 (a process-wide memory budget). */
@@ -500,7 +504,7 @@ export class Mux implements StreamHost {
   private queueControl(frame: Uint8Array): void {
     this.control.push(frame);
     this.controlBytes += frame.length;
-    if (this.paused && this.controlBytes > this.controlBudget) {
+    if (this.controlBytes > this.controlBudget) {
       return this.fail(new RemuxError('CONTROL_FLOOD', `over ${this.controlBudget} bytes of control frames waiting`), GoawayCode.RESOURCES);
     }
     this.scheduleFlush();
@@ -542,6 +546,8 @@ export class Mux implements StreamHost {
     }
     const touched: MuxStream[] = [];
     const budget = Math.min(FLUSH_BUDGET, this.sink.room?.() ?? FLUSH_BUDGET);
+    // No room is a pause like a false from write: the sink calls resume() once it has room.
+    if (budget <= 0 && this.ready.size > 0) this.paused = true;
     while (!this.paused && bytes < budget && this.ready.size > 0) {
       let progressed = false;
       for (const stream of this.ready) {
