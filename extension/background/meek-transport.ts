@@ -4,9 +4,8 @@
  * censor sees is Chromium's. New streams go to the session with the fewest; a session that ends
  * (410, a final status, retries exhausted) resets its streams and is replaced on demand.
  */
-import type { MeekClientSession, MeekRequest, MeekResponse } from '../../shared/meek/client-session.ts';
-import { createMeekMux } from '../../shared/meek/meek-mux.ts';
-import type { Mux } from '../../shared/remux/mux.ts';
+import type { MeekRequest, MeekResponse } from '../../shared/meek/client-session.ts';
+import { createMeekMux, type MeekMux } from '../../shared/meek/meek-mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
@@ -14,10 +13,7 @@ import type { MeekError } from '../../shared/errors.ts';
 import type { Transport, TransportState } from './transport.ts';
 
 
-interface Lane {
-  session: MeekClientSession;
-  mux: Mux;
-}
+type Lane = MeekMux;
 
 export class MeekTransport implements Transport {
   private lanes: Lane[] = [];
@@ -74,13 +70,21 @@ export class MeekTransport implements Transport {
     return lane;
   }
 
-  /** A stream to `destination` on the least busy session. */
+  /** A stream to `destination` on the least busy session (a session idle long enough for the edge to end it is replaced). */
   open(destination: Destination): MuxStream {
+    for (const stale of this.lanes.filter((l) => l.stale)) this.retire(stale);
     const usable = this.lanes.filter((l) => !l.session.isClosed && l.mux.canOpen);
     let lane: Lane;
     if (usable.length < this.parallel) lane = this.newLane();
     else lane = usable.reduce((a, b) => (b.mux.streamCount < a.mux.streamCount ? b : a));
     return lane.mux.open(destination);
+  }
+
+  private retire(lane: Lane): void {
+    this.lanes = this.lanes.filter((l) => l !== lane);
+    this.state.sessions = this.lanes.length;
+    lane.session.close();
+    lane.mux.destroy(undefined, ResetCode.CANCELLED);
   }
 
   close(): void {

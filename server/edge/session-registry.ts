@@ -5,12 +5,11 @@
  * what goes idle, and sooner what carries no stream: an empty session costs its owner nothing to
  * make, so it must cost the edge little to keep.
  */
-import { MeekServerSession } from '../../shared/meek/server-session.ts';
+import { EMPTY_SESSION_MS, MeekServerSession } from '../../shared/meek/server-session.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import type { Upstream } from './upstream.ts';
 
-/** A session with no open stream for this long is ended (PROTOCOL.md §1). */
-export const EMPTY_SESSION_MS = 10_000;
+export { EMPTY_SESSION_MS };
 
 export type EndReason = 'idle' | 'empty' | 'finished' | 'shutdown';
 /** Why a new session was refused: the table is full, this client holds its share, or memory is short. */

@@ -7,15 +7,29 @@
 import type { MeekError } from '../errors.ts';
 import { ResetCode } from '../remux/frame.ts';
 import { Mux } from '../remux/mux.ts';
+import { systemClock } from '../clock.ts';
 import { MeekClientSession, type MeekClientOptions } from './client-session.ts';
+import { REUSE_EMPTY_SESSION_MS } from './server-session.ts';
 
 export interface MeekMuxOptions extends Omit<MeekClientOptions, 'onData' | 'onDrain' | 'onClose'> {
   maxStreams?: number;
   onClose?(error: MeekError): void;
 }
 
-export function createMeekMux(options: MeekMuxOptions): { session: MeekClientSession; mux: Mux } {
+export interface MeekMux {
+  session: MeekClientSession;
+  mux: Mux;
+  /**
+   * It has carried no stream for REUSE_EMPTY_SESSION_MS: the edge may end it soon (EMPTY_SESSION_MS),
+   * so a new stream should go to a new session, not race the edge's reaper.
+   */
+  readonly stale: boolean;
+}
+
+export function createMeekMux(options: MeekMuxOptions): MeekMux {
   const { maxStreams, onClose, ...sessionOptions } = options;
+  const clock = options.clock ?? systemClock;
+  let emptySince: number | null = clock.now();
   let mux!: Mux;
   const session = new MeekClientSession({
     ...sessionOptions,
@@ -37,6 +51,13 @@ export function createMeekMux(options: MeekMuxOptions): { session: MeekClientSes
       },
     },
     onReceivingCount: (n) => session.setActive(n > 0),
+    onStreamCount: (n) => (emptySince = n > 0 ? null : clock.now()),
   });
-  return { session, mux };
+  return {
+    session,
+    mux,
+    get stale() {
+      return emptySince !== null && clock.now() - emptySince >= REUSE_EMPTY_SESSION_MS;
+    },
+  };
 }

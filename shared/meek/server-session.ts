@@ -8,6 +8,11 @@
  * protection mid-session, and adding it has no last seq to check against.
  */
 import { MeekError } from '../errors.ts';
+
+/** The edge ends a session that has carried no stream for this long (PROTOCOL.md §1). */
+export const EMPTY_SESSION_MS = 10_000;
+/** A client opens a new session rather than reuse one that has carried no stream for this long. */
+export const REUSE_EMPTY_SESSION_MS = EMPTY_SESSION_MS / 2;
 import { DEFAULT_CLIENT_MAX_BODY, isValidSeq } from './headers.ts';
 
 export class MeekServerSession<T> {
