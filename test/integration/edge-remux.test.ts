@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { droppingProxy } from '../support/dropping-proxy.ts';
+import { killingRelay } from '../support/killing-relay.ts';
 import { startCompanion, rssBytes, type Companion } from '../support/processes.ts';
 import { blackhole, echoServer, listen, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
@@ -185,6 +186,34 @@ describe('edge, remux mode: bounds and faults', () => {
       expect((await (await fetch(`${edge.adminUrl}/healthz`)).json()).status).toBe('ok');
     } finally {
       await edge.stop();
+    }
+  });
+
+  it('every connection killed after 0.5–1 s: 5 MB each way arrive exact (retries are bounded by time, not count)', async () => {
+    // An echo held to ~1.5 MB/s, so the transfer outlives many connections.
+    const echo = await listen((sock) => {
+      sock.on('data', (chunk: Buffer) => {
+        sock.pause();
+        sock.write(chunk);
+        setTimeout(() => sock.resume(), chunk.length / 1500);
+      });
+      sock.on('end', () => sock.end());
+    });
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--log-level', 'warn']);
+    const relay = await killingRelay(edge.port, 7);
+    const client = meekMux({ url: `http://127.0.0.1:${relay.port}/` });
+    try {
+      const data = randomBytes(5 * 1000 * 1000);
+      const back = await exchange(client.mux.open({ type: 'ipv4', host: '127.0.0.1', port: echo.port }), data);
+      expect(back.length).toBe(data.length);
+      expect(sha(back)).toBe(sha(data));
+      expect(relay.kills).toBeGreaterThan(0);
+      expect(client.session.stats.retries).toBeGreaterThan(0);
+    } finally {
+      client.session.close();
+      await relay.close();
+      await edge.stop();
+      await echo.close();
     }
   });
 

@@ -238,7 +238,7 @@ describe('MeekClientSession: body limits', () => {
 });
 
 describe('MeekClientSession: retries', () => {
-  it('retries the same seq and body with 50 ms doubling backoff, at most 5 times, then gives up', async () => {
+  it('retries the same seq and body with 50 ms doubling backoff up to 1 s, for 15 s from the first failure, then gives up', async () => {
     const clock = new FakeClock();
     const calls: Array<{ at: number; seq: number | null; hash: string }> = [];
     const c = session(clock, async (req) => {
@@ -248,15 +248,18 @@ describe('MeekClientSession: retries', () => {
     const body = randomBytes(10, seeded(5));
     c.s.write(body);
     await clock.runUntil(() => c.closes.length > 0);
-    expect(calls.map((x) => x.at)).toEqual([0, 50, 150, 350, 750, 1550]); // gaps 50, 100, 200, 400, 800
+    // Gaps 50, 100, 200, 400, 800, then 1 s apart while the next try still starts within 15 s.
+    const expected = [0, 50, 150, 350, 750, 1550];
+    while (expected.at(-1)! + 1000 <= 15_000) expected.push(expected.at(-1)! + 1000);
+    expect(calls.map((x) => x.at)).toEqual(expected);
     expect(calls.every((x) => x.seq === 1 && x.hash === sha(body))).toBe(true);
     expect(c.closes.map((e) => e.code)).toEqual(['RETRIES']);
-    expect(c.s.stats.retries).toBe(5);
+    expect(c.s.stats.retries).toBe(expected.length - 1);
     expect(c.s.isClosed).toBe(true);
     expect(c.s.write(new Uint8Array(1))).toBe(false);
     expect(clock.pending).toBe(0);
     await clock.advance(60_000);
-    expect(calls.length).toBe(6);
+    expect(calls.length).toBe(expected.length);
   });
 
   it('starts the backoff over for the next seq after a success', async () => {
@@ -328,13 +331,31 @@ describe('MeekClientSession: retries', () => {
     c.s.close();
   });
 
+  it('a run of ten failures inside the window is survived: retries are bounded by time, not count', async () => {
+    const clock = new FakeClock();
+    let failures = 0;
+    const c = session(clock, async () => {
+      if (failures < 10) {
+        failures++;
+        throw new Error('connection reset');
+      }
+      return { status: 200, body: new Uint8Array(0), serverMaxBody: 262144 };
+    });
+    c.s.write(Uint8Array.of(1, 2, 3));
+    await clock.runUntil(() => failures === 10 && c.s.stats.polls > 0, 1000);
+    expect(c.closes).toEqual([]);
+    expect(c.s.stats.retries).toBe(10);
+    expect(c.s.isClosed).toBe(false);
+    c.s.close();
+  });
+
   it('ends with RETRIES when 503 persists', async () => {
     const clock = new FakeClock();
     const edge = scriptedEdge(clock, { fault: () => 503 });
     const c = session(clock, edge.roundTrip);
     c.s.setActive(true);
     await clock.runUntil(() => c.closes.length > 0);
-    expect(edge.requests).toBe(6);
+    expect(edge.requests).toBe(19); // 15 s of backoff from the first 503
     expect(c.closes.map((e) => e.code)).toEqual(['RETRIES']);
   });
 });
