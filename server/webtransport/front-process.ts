@@ -16,6 +16,10 @@ const STOP_GRACE_MS = 2000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10_000];
 /** A front that stayed up this long starts its backoff over. */
 const STABLE_MS = 30_000;
+/** QUIC connections one peer address may hold at the front (PROTOCOL.md §4). */
+export const MAX_CONNECTIONS_PER_ADDRESS = 8;
+/** A QUIC connection with no WebTransport session this long after its handshake is closed. */
+export const CONNECT_DEADLINE_MS = 5000;
 
 export interface FrontFiles {
   certFile: string;
@@ -80,7 +84,7 @@ export class FrontProcess {
       `--allow-read=${certFile},${keyFile},${linkPath}`,
       `--allow-write=${linkPath}`,
       entry,
-      JSON.stringify({ host: this.host, port: this.port, certFile, keyFile, linkPath, maxConnections: this.maxConnections }),
+      JSON.stringify({ host: this.host, port: this.port, certFile, keyFile, linkPath, maxConnections: this.maxConnections, maxPerAddress: MAX_CONNECTIONS_PER_ADDRESS, connectDeadlineMs: CONNECT_DEADLINE_MS }),
     ];
     const child = spawn(denoBinary(), args, {
       // stdin stays open and unused: when this process dies, however, the front sees it end and stops.

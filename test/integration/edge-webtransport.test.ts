@@ -360,6 +360,8 @@ async function handshakeGate(targetPort: number) {
     let up = upstreams.get(key);
     if (!up) {
       const upstream = (up = dgram.createSocket('udp4'));
+      // Each relayed client from its own address among four, as in the dial() above (sends wait for the bind).
+      upstream.bind(0, `127.0.0.${20 + (upstreams.size % 4)}`);
       upstreams.set(key, upstream);
       upstream.on('message', (answer) => {
         if (answer[0]! & 0x80 && answer.length > 6) answered.add(answer.subarray(6, 6 + answer[5]!).toString('hex'));
@@ -403,7 +405,9 @@ describe('edge WebTransport: QUIC connections over the cap', () => {
     edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN, '--max-sessions', '1']);
     client = startWebTransportClient();
     const port = Number(new URL(edge.wtUrl).port);
-    return { port, dial: (via = port) => client!.quic('127.0.0.1', via, edge!.hash) };
+    let n = 0;
+    // From 127.0.0.10–13 in turn: four clients, so the per-address cap (8) is not what stops them.
+    return { port, dial: (via = port) => client!.quic('127.0.0.1', via, edge!.hash, `127.0.0.${10 + (n++ % 4)}`) };
   };
 
   it('refuses the handshake of a connection beyond 17; closing some lets new ones in again', async () => {
@@ -438,6 +442,33 @@ describe('edge WebTransport: QUIC connections over the cap', () => {
     for (const conn of held) await client!.quicClose(conn);
     const fresh = await waitFor('a connection to be accepted again', () => dial().catch(() => null));
     await client!.quicClose(fresh);
+  });
+});
+
+describe('edge WebTransport: a flood of handshakes that never ask for a session', () => {
+  it('20 bare connections from one address hold at most its 8 places, for 5 s; a user from elsewhere gets in meanwhile', async () => {
+    const edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN, '--max-sessions', '4']);
+    const client = startWebTransportClient();
+    try {
+      const port = Number(new URL(edge.wtUrl).port);
+      const attempts = await Promise.allSettled(Array.from({ length: 20 }, () => client.quic('127.0.0.1', port, edge.hash, '127.0.0.2')));
+      const conns = attempts.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+      // The front closes what is over the address's share at once (0x107 EXCESSIVE_LOAD).
+      const closedAtOnce = await Promise.all(conns.map((c) => client.quicClosed(c, 1000)));
+      const held = conns.filter((_, i) => !closedAtOnce[i]!.closed);
+      expect(held.length).toBeGreaterThan(0);
+      expect(held.length).toBeLessThanOrEqual(8);
+      expect(closedAtOnce.filter((c) => c.closed).every((c) => c.closeCode === 0x107)).toBe(true);
+      // A user from another address is unaffected while the attacker holds its places.
+      const session = await client.session(edge.sessionUrl, edge.hash);
+      expect((await edge.health()).webtransportSessions).toBe(1);
+      await client.close(session);
+      // And the attacker's places are freed at the CONNECT deadline.
+      for (const c of held) expect(await client.quicClosed(c, 10_000)).toMatchObject({ closed: true, closeCode: 0x100 });
+    } finally {
+      client.stop();
+      await edge.process.stop();
+    }
   });
 });
 

@@ -29,7 +29,8 @@
  *            → {sent, sentSha, received, receivedSha, fin, writeError, readError, readTimedOut}
  *   hold     {session, head}      a bidirectional WebTransport stream that sends `head` and then
  *            nothing, never ending (a stalled preamble) → {}
- *   quic     {host, port, hash}   a bare QUIC connection, ALPN h3, held open until `close`
+ *   quic     {host, port, hash, from?}   a bare QUIC connection, ALPN h3, held open until `close`
+ *            (from `from`, a local address, when given)
  *            → {conn} once the handshake completed; fails when the handshake does (refused)
  *   quicSend {conn, kind: "bidi"|"uni", hex, fin}   opens a stream, writes the bytes → {}
  *   quicClosed {conn, timeoutMs}  → {closed: true, closeCode, reason} | {closed: false}
@@ -156,8 +157,10 @@ const SETTINGS = frame(
   ].flatMap(([id, value]) => [varint(id), varint(value)])),
 );
 
-async function quicConnect(hostname, port, hash) {
-  const conn = await Deno.connectQuic({ hostname, port, alpnProtocols: ['h3'], serverCertificateHashes: pin(hash) });
+async function quicConnect(hostname, port, hash, from) {
+  // `from`: a local address to connect from (127.0.0.x), standing for another client.
+  const endpoint = from ? new Deno.QuicEndpoint({ hostname: from, port: 0 }) : undefined;
+  const conn = await Deno.connectQuic({ hostname, port, alpnProtocols: ['h3'], serverCertificateHashes: pin(hash), ...(endpoint ? { endpoint } : {}) });
   const closed = conn.closed.then(
     (info) => ({ closed: true, closeCode: info.closeCode, reason: info.reason }),
     (e) => ({ closed: true, closeCode: null, reason: String(e) }),
@@ -358,8 +361,8 @@ async function hold({ session, head }) {
   return {};
 }
 
-async function quic({ host, port, hash }) {
-  return { conn: (await quicConnect(host, port, hash)).handle };
+async function quic({ host, port, hash, from }) {
+  return { conn: (await quicConnect(host, port, hash, from)).handle };
 }
 
 async function quicSend({ conn, kind, hex, fin = false }) {

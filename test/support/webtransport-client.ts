@@ -73,7 +73,7 @@ export interface WebTransportClient {
    * A bare QUIC connection (ALPN h3) pinned to `hash`, for speaking broken HTTP/3 or just being
    * held open; resolves once the handshake completed, rejects when it failed (refused).
    */
-  quic(host: string, port: number, hash: string): Promise<number>;
+  quic(host: string, port: number, hash: string, from?: string): Promise<number>;
   /** Closes a bare connection (or a session's: the same as close()). */
   quicClose(conn: number): Promise<void>;
   quicSend(conn: number, kind: 'bidi' | 'uni', bytes: Uint8Array, fin?: boolean): Promise<void>;
@@ -127,7 +127,7 @@ export function startWebTransportClient(): WebTransportClient {
     endSession: (session) => call('endSession', { session }),
     stream: (session, o) => call('stream', { session, head: hex(o.head), size: o.size ?? 0, probeMs: o.probeMs ?? 0, readTimeoutMs: o.readTimeoutMs ?? 30_000 }),
     hold: (session, head) => call('hold', { session, head: hex(head) }),
-    quic: async (host, port, hash) => (await call<{ conn: number }>('quic', { host, port, hash })).conn,
+    quic: async (host, port, hash, from) => (await call<{ conn: number }>('quic', { host, port, hash, from })).conn,
     quicClose: (conn) => call('close', { session: conn }),
     quicSend: (conn, kind, bytes, fin = false) => call('quicSend', { conn, kind, hex: hex(bytes), fin }),
     quicClosed: (conn, timeoutMs = 10_000) => call('quicClosed', { conn, timeoutMs }),

@@ -42,6 +42,8 @@ class H3ConnectionError extends Error {
 export interface ConnectionOptions {
   linkPath: string;
   log(message: string): void;
+  /** With no session (or CONNECT being decided) this long after the handshake, the connection is closed. */
+  connectDeadlineMs: number;
 }
 
 type Waiting = Array<(session: WtSession | null) => void>;
@@ -72,7 +74,12 @@ export class H3Connection {
     void this.acceptUni();
     void this.acceptBidi();
     void this.echoDatagrams();
+    // A handshake that never becomes a session holds a place a user needs: give it a deadline.
+    const deadline = setTimeout(() => {
+      if (this.sessions.size === 0 && this.pending.size === 0) this.close(H3Error.NO_ERROR, 'no session');
+    }, this.o.connectDeadlineMs);
     await this.conn.closed.catch(() => undefined);
+    clearTimeout(deadline);
     this.teardown();
   }
 

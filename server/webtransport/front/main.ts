@@ -6,7 +6,8 @@
  * UDP port cannot be had); diagnostics go to stderr; the end of stdin (the companion's end of a
  * pipe) stops it.
  *
- * Config: one JSON argument {host, port, certFile, keyFile, linkPath, maxConnections}.
+ * Config: one JSON argument {host, port, certFile, keyFile, linkPath, maxConnections,
+ * maxPerAddress, connectDeadlineMs}.
  */
 import { H3Error } from '../../../shared/h3/webtransport.ts';
 import { H3Connection } from './h3-connection.ts';
@@ -18,6 +19,10 @@ interface FrontConfig {
   keyFile: string;
   linkPath: string;
   maxConnections: number;
+  /** QUIC connections (handshakes included) one peer address may hold. */
+  maxPerAddress: number;
+  /** A connection with no WebTransport session this long after its handshake is closed. */
+  connectDeadlineMs: number;
 }
 
 const config = JSON.parse(Deno.args[0] ?? '{}') as FrontConfig;
@@ -73,6 +78,18 @@ console.log(`ready ${endpoint.addr.port}`);
 
 /** Connections being handshaken count too: a flood of handshakes is bounded like connections. */
 let handshaking = 0;
+/**
+ * Per peer address, so one address cannot take every place. Counted once the handshake is done:
+ * Deno 2.9.6's QuicIncoming is spent by reading its remoteAddr (accept() then fails with "Invalid
+ * QuicIncoming resource"), so the address is read from the connection; the global cap above
+ * bounds handshakes in progress.
+ */
+const perAddress = new Map<string, number>();
+const release = (ip: string) => {
+  const left = (perAddress.get(ip) ?? 1) - 1;
+  if (left > 0) perAddress.set(ip, left);
+  else perAddress.delete(ip);
+};
 for await (const incoming of listener) {
   if (connections.size + handshaking >= config.maxConnections) {
     incoming.refuse();
@@ -82,9 +99,18 @@ for await (const incoming of listener) {
   Promise.resolve(incoming.accept())
     .then(
       (conn: Deno.QuicConn) => {
-        const c = new H3Connection(conn, { linkPath: config.linkPath, log });
+        const ip = conn.remoteAddr.hostname;
+        if ((perAddress.get(ip) ?? 0) >= config.maxPerAddress) {
+          conn.close({ closeCode: H3Error.EXCESSIVE_LOAD, reason: 'too many connections' });
+          return;
+        }
+        perAddress.set(ip, (perAddress.get(ip) ?? 0) + 1);
+        const c = new H3Connection(conn, { linkPath: config.linkPath, log, connectDeadlineMs: config.connectDeadlineMs });
         connections.add(c);
-        void c.run().finally(() => connections.delete(c));
+        void c.run().finally(() => {
+          connections.delete(c);
+          release(ip);
+        });
       },
       (e: Error) => log(`handshake failed: ${e.message}`),
     )
