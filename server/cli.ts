@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { BRIDGE_DEFAULT_LISTEN, type BridgeOptionValues } from './bridge/config.ts';
-import { startBridgeCommand } from './commands/bridge.ts';
+import { bridgeLines, startBridgeCommand } from './commands/bridge.ts';
 import { startEdge } from './commands/edge.ts';
 import { startDemo, webtransportLine, type StartOptionValues } from './commands/start.ts';
 import { ConfigError } from './common/config-values.ts';
@@ -105,9 +105,9 @@ const bridgeOptions = (cmd: Command) =>
 bridgeOptions(program.command('bridge').description('the loopback proxy the PAC points at (HTTP CONNECT, plain HTTP, SOCKS5), linked to the extension'))
   .addOption(withDefault('--listen <host:port>', 'loopback address to listen on (port 0: any free port)', BRIDGE_DEFAULT_LISTEN))
   .action(async (opts: BridgeOptionValues) => {
-    const { bridge, logger } = await startBridgeCommand(opts);
+    const { bridge, token, tokenFile, logger } = await startBridgeCommand(opts);
     onSignals(logger, [bridge]);
-    process.stdout.write(`passage bridge listening on ${bridge.url}\n`);
+    process.stdout.write(`passage bridge listening on ${bridge.url}\n${bridgeLines(bridge.url, token, tokenFile)}`);
   });
 
 bridgeOptions(

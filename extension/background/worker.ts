@@ -12,6 +12,7 @@ import { BridgeLink } from './bridge-link.ts';
 import { discover } from './discovery.ts';
 import { Engine } from './engine.ts';
 import { MeekTransport } from './meek-transport.ts';
+import { ProxyAuth } from './proxy-auth.ts';
 import { applyProxy } from './proxy-settings.ts';
 import { indexedDbStore } from './store.ts';
 import { Tunnel } from './tunnel.ts';
@@ -42,6 +43,18 @@ chrome.proxy.onProxyError.addListener((details) => {
   wake();
 });
 chrome.alarms.onAlarm.addListener(wake);
+// The bridge wants its credential on every proxied request; a cold worker is woken by the challenge.
+const proxyAuth = new ProxyAuth();
+chrome.webRequest.onAuthRequired.addListener(
+  (details, respond) => {
+    void engine.start().then(() => respond?.(proxyAuth.answer(details, engine.settings)));
+  },
+  { urls: ['<all_urls>'] },
+  ['asyncBlocking'],
+);
+const forget = (details: { requestId: string }) => proxyAuth.done(details.requestId);
+chrome.webRequest.onCompleted.addListener(forget, { urls: ['<all_urls>'] });
+chrome.webRequest.onErrorOccurred.addListener(forget, { urls: ['<all_urls>'] });
 void chrome.alarms.create('passage-wake', { periodInMinutes: 0.5 });
 
 // comlink: a page sends one end of a MessageChannel; the api is served on it.

@@ -27,14 +27,6 @@ async function render(): Promise<void> {
   renderSiteList($('sites'), status.rules.sites, (site) => void act(() => call('setSite', site, false)), 'none yet');
 }
 
-/** The edge's origin needs a host permission for fetch; asked here, on the user's click. */
-async function askForEdgePermission(edgeUrl: string): Promise<void> {
-  const url = new URL(edgeUrl);
-  if (/^(127\.|localhost$|\[::1\]$)/.test(url.hostname)) return;
-  const granted = await chrome.permissions.request({ origins: [`${url.origin}/*`] });
-  if (!granted) throw new Error(`Passage needs permission to reach ${url.origin} to use that edge`);
-}
-
 async function act(f: () => Promise<unknown>, notice: string | null = null): Promise<void> {
   try {
     await f();
@@ -68,9 +60,7 @@ $('settings').onsubmit = (e) => {
     guardWebRtc: input('guardWebRtc').checked,
   };
   void act(async () => {
-    // Refuse what the worker would refuse before asking the user for a permission it won't use.
     checkSettingsPatch(patch);
-    await askForEdgePermission(patch.edgeUrl!);
     await call('saveSettings', patch);
   }, 'Saved');
 };

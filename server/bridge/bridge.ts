@@ -16,6 +16,11 @@ import { joinSocketStream } from '../exit/socket-stream.ts';
 import { LinkManager } from './link.ts';
 import { PlainHttpProxy } from './plain-http.ts';
 import {
+  PROXY_USER,
+  basicProxyPassword,
+  parseSocksAuth,
+  socksAuthReply,
+  SOCKS_USERPASS,
   HttpHeadError,
   SocksError,
   SocksReply,
@@ -48,11 +53,25 @@ const NO_LINK_MESSAGE =
   'Passage: the extension is not linked to the companion. Open the Passage popup in Chromium; ' +
   'if it asks for pairing, paste the token printed by `npm start` into the Options page.';
 
-export function httpError(status: number, reason: string, message: string): Uint8Array {
+export function httpError(status: number, reason: string, message: string, extra = ''): Uint8Array {
   const body = `<!doctype html><meta charset="utf-8"><title>Passage: ${reason}</title><h1>${status} ${reason}</h1><p>${message}</p>\n`;
   return new TextEncoder().encode(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Passage-Error: ${reason}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Passage-Error: ${reason}\r\n${extra}\r\n${body}`,
   );
+}
+
+/** What a browser without the credential is told: the extension answers it (webRequest.onAuthRequired). */
+const AUTH_REQUIRED = httpError(
+  407,
+  'Proxy Authentication Required',
+  `This proxy is Passage's. The Passage extension signs in by itself; other tools use the user name ${PROXY_USER} and the pairing token as the password.`,
+  'Proxy-Authenticate: Basic realm="Passage"\r\n',
+);
+
+/** How far a SOCKS5 client got: greeting answered, credential accepted. */
+interface SocksState {
+  greeted: boolean;
+  authed: boolean;
 }
 
 export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
@@ -68,8 +87,18 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
     return link.mux.open(destination);
   };
 
+  /** Proxy requests carry the credential: `passage:<pairing token>`, compared in constant time. */
+  const authorized = (password: string | null) => password !== null && tokenMatches(password, o.token);
+  let boundPort = o.port;
+  /** The bridge's own endpoints answer only their loopback names: no DNS-rebinding page reaches them. */
+  const ownHost = (host: string | undefined) => [`127.0.0.1:${boundPort}`, `localhost:${boundPort}`, `[::1]:${boundPort}`].includes((host ?? '').toLowerCase());
+
   // Origin-form requests: the extension's link (WebSocket upgrade) and a status page.
   const local = http.createServer((req, res) => {
+    if (!ownHost(req.headers.host)) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      return void res.end('not found\n');
+    }
     const linked = links.link !== null;
     if (req.url === '/status') {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -82,7 +111,7 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
     const url = new URL(req.url ?? '/', 'http://bridge');
     const origin = req.headers.origin ?? '';
     const id = /^chrome-extension:\/\/([a-p]{32})$/.exec(origin)?.[1];
-    if (url.pathname !== '/link' || !id || !o.allowedExtensions.has(id) || !tokenMatches(url.searchParams.get('token') ?? undefined, o.token)) {
+    if (!ownHost(req.headers.host) || url.pathname !== '/link' || !id || !o.allowedExtensions.has(id) || !tokenMatches(url.searchParams.get('token') ?? undefined, o.token)) {
       logger.warn({ path: url.pathname, origin }, 'link refused');
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
@@ -113,6 +142,10 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
       return true;
     }
     if (!head) return false;
+    if (!head.target.startsWith('/') && !authorized(basicProxyPassword(head))) {
+      socket.end(AUTH_REQUIRED);
+      return true;
+    }
     if (head.method === 'CONNECT') {
       let destination: Destination;
       try {
@@ -132,25 +165,40 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
       socket.resume();
       return true;
     }
-    new PlainHttpProxy(socket, buf, openStream, (status, reason, message) => httpError(status, reason, message || NO_LINK_MESSAGE));
+    new PlainHttpProxy(socket, buf, openStream, (status, reason, message) => httpError(status, reason, message || NO_LINK_MESSAGE), (h) => (authorized(basicProxyPassword(h)) ? null : AUTH_REQUIRED));
     return true;
   };
 
-  const onSocks = (socket: net.Socket, buf: Buffer, state: { greeted: boolean }): boolean => {
+  /**
+   * SOCKS5: greeting, username/password, request — each answered once, and answers still owed go
+   * out together with the reply to the request (a client that sends all three at once gets one write).
+   */
+  const onSocks = (socket: net.Socket, buf: Buffer, state: SocksState): boolean => {
     try {
       const greeting = parseSocksGreeting(buf);
       if (greeting === null) return false;
-      const choice = new Uint8Array([0x05, 0x00]); // no authentication
-      const request = parseSocksRequest(buf.subarray(greeting));
-      if (request === null) {
-        // Answer the greeting once; the request follows.
-        if (!state.greeted) socket.write(choice);
+      const owed: Uint8Array[] = [];
+      if (!state.greeted) owed.push(Uint8Array.of(0x05, SOCKS_USERPASS));
+      const auth = parseSocksAuth(buf.subarray(greeting));
+      if (auth === null) {
+        for (const a of owed) socket.write(a);
         state.greeted = true;
         return false;
       }
-      const ok = socksReply(SocksReply.SUCCEEDED);
-      const fail = socksReply(SocksReply.FAILURE);
-      void tunnel(socket, request.destination, buf.subarray(greeting + request.length), state.greeted ? ok : Buffer.concat([choice, ok]), state.greeted ? fail : Buffer.concat([choice, fail]));
+      if (!(auth.username === PROXY_USER && authorized(auth.password))) {
+        socket.end(Buffer.concat([...owed, socksAuthReply(false)]));
+        return true;
+      }
+      if (!state.authed) owed.push(socksAuthReply(true));
+      const request = parseSocksRequest(buf.subarray(greeting + auth.length));
+      if (request === null) {
+        for (const a of owed) socket.write(a);
+        state.greeted = state.authed = true;
+        return false;
+      }
+      const ok = Buffer.concat([...owed, socksReply(SocksReply.SUCCEEDED)]);
+      const fail = Buffer.concat([...owed, socksReply(SocksReply.FAILURE)]);
+      void tunnel(socket, request.destination, buf.subarray(greeting + auth.length + request.length), ok, fail);
       return true;
     } catch (e) {
       if (!(e instanceof SocksError)) throw e;
@@ -162,7 +210,7 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => socket.destroy());
     let buf: Buffer = Buffer.alloc(0);
-    const socks = { greeted: false };
+    const socks: SocksState = { greeted: false, authed: false };
     const onData = (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       // Detached while a handler runs: a handler may pass the socket on (and unshift the bytes).
@@ -181,6 +229,7 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
     server.listen(o.port, o.host, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  boundPort = address.port;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,

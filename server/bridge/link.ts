@@ -48,7 +48,9 @@ export class LinkManager {
         },
       },
       onClose: (error) => {
-        if (error) this.logger.warn({ code: error.code }, 'link protocol error');
+        // Only a protocol error closes with 1002; a replaced or ending link is closed by its owner.
+        if (!error) return;
+        this.logger.warn({ code: error.code }, 'link protocol error');
         socket.close(1002, 'protocol error');
       },
     });

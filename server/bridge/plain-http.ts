@@ -11,10 +11,12 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { creditedWriter } from '../exit/socket-stream.ts';
-import { HttpHeadError, header, parseRequestHead, rewriteAbsoluteForm } from './proxy-head.ts';
+import { HttpHeadError, header, parseRequestHead, rewriteAbsoluteForm, type RequestHead } from './proxy-head.ts';
 
 type OpenStream = (destination: Destination) => Promise<MuxStream | null>;
 type ErrorPage = (status: number, reason: string, message: string) => Uint8Array;
+/** The answer for a request head that lacks the proxy credential, or null when it has it. */
+type Admit = (head: RequestHead) => Uint8Array | null;
 
 export class PlainHttpProxy {
   private buf: Buffer<ArrayBufferLike>;
@@ -31,6 +33,7 @@ export class PlainHttpProxy {
     first: Buffer,
     private readonly open: OpenStream,
     private readonly errorPage: ErrorPage,
+    private readonly admit: Admit,
   ) {
     this.buf = first;
     socket.on('data', (chunk: Buffer) => {
@@ -69,6 +72,13 @@ export class PlainHttpProxy {
           return this.fail(e.status, e.reason, e.message);
         }
         if (!head) return;
+        // Every request on the connection carries the credential (browsers send it on each).
+        const refusal = this.admit(head);
+        if (refusal) {
+          this.buf = Buffer.alloc(0);
+          this.current?.reset(ResetCode.CANCELLED);
+          return void this.socket.end(refusal);
+        }
         let rewritten;
         try {
           if (head.method === 'CONNECT') throw new HttpHeadError('CONNECT on a connection that carried plain HTTP');

@@ -133,22 +133,53 @@ function checked(f: () => Destination): Destination {
   }
 }
 
-// ---- SOCKS5 (RFC 1928), no authentication, CONNECT only ----
+// ---- SOCKS5 (RFC 1928) with username/password (RFC 1929), CONNECT only ----
 
 export const SOCKS_VERSION = 0x05;
 /** The greeting's answer when no offered method is acceptable. */
 export const NO_ACCEPTABLE_METHOD = 0xff;
 export const SocksReply = { SUCCEEDED: 0x00, FAILURE: 0x01, NOT_ALLOWED: 0x02, UNREACHABLE: 0x04, COMMAND_UNSUPPORTED: 0x07, ADDRESS_UNSUPPORTED: 0x08 } as const;
 
-/** The greeting: VER NMETHODS METHODS…; returns its length, requiring method 0x00 (no auth). */
+/** The method the bridge wants: username/password (the credential the companion prints). */
+export const SOCKS_USERPASS = 0x02;
+
+/** The greeting: VER NMETHODS METHODS…; returns its length, requiring method 0x02 (username/password). */
 export function parseSocksGreeting(buf: Uint8Array): number | null {
   if (buf.length < 2) return null;
   if (buf[0] !== SOCKS_VERSION) throw new SocksError('not SOCKS5', SocksReply.FAILURE);
   const n = buf[1]!;
   if (n === 0) throw new SocksError('no SOCKS methods offered', SocksReply.FAILURE);
   if (buf.length < 2 + n) return null;
-  if (!buf.subarray(2, 2 + n).includes(0x00)) throw new SocksError('only SOCKS5 without authentication is supported', NO_ACCEPTABLE_METHOD);
+  if (!buf.subarray(2, 2 + n).includes(SOCKS_USERPASS)) throw new SocksError('the bridge wants SOCKS5 username/password (passage:<pairing token>)', NO_ACCEPTABLE_METHOD);
   return 2 + n;
+}
+
+/** RFC 1929: VER(1) ULEN UNAME PLEN PASSWD; null while incomplete. */
+export function parseSocksAuth(buf: Uint8Array): { username: string; password: string; length: number } | null {
+  if (buf.length < 2) return null;
+  if (buf[0] !== 0x01) throw new SocksError('bad SOCKS5 username/password version', NO_ACCEPTABLE_METHOD);
+  const ulen = buf[1]!;
+  if (buf.length < 3 + ulen) return null;
+  const plen = buf[2 + ulen]!;
+  if (buf.length < 3 + ulen + plen) return null;
+  const text = new TextDecoder('latin1');
+  return { username: text.decode(buf.subarray(2, 2 + ulen)), password: text.decode(buf.subarray(3 + ulen, 3 + ulen + plen)), length: 3 + ulen + plen };
+}
+
+/** RFC 1929's answer: 0x00 success; anything else and the connection closes. */
+export const socksAuthReply = (ok: boolean) => Uint8Array.of(0x01, ok ? 0x00 : 0x01);
+
+/** The user name of the bridge's proxy credential (the password is the pairing token). */
+export const PROXY_USER = 'passage';
+
+/** The password a `Proxy-Authorization: Basic …` header carries for PROXY_USER, or null. */
+export function basicProxyPassword(head: RequestHead): string | null {
+  const value = header(head, 'proxy-authorization');
+  const m = value ? /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(value) : null;
+  if (!m) return null;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('latin1');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 && decoded.slice(0, colon) === PROXY_USER ? decoded.slice(colon + 1) : null;
 }
 
 /** The request: VER CMD RSV ATYP ADDR PORT — the address bytes are exactly EagerSocks'. */

@@ -10,7 +10,7 @@ import { createLogger } from '../common/log.ts';
 import { packageRoot } from '../common/paths.ts';
 import { EDGE_DEFAULTS, parseEdgeConfig } from '../edge/config.ts';
 import type { RunningWebTransport } from '../webtransport/webtransport-edge.ts';
-import { startBridgeCommand } from './bridge.ts';
+import { bridgeLines, startBridgeCommand } from './bridge.ts';
 import { startEdge } from './edge.ts';
 import { buildExtension, extensionIsStale } from './extension-build.ts';
 
@@ -41,7 +41,7 @@ export async function startDemo(opts: StartOptionValues): Promise<{ logger: Logg
     await edge.close();
     throw e;
   }
-  const { bridge, token, logger } = started;
+  const { bridge, token, tokenFile, logger } = started;
   const link = encodeConfigLink({
     edgeUrl: `${edge.url}/`,
     bridgePort: bridge.port,
@@ -56,7 +56,7 @@ export async function startDemo(opts: StartOptionValues): Promise<{ logger: Logg
     `passage bridge listening on ${bridge.url}`,
     '',
     `Load the extension: chrome://extensions → Developer mode → Load unpacked → ${path.join(root, 'dist')}`,
-    `Pairing token: ${token}`,
+    bridgeLines(bridge.url, token, tokenFile).trimEnd(),
     `Or paste this config link into Passage's options (Import): ${link}`,
     '',
   ].join('\n');

@@ -228,6 +228,25 @@ describe('e2e: an edge that loses responses', () => {
   });
 });
 
+describe('e2e: the bridge wants its credential', () => {
+  it("a cold worker answers the bridge's first 407 itself: the very first tunneled load after a worker stop works", async () => {
+    const world = await startWorld();
+    try {
+      await addSiteThroughOptions(world.browser, 'blocked.test');
+      const page = await world.browser.context.newPage();
+      const cdp = await world.browser.context.newCDPSession(page);
+      await cdp.send('ServiceWorker.enable');
+      await cdp.send('ServiceWorker.stopAllWorkers');
+      // No proxied request has been made in this browser yet: no credential is cached, so the
+      // bridge's 407 must reach the stopped worker's onAuthRequired and be answered by it.
+      expect(await world.browser.visit(page, `https://blocked.test:${world.origin.port}/`)).toBeNull();
+      expect(await page.textContent('#hello')).toBe('hello from blocked.test');
+    } finally {
+      await world.close();
+    }
+  });
+});
+
 describe('e2e: setup through the UI', () => {
   it('imports a passage:// config link, and tells the user when the companion is not running', async () => {
     const { encodeConfigLink } = await import('../../shared/config-link.ts');

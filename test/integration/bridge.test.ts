@@ -19,9 +19,10 @@ import { startCompanion, type Companion } from '../support/processes.ts';
 
 const TOKEN = 'test-pairing-token-0123456789';
 
-function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** curl through the bridge with its credential (`user` overrides it; null sends none). */
+function curl(args: string[], user: string | null = `passage:${TOKEN}`): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('curl', ['-sS', '--max-time', '10', ...args], (err, stdout, stderr) =>
+    execFile('curl', ['-sS', '--max-time', '10', ...(user === null ? [] : ['--proxy-user', user]), ...args], (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -49,7 +50,7 @@ function fakeExtension(bridgePort: number, opts: { origin?: string; token?: stri
     ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
     ws.once('error', () => resolve(0));
   });
-  const closed = new Promise<void>((r) => ws.once('close', () => r()));
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
   return { ws, mux, seen, opened, closed };
 }
 
@@ -97,6 +98,35 @@ describe('bridge', () => {
     const s = await curl(['--socks5-hostname', bridge.url.replace('http://', ''), `http://one.test:${sitePort}/`]);
     expect(s.code).not.toBe(0);
     expect(s.stderr).toMatch(/SOCKS|socks/);
+  });
+
+  it('its own endpoints answer only loopback Host names: a DNS-rebinding page learns nothing', async () => {
+    const ask = (host: string, path = '/status') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: bridge.port, path, headers: { host }, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }).on('error', reject);
+      });
+    for (const host of [`127.0.0.1:${bridge.port}`, `localhost:${bridge.port}`, `[::1]:${bridge.port}`]) expect((await ask(host)).status, host).toBe(200);
+    for (const host of [`rebind.attacker.example:${bridge.port}`, 'localhost', `127.0.0.1:${bridge.port + 1}`]) {
+      const r = await ask(host);
+      expect(r.status, host).toBe(404);
+      expect(r.body).not.toMatch(/Passage|linked/);
+    }
+  });
+
+  it('proxying needs the credential: 407 naming Basic for HTTP and CONNECT, refusal for SOCKS5; the wrong one is refused too', async () => {
+    for (const user of [null, 'passage:wrong-token-000000000', `someone:${TOKEN}`]) {
+      const plain = await curl(['-x', bridge.url, '-i', `http://one.test:${sitePort}/`], user);
+      expect(plain.stdout, String(user)).toMatch(/^HTTP\/1\.1 407/);
+      expect(plain.stdout).toMatch(/Proxy-Authenticate: Basic realm="Passage"/i);
+      const tunnel = await curl(['-p', '-x', bridge.url, `http://one.test:${sitePort}/`], user);
+      expect(tunnel.code, String(user)).not.toBe(0);
+      expect(tunnel.stderr).toMatch(/407/);
+      const socks = await curl(['--socks5-hostname', bridge.url.replace('http://', ''), `http://one.test:${sitePort}/`], user);
+      expect(socks.code, String(user)).not.toBe(0);
+    }
   });
 
   describe('with a link', () => {
@@ -149,13 +179,13 @@ describe('bridge', () => {
     it('a new link replaces the old one and resets its streams', async () => {
       const held = net.connect(bridge.port, '127.0.0.1');
       await new Promise((r) => held.once('connect', r));
-      held.write(`CONNECT one.test:${sitePort} HTTP/1.1\r\n\r\n`);
+      held.write(`CONNECT one.test:${sitePort} HTTP/1.1\r\nProxy-Authorization: Basic ${Buffer.from(`passage:${TOKEN}`).toString('base64')}\r\n\r\n`);
       await new Promise((r) => held.once('data', r));
       const heldClosed = new Promise<void>((r) => held.once('close', () => r()));
       held.on('error', () => {});
       const next = fakeExtension(bridge.port, { targets: { 'one.test': sitePort } });
       expect(await next.opened).toBe(101);
-      await ext.closed;
+      expect(await ext.closed).toBe(1000); // replaced: a normal close, not a protocol error
       await heldClosed;
       const r = await curl(['-x', bridge.url, `http://one.test:${sitePort}/after`]);
       expect(r.stdout).toContain('path=/after');
