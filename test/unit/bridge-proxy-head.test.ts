@@ -7,7 +7,10 @@ import {
   NO_ACCEPTABLE_METHOD,
   SocksError,
   SocksReply,
+  basicProxyPassword,
   connectDestination,
+  parseSocksAuth,
+  socksAuthReply,
   header,
   parseRequestHead,
   parseSocksGreeting,
@@ -101,15 +104,39 @@ describe('SOCKS5', () => {
   const request = (atypAndAddress: number[], cmd = 0x01) => Uint8Array.from([0x05, cmd, 0x00, ...atypAndAddress]);
   const domain = [0x03, 12, ...bytes('blocked.test'), 0x01, 0xbb];
 
-  it('greeting: its length when no-auth is offered; incomplete while short; 0xFF when it is not', () => {
-    expect(parseSocksGreeting(Uint8Array.of(0x05, 0x02, 0x02, 0x00))).toBe(4);
+  it('greeting: its length when username/password is offered; incomplete while short; 0xFF when it is not', () => {
+    expect(parseSocksGreeting(Uint8Array.of(0x05, 0x02, 0x00, 0x02))).toBe(4);
     expect(parseSocksGreeting(Uint8Array.of(0x05))).toBeNull();
-    expect(parseSocksGreeting(Uint8Array.of(0x05, 0x02, 0x00))).toBeNull();
-    const noAuth = only(SocksError, () => parseSocksGreeting(Uint8Array.of(0x05, 0x01, 0x02))) as SocksError;
-    expect(noAuth.reply).toBe(NO_ACCEPTABLE_METHOD);
+    expect(parseSocksGreeting(Uint8Array.of(0x05, 0x02, 0x02))).toBeNull();
+    const noAuth = only(SocksError, () => parseSocksGreeting(Uint8Array.of(0x05, 0x01, 0x00))) as SocksError;
+    expect(noAuth.reply).toBe(NO_ACCEPTABLE_METHOD); // no credential offered: refused
     expect([...noAuth.answer()]).toEqual([0x05, 0xff]);
-    expect(only(SocksError, () => parseSocksGreeting(Uint8Array.of(0x04, 0x01, 0x00)))).toMatchObject({ reply: SocksReply.FAILURE });
+    expect(only(SocksError, () => parseSocksGreeting(Uint8Array.of(0x04, 0x01, 0x02)))).toMatchObject({ reply: SocksReply.FAILURE });
     expect(only(SocksError, () => parseSocksGreeting(Uint8Array.of(0x05, 0x00)))).toMatchObject({ reply: SocksReply.FAILURE });
+  });
+
+  it('username/password (RFC 1929): the pair and its length; every prefix incomplete; a wrong version refused', () => {
+    const msg = Uint8Array.from([0x01, 7, ...bytes('passage'), 5, ...bytes('s3cr3'), 0x05]);
+    expect(parseSocksAuth(msg)).toEqual({ username: 'passage', password: 's3cr3', length: msg.length - 1 });
+    for (let n = 0; n < msg.length - 1; n++) expect(parseSocksAuth(msg.subarray(0, n)), `prefix ${n}`).toBeNull();
+    expect(parseSocksAuth(Uint8Array.of(0x01, 0, 0))).toEqual({ username: '', password: '', length: 3 });
+    expect(only(SocksError, () => parseSocksAuth(Uint8Array.of(0x05, 1, 0x61, 0)))).toBeInstanceOf(SocksError);
+    expect([...socksAuthReply(true)]).toEqual([0x01, 0x00]);
+    expect([...socksAuthReply(false)]).toEqual([0x01, 0x01]);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (buf) => {
+        const r = only(SocksError, () => parseSocksAuth(buf));
+        if (r !== null && !(r instanceof SocksError)) expect(r.length).toBeLessThanOrEqual(buf.length);
+      }),
+    );
+  });
+
+  it('the HTTP proxy credential: Basic passage:<token>, nothing else', () => {
+    const head = (value?: string) => parseRequestHead(bytes(`CONNECT a.test:443 HTTP/1.1\r\n${value === undefined ? '' : `Proxy-Authorization: ${value}\r\n`}\r\n`))!;
+    const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
+    expect(basicProxyPassword(head(basic('passage:tok:with:colons')))).toBe('tok:with:colons');
+    expect(basicProxyPassword(head(basic('passage:')))).toBe('');
+    for (const bad of [undefined, basic('someone:tok'), basic('passagetok'), 'Bearer abc', 'Basic !!!', '']) expect(basicProxyPassword(head(bad)), String(bad)).toBeNull();
   });
 
   it('request: the destination and the bytes it took; every prefix incomplete; the reply code says what was wrong', () => {
