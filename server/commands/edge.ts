@@ -19,7 +19,7 @@ import { isLoopbackHost } from '../common/config-values.ts';
 import { SessionRegistry } from '../edge/session-registry.ts';
 import { createClientAddress } from '../edge/client-address.ts';
 import { MemoryBudget } from '../edge/memory-budget.ts';
-import { sessionBudget, sessionFloor } from '../edge/session-budget.ts';
+import { clientMemory, sessionBudget, sessionFloor } from '../edge/session-budget.ts';
 import type { ExitBudget } from '../exit/exit-mux.ts';
 import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
 
@@ -54,6 +54,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     others: () => webtransportSessions,
     memory,
     sessionFloor: sessionFloor(config.sessionBuffer, config.maxBody),
+    clientMemory: clientMemory(config.maxMemory, config.maxSessions, config.maxSessionsPerClient, config.sessionBuffer),
   });
   let webtransport: RunningWebTransport | null = null;
 

@@ -3,6 +3,7 @@
  * a new session's upstream (raw: one fixed TCP upstream; remux: an exit mux) and the metrics.
  */
 import type { Logger } from 'pino';
+import { INITIAL_WINDOW, MAX_PAYLOAD } from '../../shared/remux/frame.ts';
 import type { Dial } from '../exit/dialer.ts';
 import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
 import type { EdgeConfig } from './config.ts';
@@ -30,8 +31,12 @@ export function createMeekEndpoint(o: MeekEndpointOptions) {
   const { metrics, logger } = o;
   const bufferLimit = o.downstreamLimit;
 
-  const openUpstream = async (): Promise<Upstream> => {
-    if (o.mode === 'remux') return new RemuxUpstream({ bufferLimit, maxStreams: o.maxStreams, budget: o.budget, dial: o.dial, events: o.events });
+  const openUpstream = async (client: string): Promise<Upstream> => {
+    if (o.mode === 'remux') {
+      // A stream also needs room in its client's share of the memory budget.
+      const budget: ExitBudget = { ...o.budget, admitStream: () => o.budget.admitStream() && o.registry.clientHasRoom(client, INITIAL_WINDOW + MAX_PAYLOAD) };
+      return new RemuxUpstream({ bufferLimit, maxStreams: o.maxStreams, budget, dial: o.dial, events: o.events });
+    }
     const target = o.upstream!;
     try {
       return await RawUpstream.connect(target.host, target.port, o.dialTimeoutMs, bufferLimit, o.events.onBytes);

@@ -21,7 +21,7 @@ export interface MeekHandlerOptions {
   holdoffMs: number;
   registry: SessionRegistry;
   /** A new session's upstream; rejects when the raw upstream can't be dialed (→ 502). */
-  openUpstream(): Promise<Upstream>;
+  openUpstream(client: string): Promise<Upstream>;
   /** The client a request comes from: its share of the session table. */
   clientOf(req: http.IncomingMessage): string;
   hooks: {
@@ -87,7 +87,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
       if (refused) return reject(res, 503, refused);
       let upstream: Upstream;
       try {
-        upstream = await o.openUpstream();
+        upstream = await o.openUpstream(client);
       } catch {
         return reject(res, 502, 'upstream unreachable');
       }

@@ -5,9 +5,9 @@
  *   downstream (frames waiting for a poll)   min(4 × max body, S/8), plus one frame past it
  *   send queues (destination bytes not yet framed)   S/4, plus one socket read (64 KiB) per stream
  *   receive windows (client bytes the edge may have to hold)   256 KiB per stream, streams ≤ S/2 ÷ 256 KiB
- *   control frames waiting while the client does not poll   64 KiB, past it GOAWAY 0x06
+ *   control frames waiting while the client does not poll   16 KiB, past it GOAWAY 0x06
  *
- * Summed: at most S + 2 × 64 KiB (+ 7-byte frame headers).
+ * Summed: at most S + 2 × 64 KiB + 16 KiB (+ 7-byte frame headers).
  */
 import { HEADER_LENGTH, INITIAL_WINDOW, MAX_PAYLOAD } from '../../shared/remux/frame.ts';
 import { DEFAULT_CONTROL_BUDGET } from '../../shared/remux/mux.ts';
@@ -40,6 +40,14 @@ export function sessionBound(sessionBuffer: number, maxBody: number): number {
   const b = sessionBudget(sessionBuffer, maxBody);
   const frame = MAX_PAYLOAD + HEADER_LENGTH;
   return b.downstream + frame + b.send + b.streams * SOCKET_READ_BYTES + b.streams * INITIAL_WINDOW + b.control + frame;
+}
+
+/**
+ * One client's share of `--max-memory` M: as large a part of M as its part of the session table
+ * (`--max-sessions-per-client` ÷ `--max-sessions`), and never less than one session's S.
+ */
+export function clientMemory(maxMemory: number, maxSessions: number, perClient: number, sessionBuffer: number): number {
+  return Math.max(sessionBuffer, Math.floor((maxMemory * Math.min(perClient, maxSessions)) / maxSessions));
 }
 
 /** What a new session holds at least once it carries anything: the floor a new session must fit. */

@@ -36,12 +36,14 @@ export interface RegistryOptions {
   memory?: MemoryBudget;
   /** What a new session must find free in the memory budget. */
   sessionFloor?: number;
+  /** What one client's sessions may hold together (its share of `memory`). */
+  clientMemory?: number;
   now?(): number;
 }
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, EdgeSession>();
-  private readonly perClient = new Map<string, number>();
+  private readonly perClient = new Map<string, Set<EdgeSession>>();
   private readonly unaccount = new Map<EdgeSession, () => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly now: () => number;
@@ -66,9 +68,22 @@ export class SessionRegistry {
   /** Whether `client` may open a session now, and if not why. */
   refusal(client: string): Refusal | null {
     if (this.full) return 'limit';
-    if ((this.perClient.get(client) ?? 0) >= this.o.maxSessionsPerClient) return 'client';
+    if ((this.perClient.get(client)?.size ?? 0) >= this.o.maxSessionsPerClient) return 'client';
     if (this.o.memory && !this.o.memory.admitSession(this.o.sessionFloor ?? 0)) return 'memory';
+    if (!this.clientHasRoom(client, this.o.sessionFloor ?? 0)) return 'memory';
     return null;
+  }
+
+  /** Bytes `client`'s sessions hold now. */
+  clientMemoryUsed(client: string): number {
+    let sum = 0;
+    for (const s of this.perClient.get(client) ?? []) sum += s.upstream.memoryUsed();
+    return sum;
+  }
+
+  /** Whether `client`'s share of the memory budget has `bytes` free (one client cannot take the whole budget). */
+  clientHasRoom(client: string, bytes: number): boolean {
+    return this.o.clientMemory === undefined || this.clientMemoryUsed(client) + bytes <= this.o.clientMemory;
   }
 
   get(id: string): EdgeSession | undefined {
@@ -79,7 +94,9 @@ export class SessionRegistry {
     const now = this.now();
     const session: EdgeSession = { id, meek: new MeekServerSession<Uint8Array>(), upstream, client, lastActive: now, emptySince: now };
     this.sessions.set(id, session);
-    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    let mine = this.perClient.get(client);
+    if (!mine) this.perClient.set(client, (mine = new Set()));
+    mine.add(session);
     if (this.o.memory) this.unaccount.set(session, this.o.memory.add(upstream));
     return session;
   }
@@ -87,9 +104,9 @@ export class SessionRegistry {
   end(session: EdgeSession, reason: EndReason): void {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
-    const left = (this.perClient.get(session.client) ?? 1) - 1;
-    if (left > 0) this.perClient.set(session.client, left);
-    else this.perClient.delete(session.client);
+    const mine = this.perClient.get(session.client);
+    mine?.delete(session);
+    if (mine?.size === 0) this.perClient.delete(session.client);
     this.unaccount.get(session)?.();
     this.unaccount.delete(session);
     session.upstream.close();
@@ -98,7 +115,7 @@ export class SessionRegistry {
 
   /** Sessions `client` holds now. */
   sessionsOf(client: string): number {
-    return this.perClient.get(client) ?? 0;
+    return this.perClient.get(client)?.size ?? 0;
   }
 
   /** Tunneled streams across all sessions. */

@@ -11,6 +11,8 @@ export interface FrameSink {
   data(stream: number, length: number, offset: number, piece: Uint8Array): void;
   /** A whole control payload (stream 0). */
   control(payload: Uint8Array): void;
+  /** True once the receiver is gone: the rest of the chunk is not decoded (a flood ends cheaply). */
+  stopped?(): boolean;
 }
 
 export class FrameDecoder {
@@ -31,6 +33,7 @@ export class FrameDecoder {
   push(chunk: Uint8Array, sink: FrameSink): void {
     let at = 0;
     while (at < chunk.length) {
+      if (!this.inFrame && sink.stopped?.()) return;
       if (!this.inFrame) {
         const need = HEADER_LENGTH - this.headerFill;
         if (this.headerFill === 0 && chunk.length - at >= HEADER_LENGTH) {

@@ -81,7 +81,7 @@ export interface MuxOptions {
    */
   receiveBudget?: number;
   /**
-   * Bytes of control frames that may wait unsent (default 64 KiB): while the sink is paused, or
+   * Bytes of control frames that may wait unsent (default 16 KiB: 2,048 RESETs, far above the stream limit's worth): while the sink is paused, or
    * produced by one input. A peer that forces more (RESETs, PONGs, refused opens it never
    * answers) gets GOAWAY 0x06: the connection ends. No honest peer comes near it.
    */
@@ -102,7 +102,7 @@ const FLUSH_BUDGET = 1024 * 1024;
 const GRANT_THRESHOLD = INITIAL_WINDOW / 4;
 /** A peer flooding PINGs while our sink is stalled gets no more than this many PONGs queued. */
 const MAX_PENDING_PONGS = 64;
-export const DEFAULT_CONTROL_BUDGET = 64 * 1024;
+export const DEFAULT_CONTROL_BUDGET = 16 * 1024;
 
 export class Mux implements StreamHost {
   private readonly role: 'opener' | 'acceptor';
@@ -256,6 +256,7 @@ export class Mux implements StreamHost {
     control: (payload) => {
       if (!this.closed) this.handleControl(payload);
     },
+    stopped: () => this.closed,
   };
 
   private gatherOpening(piece: Uint8Array): void {

@@ -5,6 +5,7 @@
 import { benchCodec } from './codec-throughput.ts';
 import { benchRemux, benchYamux, type MuxBenchResult } from './mux-throughput.ts';
 import { benchEdgeThroughput, benchIdleSessions } from './edge-throughput.ts';
+import { benchEdgeLoad } from './edge-load.ts';
 
 interface Row {
   section: string;
@@ -57,10 +58,26 @@ async function edgeSection(rows: Row[]): Promise<void> {
   rows.push({ section: 'edge memory', name: 'RSS with 1,000 idle sessions', value: idle.withSessions / 2 ** 20, unit: 'MiB', note: `idle edge ${(idle.baseline / 2 ** 20).toFixed(0)} MiB; target < 150 MiB` });
 }
 
+async function loadSection(rows: Row[]): Promise<void> {
+  const { quiet, attacked } = await benchEdgeLoad();
+  const section = 'edge load 1,000 sessions × 10 streams';
+  const pairs: Array<[keyof typeof quiet, string, string]> = [
+    ['rssMiB', 'edge RSS', 'MiB'],
+    ['cpuPercent', 'edge CPU', '%'],
+    ['downloadMBs', 'legitimate client download', 'MB/s'],
+    ['pingMs', 'legitimate client ping-pong (median)', 'ms'],
+  ];
+  for (const [key, name, unit] of pairs) {
+    rows.push({ section, name: `${name}, quiet`, value: quiet[key], unit });
+    rows.push({ section, name: `${name}, under all attacks`, value: attacked[key], unit, note: `×${(attacked[key] / quiet[key]).toFixed(2)} of quiet` });
+  }
+}
+
 const SECTIONS: Record<string, (rows: Row[]) => Promise<void> | void> = {
   codec: codecSection,
   mux: muxSection,
   edge: edgeSection,
+  load: loadSection,
 };
 
 async function main(): Promise<void> {

@@ -5,6 +5,7 @@
  * numbers picked for the test.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import { encodeDestination } from '../../shared/eagersocks.ts';
 import { ControlType, encodeControl, encodeFrame } from '../../shared/remux/frame.ts';
 import { sessionBound } from '../../server/edge/session-budget.ts';
@@ -22,13 +23,20 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function post(edge: Companion, id: string, seq: number, body: Uint8Array, maxBody = 65536): Promise<{ status: number; body: Uint8Array }> {
-  const res = await fetch(`${edge.url}/`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', 'x-session-id': id, 'x-meek-seq': String(seq), 'x-meek-max-body': String(maxBody) },
-    body: new Uint8Array(body),
+/** One meek POST, from `localAddress` (127.0.0.x stands for another client). */
+function post(edge: Companion, id: string, seq: number, body: Uint8Array, maxBody = 65536, localAddress = '127.0.0.1'): Promise<{ status: number; body: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: edge.port, method: 'POST', path: '/', localAddress, agent: false, headers: { 'content-type': 'application/octet-stream', 'x-session-id': id, 'x-meek-seq': String(seq), 'x-meek-max-body': String(maxBody) } },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: new Uint8Array(Buffer.concat(parts)) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
   });
-  return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
 }
 
 /** Waits (bounded) until `done()`; fails with `what` if it never holds. */
@@ -106,7 +114,7 @@ describe('edge memory bounds (real process, RSS)', () => {
     const dest = encodeDestination({ type: 'ipv4', host: '127.0.0.1', port: flood.port });
     const opens = concat(Array.from({ length: 256 }, (_, i) => encodeFrame(2 * i + 1, dest)));
     const before = await rssBytes(edge.child.pid!);
-    for (let s = 0; s < sessions; s++) expect((await post(edge, `stream-flood-${s}-abcdefgh`, 1, opens)).status).toBe(200);
+    for (let s = 0; s < sessions; s++) expect((await post(edge, `stream-flood-${s}-abcdefgh`, 1, opens, 65536, `127.0.0.${20 + s}`)).status).toBe(200);
     // 256 opens a session, of which the receive budget admits S/2 ÷ 256 KiB = 16: the rest are RESET 0x06.
     await until('every admitted destination to be held off by the edge', () => flood.accepted() === sessions * 16 && flood.blocked() === sessions * 16);
     const growth = (await rssBytes(edge.child.pid!)) - before;
@@ -125,7 +133,7 @@ describe('edge memory bounds (real process, RSS)', () => {
     const before = await rssBytes(edge.child.pid!);
     const statuses: number[] = [];
     for (let s = 0; s < 12; s++) {
-      statuses.push((await post(edge, `memory-${s}-abcdefghijk`, 1, opens)).status);
+      statuses.push((await post(edge, `memory-${s}-abcdefghijk`, 1, opens, 65536, `127.0.0.${40 + s}`)).status);
       await until('the destinations to be held off', () => flood.blocked() === flood.accepted() && flood.accepted() > 0);
     }
     expect(statuses).toContain(503);
@@ -134,5 +142,22 @@ describe('edge memory bounds (real process, RSS)', () => {
     expect(growth).toBeLessThan(maxMemory + RSS_NOISE);
     const metrics = await (await fetch(`${edge.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/passage_edge_sessions_rejected_total\{reason="memory"\} [1-9]/);
+  });
+
+  it("one client's sessions hold at most its share of --max-memory; another client still gets in", async () => {
+    const sessionBuffer = 8 * MiB;
+    // Share: max(S, M × per-client ÷ max-sessions) = max(8 MiB, 64 MiB × 4 ÷ 100) = 8 MiB — one session's worth.
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--session-buffer', String(sessionBuffer), '--max-memory', String(64 * MiB), '--max-sessions', '100', '--max-sessions-per-client', '4', '--log-level', 'warn']);
+    const flood = await floodServer();
+    cleanup.push(() => edge.stop(), () => flood.close());
+    const dest = encodeDestination({ type: 'ipv4', host: '127.0.0.1', port: flood.port });
+    const opens = concat(Array.from({ length: 16 }, (_, i) => encodeFrame(2 * i + 1, dest)));
+    expect((await post(edge, 'share-first-abcdefghij', 1, opens, 65536, '127.0.0.60')).status).toBe(200);
+    await until('its destinations to be held off', () => flood.accepted() === 16 && flood.blocked() === 16);
+    // Its first session holds 16 windows + its send queue: no room for a second.
+    const second = await post(edge, 'share-second-abcdefghi', 1, opens, 65536, '127.0.0.60');
+    expect(second.status).toBe(503);
+    expect(new TextDecoder().decode(second.body)).toBe('memory\n');
+    expect((await post(edge, 'share-other-abcdefghij', 1, new Uint8Array(0), 65536, '127.0.0.61')).status).toBe(200);
   });
 });

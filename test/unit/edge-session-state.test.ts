@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { DownstreamBuffer } from '../../server/edge/downstream-buffer.ts';
 import { SessionRegistry, type EdgeSession } from '../../server/edge/session-registry.ts';
 import { MemoryBudget } from '../../server/edge/memory-budget.ts';
+import { clientMemory } from '../../server/edge/session-budget.ts';
 import type { Upstream } from '../../server/edge/upstream.ts';
 
 const chunk = (n: number, fill = n & 0xff) => new Uint8Array(n).fill(fill);
@@ -210,6 +211,24 @@ describe('SessionRegistry', () => {
     reg.end(reg.get('a')!, 'finished');
     expect(memory.used(true)).toBe(0);
     expect(reg.refusal('x')).toBeNull();
+  });
+
+  it("holds each client to its memory share, and frees it as its sessions end", () => {
+    expect(clientMemory(1024, 100, 10, 50)).toBe(102); // M × N_c ÷ N
+    expect(clientMemory(1024, 100, 1, 50)).toBe(50); // never below one session's S
+    const reg = new SessionRegistry({ maxSessions: 10, maxSessionsPerClient: 10, idleTimeoutMs: 60_000, onEnd: () => undefined, memory: new MemoryBudget(10_000), sessionFloor: 100, clientMemory: 1000 });
+    const a = new StandInUpstream(1);
+    reg.add('a', a, 'greedy');
+    a.held = 850;
+    expect(reg.clientHasRoom('greedy', 100)).toBe(true);
+    expect(reg.refusal('greedy')).toBeNull();
+    a.held = 901;
+    expect(reg.clientHasRoom('greedy', 100)).toBe(false);
+    expect(reg.refusal('greedy')).toBe('memory');
+    expect(reg.refusal('modest')).toBeNull();
+    reg.end(reg.get('a')!, 'finished');
+    expect(reg.clientMemoryUsed('greedy')).toBe(0);
+    expect(reg.refusal('greedy')).toBeNull();
   });
 
   it('matches a model under any sequence of adds, ends and reaps', () => {
