@@ -52,7 +52,7 @@ function edgeOptions(cmd: Command): Command {
     .addOption(withDefault('--admin-listen <host:port>', 'where /healthz and /metrics answer (loopback: anyone who can reach it; elsewhere: with the token)', d.adminListen))
     .option('--cover <url>', 'requests without a valid token are reverse-proxied to this site (default: a small built-in static site answers them)')
     .option('--require-header <name:value>', 'a header (added by your CDN) every tunnel request must carry, besides the token; without it the cover answers')
-    .addOption(new Option('--trusted-proxy <addr[/bits]>', 'a reverse proxy or CDN whose X-Forwarded-For names the client (repeatable)').argParser(collect))
+    .addOption(new Option('--trusted-proxy <addr[/bits]>', 'a load balancer, reverse proxy or CDN whose PROXY v2 header or X-Forwarded-For names the client (repeatable)').argParser(collect))
     .addOption(withDefault('--session-buffer <bytes>', 'memory one session may hold: downstream, control frames and all its streams\' buffers', d.sessionBuffer))
     .addOption(withDefault('--max-memory <bytes>', 'memory all sessions together may hold; past it new streams are RESET 0x06 and new sessions get 503', d.maxMemory))
     .addOption(withDefault('--max-sessions-per-client <n>', 'sessions one client address (IPv6: its /64) may hold at once', d.maxSessionsPerClient))

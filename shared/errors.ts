@@ -7,7 +7,7 @@
  * `isProtocolError` is the one place that says which codes are the peer's fault (as js-libp2p
  * yamux keeps one set of protocol errors).
  */
-export type ErrorLayer = 'remux' | 'eagersocks' | 'meek' | 'h3' | 'link' | 'settings' | 'usage';
+export type ErrorLayer = 'remux' | 'eagersocks' | 'meek' | 'h3' | 'link' | 'proxy-protocol' | 'settings' | 'usage';
 
 export abstract class PassageError<Code extends string = string> extends Error {
   abstract readonly layer: ErrorLayer;
@@ -58,6 +58,11 @@ export class LinkError extends PassageError<'LINK_MALFORMED'> {
   readonly layer = 'link';
 }
 
+/** PROXY protocol v2 headers (a load balancer's, in front of the edge). */
+export class ProxyProtocolError extends PassageError<'MALFORMED' | 'UNSUPPORTED'> {
+  readonly layer = 'proxy-protocol';
+}
+
 /** Settings a person typed or imported that Passage cannot honour; the message is for them. */
 export class SettingsError extends PassageError<'CONFIG_LINK' | 'INVALID_SETTING'> {
   readonly layer = 'settings';
@@ -78,5 +83,6 @@ export function isProtocolError(e: unknown): e is PassageError {
   if (!(e instanceof PassageError)) return false;
   if (e instanceof RemuxError) return !STATE_CODES.has(e.code);
   if (e instanceof MeekError) return e.code === 'HEADER' || e.code === 'SEQ';
+  if (e instanceof ProxyProtocolError) return e.code === 'MALFORMED';
   return e instanceof AddressError || e instanceof H3CodecError || e instanceof LinkError;
 }

@@ -17,7 +17,7 @@ import { proxyCover, staticCover } from '../edge/cover.ts';
 import { createRouter } from '../edge/routes.ts';
 import { isLoopbackHost } from '../common/config-values.ts';
 import { SessionRegistry } from '../edge/session-registry.ts';
-import { createClientAddress } from '../edge/client-address.ts';
+import { createClientAddress, trustedProxies } from '../edge/client-address.ts';
 import { MemoryBudget } from '../edge/memory-budget.ts';
 import { clientMemory, sessionBudget, sessionFloor } from '../edge/session-budget.ts';
 import type { ExitBudget } from '../exit/exit-mux.ts';
@@ -99,7 +99,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     },
     onError,
   });
-  const listener = await listenHttp(router, config);
+  const listener = await listenHttp(router, {
+    ...config,
+    proxyProtocol: config.trustedProxies.length
+      ? { isTrusted: trustedProxies(config.trustedProxies), onRefused: (why) => logger.debug({ why }, 'PROXY header refused') }
+      : undefined,
+  });
   let adminListener: Awaited<ReturnType<typeof listenHttp>>;
   try {
     adminListener = await listenHttp(admin, { ...config.admin, tls: null });

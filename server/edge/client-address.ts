@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { parseIPv6 } from '../../shared/ip.ts';
+import { proxyHeaderOf } from './proxy-protocol-front.ts';
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`: a dual-stack listener reports IPv4 peers mapped. */
 function unmapped(address: string): string {
@@ -20,17 +21,26 @@ export function clientKey(address: string): string {
   return v6 ? `${v6.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64` : a;
 }
 
-export function createClientAddress(trusted: readonly string[]): (req: http.IncomingMessage) => string {
+/** Whether an address is one of the `--trusted-proxy` ranges. */
+export function trustedProxies(trusted: readonly string[]): (address: string) => boolean {
   const list = new BlockList();
   for (const entry of trusted) {
     const [ip, bits] = entry.split('/') as [string, string];
     list.addSubnet(ip, Number(bits), isIP(ip) === 6 ? 'ipv6' : 'ipv4');
   }
-  const isTrusted = (address: string) => {
+  return (raw) => {
+    const address = unmapped(raw);
     const family = isIP(address);
-    return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+    return trusted.length > 0 && family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
   };
+}
+
+export function createClientAddress(trusted: readonly string[]): (req: http.IncomingMessage) => string {
+  const isTrusted = trustedProxies(trusted);
   return (req) => {
+    // A trusted balancer's PROXY v2 header names the client outright (edge/proxy-protocol-front.ts).
+    const proxied = proxyHeaderOf(req.socket);
+    if (proxied && proxied.command === 'proxy' && 'source' in proxied) return clientKey(proxied.source.address);
     let client = unmapped(req.socket.remoteAddress ?? '');
     if (trusted.length === 0 || !isTrusted(client)) return clientKey(client);
     const forwarded = req.headers['x-forwarded-for'];

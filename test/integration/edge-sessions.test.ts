@@ -6,6 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import net from 'node:net';
+import { encodeProxyV2 } from '../../shared/proxy-protocol.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { EMPTY_SESSION_MS } from '../../shared/meek/server-session.ts';
 import { meekMux } from '../support/node-meek.ts';
@@ -108,5 +110,50 @@ describe('the session table under attack', () => {
     expect([await viaProxy('2001:4860:1:2::a'), await viaProxy('2001:4860:1:2::b'), await viaProxy('2001:4860:1:2:ffff::c')]).toEqual([200, 200, 503]);
     // From an untrusted peer the header is the client's own words: ignored.
     expect([await oneShot(edge, '127.0.0.3', { 'x-forwarded-for': '1.1.1.1' }), await oneShot(edge, '127.0.0.3', { 'x-forwarded-for': '2.2.2.2' }), await oneShot(edge, '127.0.0.3', { 'x-forwarded-for': '3.3.3.3' })]).toEqual([200, 200, 503]);
+  });
+});
+
+/** One first POST over a fresh connection that starts with `prefix` (a PROXY v2 header, or garbage); resolves with the status, or 0 when the edge closed it. */
+function overRawConnection(edge: Companion, prefix: Uint8Array, localAddress = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port: edge.port, localAddress }, () => {
+      const id = randomBytes(12).toString('base64url');
+      socket.write(Buffer.concat([prefix, Buffer.from(`POST / HTTP/1.1\r\nHost: edge\r\nX-Session-Id: ${id}\r\nX-Meek-Seq: 1\r\nX-Meek-Auth: ${TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)]));
+    });
+    let text = '';
+    socket.setEncoding('latin1').on('data', (d: string) => (text += d));
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+    socket.on('error', () => undefined);
+  });
+}
+
+describe('PROXY protocol v2 from a trusted balancer', () => {
+  it('names the client for its share; an untrusted peer’s header, a malformed or a truncated one is closed, the edge stays up', async () => {
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--auth-token', TOKEN, '--max-sessions-per-client', '1', '--trusted-proxy', '127.0.0.1', '--log-level', 'warn']);
+    cleanup.push(() => edge.stop());
+    const from = (address: string) => encodeProxyV2({ address, port: 40_000 }, { address: address.includes(':') ? '2001:db8::443' : '198.51.100.1', port: 443 });
+    expect(await overRawConnection(edge, from('203.0.113.9'))).toBe(200);
+    expect(await overRawConnection(edge, from('203.0.113.9'))).toBe(503); // its one session
+    expect(await overRawConnection(edge, from('203.0.113.10'))).toBe(200); // someone else behind the balancer
+    expect(await overRawConnection(edge, from('2001:db8:5:6::1'))).toBe(200);
+    // A trusted peer may also connect plainly (its own requests count as its own).
+    expect(await overRawConnection(edge, new Uint8Array(0))).toBe(200);
+    // An untrusted peer may not claim to be a balancer.
+    expect(await overRawConnection(edge, from('203.0.113.11'), '127.0.0.9')).toBe(0);
+    const header = from('203.0.113.12');
+    const badVersion = Uint8Array.from(header);
+    badVersion[12] = 0x11;
+    expect(await overRawConnection(edge, badVersion)).toBe(0);
+    const oversize = Uint8Array.from(header);
+    oversize[14] = 0xff;
+    expect(await overRawConnection(edge, oversize)).toBe(0);
+    // Truncated: half a header, then the connection ends; nothing answers, nothing breaks.
+    await new Promise<void>((resolve) => {
+      const s = net.connect(edge.port, '127.0.0.1', () => s.end(Buffer.from(header.subarray(0, 20))));
+      s.on('close', () => resolve());
+      s.on('error', () => undefined);
+    });
+    expect(await overRawConnection(edge, from('203.0.113.13'))).toBe(200);
+    expect((await health(edge)).sessions).toBe(5);
   });
 });
