@@ -5,6 +5,7 @@
  * It leads the first frame of every stream so the far side can dial without a round trip.
  */
 import { AddressError } from './errors.ts';
+import { formatIPv6 } from './ip.ts';
 import { parseIPv4, parseIPv6 } from './ip.ts';
 
 export type Destination =
@@ -41,30 +42,6 @@ function ipv6Bytes(host: string): Uint8Array | null {
     out[i * 2 + 1] = w & 0xff;
   });
   return out;
-}
-
-function formatIPv6(b: Uint8Array): string {
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((b[i]! << 8) | b[i + 1]!);
-  // Compress the longest run of zero words (length ≥ 2), as RFC 5952 asks.
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
 /** A destination from user-facing text (a host name or an IP literal, IPv6 with or without brackets). */

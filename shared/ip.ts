@@ -54,25 +54,26 @@ export function parseIPv6(text: string): number[] | null {
   return words;
 }
 
-/**
- * 16 bytes of an IPv6 address as RFC 5952 text: lower-case, no leading zeros, the longest run of
- * two or more zero words as `::`, and an IPv4-mapped address as `::ffff:a.b.c.d`.
- */
-export function formatIPv6(bytes: Uint8Array): string {
-  const w = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
-  if (w.slice(0, 5).every((x) => x === 0) && w[5] === 0xffff) return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  let best = -1;
-  let bestLen = 1;
+/** 16 bytes of an IPv6 address as RFC 5952 text: lower-case, no leading zeros, the longest run of two or more zero words as `::`. */
+export function formatIPv6(b: Uint8Array): string {
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push((b[i]! << 8) | b[i + 1]!);
+  let bestStart = -1;
+  let bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
+    if (words[i] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
-  return best < 0 ? hex(w) : `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+  const hex = words.map((w) => w.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }

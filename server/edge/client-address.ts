@@ -14,11 +14,13 @@ function unmapped(address: string): string {
   return address.toLowerCase().startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
-/** The key a client's sessions are counted under: its IPv4 address, or its IPv6 /64. */
+/** The key a client's sessions are counted under: its IPv4 address (also when written IPv4-mapped), or its IPv6 /64. */
 export function clientKey(address: string): string {
   const a = unmapped(address);
   const v6 = isIP(a) === 6 ? parseIPv6(a) : null;
-  return v6 ? `${v6.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64` : a;
+  if (!v6) return a;
+  if (v6.slice(0, 5).every((w) => w === 0) && v6[5] === 0xffff) return [v6[6]! >> 8, v6[6]! & 0xff, v6[7]! >> 8, v6[7]! & 0xff].join('.');
+  return `${v6.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64`;
 }
 
 /** Whether an address is one of the `--trusted-proxy` ranges. */

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { meekMux } from '../support/node-meek.ts';
 import { rssBytes, startCompanion, type Companion } from '../support/processes.ts';
-import { echoServer, listen, type TestServer } from '../support/servers.ts';
+import { echoServer, sourceServer, type TestServer } from '../support/servers.ts';
 
 export interface LoadFigures {
   rssMiB: number;
@@ -37,23 +37,6 @@ async function cpuSeconds(pid: number): Promise<number> {
   const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
 }
-
-/** A source: reads a decimal byte count, sends that many bytes. */
-const sourceServer = () =>
-  listen((s) => {
-    s.once('data', (d) => {
-      let left = Number(String(d));
-      const block = Buffer.alloc(64 * 1024, 7);
-      const pump = () => {
-        while (left > 0) {
-          const n = Math.min(left, block.length);
-          left -= n;
-          if (!s.write(n === block.length ? block : block.subarray(0, n))) return void s.once('drain', pump);
-        }
-      };
-      pump();
-    });
-  });
 
 /** The background: sessions × streams from many addresses, each stream echoing 1 KiB every 2 s. */
 async function background(edge: Companion, echo: TestServer): Promise<() => void> {

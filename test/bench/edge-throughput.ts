@@ -6,7 +6,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { startCompanion, rssBytes, type Companion } from '../support/processes.ts';
-import { listen, type TestServer } from '../support/servers.ts';
+import { listen, sourceServer, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
 
 export interface ThroughputResult {
@@ -88,23 +88,6 @@ const sinkServer = () =>
   listen((s) => {
     s.on('data', () => {});
     s.on('end', () => s.end());
-  });
-
-/** Download source: reads a decimal byte count, then sends that many bytes. */
-const sourceServer = () =>
-  listen((s) => {
-    s.once('data', (d) => {
-      let left = Number(String(d));
-      const block = Buffer.alloc(64 * 1024, 1);
-      const pump = () => {
-        while (left > 0) {
-          const n = Math.min(left, block.length);
-          left -= n;
-          if (!s.write(n === block.length ? block : block.subarray(0, n))) return void s.once('drain', pump);
-        }
-      };
-      pump();
-    });
   });
 
 export async function benchEdgeThroughput(): Promise<ThroughputResult[]> {

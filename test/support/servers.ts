@@ -67,3 +67,20 @@ export async function blackhole(): Promise<{ port: number; close(): void }> {
     },
   };
 }
+
+/** Download source: reads a decimal byte count, then sends that many bytes. */
+export const sourceServer = () =>
+  listen((s) => {
+    s.once('data', (d) => {
+      let left = Number(String(d));
+      const block = Buffer.alloc(64 * 1024, 1);
+      const pump = () => {
+        while (left > 0) {
+          const n = Math.min(left, block.length);
+          left -= n;
+          if (!s.write(n === block.length ? block : block.subarray(0, n))) return void s.once('drain', pump);
+        }
+      };
+      pump();
+    });
+  });

@@ -75,16 +75,15 @@ describe('PROXY v2', () => {
     );
   });
 
-  it('formats IPv6 as RFC 5952 does (as the WHATWG URL parser normalises it)', () => {
+  it('formats IPv6 as RFC 5952 compresses it (as the WHATWG URL parser normalises it)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (b) => {
         const text = formatIPv6(b);
         expect(parseIPv6(text)).toEqual(Array.from({ length: 8 }, (_, i) => (b[2 * i]! << 8) | b[2 * i + 1]!));
-        if (text.startsWith('::ffff:') && text.includes('.')) return; // URL writes mapped ones in hex
         expect(`[${text}]`).toBe(new URL(`http://[${text}]/`).hostname);
       }),
     );
-    expect(formatIPv6(hex('00000000000000000000ffffc0000201'))).toBe('::ffff:192.0.2.1');
+    expect(formatIPv6(hex('00000000000000000000ffffc0000201'))).toBe('::ffff:c000:201');
     expect(formatIPv6(new Uint8Array(16))).toBe('::');
   });
 });
