@@ -71,7 +71,7 @@ export class WebTransportStreamEnd implements PipeEnd {
     if (this.finished) return;
     this.finished = true;
     this.handlers = {};
-    const reason = new WebTransportError('reset', { streamErrorCode: code });
+    const reason = streamError(code);
     this.writer.abort(reason).catch(() => undefined);
     this.reader.cancel(reason).catch(() => undefined);
     this.resume?.();
@@ -108,5 +108,19 @@ export class WebTransportStreamEnd implements PipeEnd {
     this.reader.cancel().catch(() => undefined);
     this.resume?.();
     reset?.(code);
+  }
+}
+
+/**
+ * The error a reset carries to the far side. Chromium 156 constructs WebTransportError from one
+ * dictionary ({message, streamErrorCode}) and throws on the (message, options) form the spec and
+ * other browsers take — which used to throw here before abort and cancel ran.
+ */
+function streamError(code: number): WebTransportError {
+  const FromInit = WebTransportError as unknown as new (init: { message: string; streamErrorCode: number }) => WebTransportError;
+  try {
+    return new FromInit({ message: 'reset', streamErrorCode: code });
+  } catch {
+    return new WebTransportError('reset', { streamErrorCode: code });
   }
 }
