@@ -4,7 +4,7 @@
  * a peer controls the length field.
  */
 import { H3CodecError } from '../errors.ts';
-import { readVarint, varintLength, writeVarint } from './varint.ts';
+import { LARGE_VARINT, MAX_VARINT, readVarint, readVarintBig, varintLength, writeVarint } from './varint.ts';
 
 export const FrameType = {
   DATA: 0x00,
@@ -53,15 +53,22 @@ export function encodeSettings(settings: ReadonlyArray<readonly [number, number]
   return out;
 }
 
+/**
+ * The settings by id. Ids and values are read exactly (62-bit), so greased ones (RFC 9114
+ * §7.2.4.1) are told apart and ignored; only ids up to 2^53−1 are kept, values above it as
+ * LARGE_VARINT (no known setting needs more).
+ */
 export function decodeSettings(payload: Uint8Array): Map<number, number> {
   const out = new Map<number, number>();
+  const seen = new Set<bigint>();
   let at = 0;
   while (at < payload.length) {
-    const id = readVarint(payload, at);
-    const value = id && readVarint(payload, at + id.length);
+    const id = readVarintBig(payload, at);
+    const value = id && readVarintBig(payload, at + id.length);
     if (!id || !value) throw new H3CodecError('SETTINGS', 'truncated SETTINGS');
-    if (out.has(id.value)) throw new H3CodecError('SETTINGS', `setting 0x${id.value.toString(16)} repeated`);
-    out.set(id.value, value.value);
+    if (seen.has(id.value)) throw new H3CodecError('SETTINGS', `setting 0x${id.value.toString(16)} repeated`);
+    seen.add(id.value);
+    if (id.value <= BigInt(MAX_VARINT)) out.set(Number(id.value), value.value <= BigInt(MAX_VARINT) ? Number(value.value) : LARGE_VARINT);
     at += id.length + value.length;
   }
   return out;

@@ -1,11 +1,19 @@
 /**
  * QUIC variable-length integers (RFC 9000 §16), the unit of every HTTP/3 and WebTransport field.
- * The two high bits of the first byte give the length (1, 2, 4 or 8 bytes). Values are kept as
- * JavaScript numbers: anything above 2^53−1 is refused as a protocol error rather than rounded.
+ * The two high bits of the first byte give the length (1, 2, 4 or 8 bytes) and values reach
+ * 2^62−1. `readVarintBig` reads every one exactly; `readVarint` gives a number, exact up to
+ * 2^53−1 and LARGE_VARINT above: every use of it compares with small known codes or limits,
+ * which a larger value is past anyway (a greased setting or frame type, as Firefox sends, is
+ * simply unknown). SETTINGS, whose greased ids and values must be told apart, read bigints.
  */
-import { H3CodecError, UsageError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 
+/** The largest value `writeVarint` takes (numbers stay exact up to here). */
 export const MAX_VARINT = Number.MAX_SAFE_INTEGER;
+/** What `readVarint` gives for any value above MAX_VARINT. */
+export const LARGE_VARINT = 2 ** 53;
+/** The largest value the wire carries. */
+export const MAX_VARINT_BIG = 2n ** 62n - 1n;
 
 export function varintLength(value: number): 1 | 2 | 4 | 8 {
   if (!Number.isInteger(value) || value < 0 || value > MAX_VARINT) throw new UsageError(`varint out of range: ${value}`);
@@ -43,10 +51,18 @@ export function encodeVarint(value: number): Uint8Array {
   return out;
 }
 
-/**
- * Reads a varint at `at`: the value and its length, or null while `buf` holds only a prefix.
- * A value above 2^53−1 throws FRAME_MALFORMED. Non-minimal encodings are allowed (RFC 9000 §16).
- */
+/** Reads a varint at `at` exactly: its value and length, or null while `buf` holds only a prefix. Non-minimal encodings are allowed (RFC 9000 §16). */
+export function readVarintBig(buf: Uint8Array, at: number): { value: bigint; length: number } | null {
+  if (at >= buf.length) return null;
+  const first = buf[at]!;
+  const length = 1 << (first >> 6);
+  if (at + length > buf.length) return null;
+  let value = BigInt(first & 0x3f);
+  for (let i = 1; i < length; i++) value = (value << 8n) | BigInt(buf[at + i]!);
+  return { value, length };
+}
+
+/** Reads a varint at `at` as a number: exact up to 2^53−1, LARGE_VARINT above; null while incomplete. */
 export function readVarint(buf: Uint8Array, at: number): { value: number; length: number } | null {
   if (at >= buf.length) return null;
   const first = buf[at]!;
@@ -54,6 +70,5 @@ export function readVarint(buf: Uint8Array, at: number): { value: number; length
   if (at + length > buf.length) return null;
   let value = first & 0x3f;
   for (let i = 1; i < length; i++) value = value * 256 + buf[at + i]!;
-  if (value > MAX_VARINT) throw new H3CodecError('VARINT', 'varint above 2^53−1');
-  return { value, length };
+  return { value: value > MAX_VARINT ? LARGE_VARINT : value, length };
 }

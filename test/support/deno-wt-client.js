@@ -154,6 +154,9 @@ const SETTINGS = frame(
     [0x07, 0], // QPACK_BLOCKED_STREAMS
     [0x33, 1], // H3_DATAGRAM
     [0x2b603742, 1], // ENABLE_WEBTRANSPORT (draft-02)
+    // A greased setting (RFC 9114 §7.2.4.1) whose id and value are above 2^53, as Firefox sends:
+    // a server must read the whole 62-bit range and ignore it.
+    [0x1fn * 2n ** 56n + 0x21n, 2n ** 61n + 5n],
   ].flatMap(([id, value]) => [varint(id), varint(value)])),
 );
 

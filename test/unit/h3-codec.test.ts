@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { encodeVarint, readVarint, MAX_VARINT } from '../../shared/h3/varint.ts';
+import { encodeVarint, readVarint, readVarintBig, LARGE_VARINT, MAX_VARINT, MAX_VARINT_BIG } from '../../shared/h3/varint.ts';
 import { H3FrameDecoder, Setting, decodeSettings, encodeFrame, encodeSettings, FrameType } from '../../shared/h3/frame.ts';
 import { H3CodecError, UsageError } from '../../shared/errors.ts';
 
@@ -12,8 +12,24 @@ describe('QUIC varints (RFC 9000 §16 and appendix A.1)', () => {
     expect(readVarint(hex('7bbd'), 0)).toEqual({ value: 15293, length: 2 });
     expect(readVarint(hex('25'), 0)).toEqual({ value: 37, length: 1 });
     expect(readVarint(hex('4025'), 0)).toEqual({ value: 37, length: 2 });
-    // 151288809941952652 is above 2^53−1: refused, never rounded.
-    expect(() => readVarint(hex('c2197c5eff14e88c'), 0)).toThrow(H3CodecError);
+    // 151288809941952652 is above 2^53−1: exact as a bigint, LARGE_VARINT as a number (never a rounded value).
+    expect(readVarintBig(hex('c2197c5eff14e88c'), 0)).toEqual({ value: 151288809941952652n, length: 8 });
+    expect(readVarint(hex('c2197c5eff14e88c'), 0)).toEqual({ value: LARGE_VARINT, length: 8 });
+  });
+
+  it('reads the whole 62-bit range exactly, at the boundaries and at random', () => {
+    const eight = (v: bigint) => Uint8Array.from({ length: 8 }, (_, i) => Number((v >> BigInt(8 * (7 - i))) & 0xffn) | (i === 0 ? 0xc0 : 0));
+    for (const v of [2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, MAX_VARINT_BIG]) {
+      expect(readVarintBig(eight(v), 0)).toEqual({ value: v, length: 8 });
+      expect(readVarint(eight(v), 0)!.value).toBe(v <= 2n ** 53n - 1n ? Number(v) : LARGE_VARINT);
+    }
+    expect(readVarintBig(hex('ffffffffffffffff'), 0)!.value).toBe(MAX_VARINT_BIG);
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: MAX_VARINT_BIG }), (v) => {
+        expect(readVarintBig(eight(v), 0)).toEqual({ value: v, length: 8 });
+        if (v <= BigInt(MAX_VARINT)) expect(readVarint(eight(v), 0)!.value).toBe(Number(v));
+      }),
+    );
   });
 
   it('encodes minimally and round-trips every safe value', () => {
