@@ -88,7 +88,11 @@ export interface MuxOptions {
   controlBudget?: number;
   /** Asked for every stream the peer opens: false RESETs it 0x06 (a process-wide memory budget). */
   admitStream?(): boolean;
-  /** Asked with every write: true holds writers as a spent send budget does, until `relieve()`. */
+  /**
+   * Asked with every write and flush: true holds writers as a spent send budget does, and holds
+   * back the credit (WINDOW) this side would return, until `relieve()` — near a process-wide
+   * memory budget nothing more is taken in either direction.
+   */
   underPressure?(): boolean;
   /** Where id allocation starts, and the highest id it uses before wrapping (tests shrink the space to force reuse). */
   firstStreamId?: number;
@@ -396,8 +400,10 @@ export class Mux implements StreamHost {
 
   /** Writers held by the budget or by pressure get their `drain` if there is room now. */
   relieve(): void {
-    if (this.budgetWaiters.size === 0) return;
-    if (this.sendQueuedBytes >= this.sendBudget || this.options.underPressure?.() === true) return;
+    if (this.budgetWaiters.size === 0 && this.grants.size === 0) return;
+    if (this.options.underPressure?.() === true) return;
+    if (this.grants.size > 0) this.scheduleFlush(); // credit held back under pressure goes out now
+    if (this.sendQueuedBytes >= this.sendBudget) return;
     const waiting = [...this.budgetWaiters];
     this.budgetWaiters.clear();
     for (const stream of waiting) stream.afterSend();
@@ -531,13 +537,16 @@ export class Mux implements StreamHost {
     if (this.closed) return;
     const chunks: Uint8Array[] = [];
     let bytes = 0;
-    for (const stream of this.grants) {
-      if (stream.pendingGrant === 0 || stream.local === 'reset' || stream.remote !== 'open') continue;
-      chunks.push(encodeControl({ type: ControlType.WINDOW, stream: stream.id, delta: stream.pendingGrant }));
-      stream.recvWindow += stream.pendingGrant;
-      stream.pendingGrant = 0;
+    // Credit goes out even while the sink is paused (the peer may need it to make progress), but not under pressure.
+    if (this.options.underPressure?.() !== true) {
+      for (const stream of this.grants) {
+        if (stream.pendingGrant === 0 || stream.local === 'reset' || stream.remote !== 'open') continue;
+        chunks.push(encodeControl({ type: ControlType.WINDOW, stream: stream.id, delta: stream.pendingGrant }));
+        stream.recvWindow += stream.pendingGrant;
+        stream.pendingGrant = 0;
+      }
+      this.grants.clear();
     }
-    this.grants.clear();
     if (this.control.length > 0 && !this.paused) {
       // One buffer for all of them: a sink that keeps chunks pays per chunk, and these are tiny.
       chunks.push(this.control.length === 1 ? this.control[0]! : concat(this.control));

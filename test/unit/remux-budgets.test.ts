@@ -132,6 +132,22 @@ describe('mux budgets', () => {
     expect(second).toBeLessThanOrEqual(1000 + 65_535 + 7);
   });
 
+  it('pressure holds back the credit this side returns, until relieve()', async () => {
+    let pressure = false;
+    const e = acceptor({ underPressure: () => pressure });
+    e.mux.receive(open(1));
+    const s = e.streams[0]!;
+    s.attach({ data: (p) => s.consume(p.length) });
+    pressure = true;
+    e.mux.receive(concat([encodeFrame(1, new Uint8Array(60_000)), encodeFrame(1, new Uint8Array(60_000))])); // consumed at once: a grant is due
+    await settle();
+    expect(controls(e.out).msgs.filter((m) => m.type === ControlType.WINDOW)).toEqual([]);
+    pressure = false;
+    e.mux.relieve();
+    await settle();
+    expect(controls(e.out).msgs.filter((m) => m.type === ControlType.WINDOW)).toEqual([{ type: ControlType.WINDOW, stream: 1, delta: 120_000 }]);
+  });
+
   it('pressure holds writers until relieve(), then each gets drain', async () => {
     let pressure = false;
     const e = acceptor({ underPressure: () => pressure });
