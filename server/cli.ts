@@ -39,7 +39,7 @@ function edgeOptions(cmd: Command): Command {
     .addOption(withDefault('--idle-timeout <seconds>', 'close sessions idle this long', d.idleTimeout))
     .option('--auth-token <token>', 'shared secret clients send in X-Meek-Auth (default: env PASSAGE_AUTH_TOKEN; none); required off loopback')
     .option('--insecure-no-auth', 'allow a non-loopback listener without a token (an open relay: labs only)')
-    .addOption(withDefault('--max-sessions <n>', 'concurrent meek sessions; more get 503', d.maxSessions))
+    .addOption(withDefault('--max-sessions <n>', 'concurrent sessions, meek and WebTransport together; more get 503', d.maxSessions))
     .addOption(withDefault('--max-streams <n>', 'concurrent streams per session; more are RESET 0x06', d.maxStreams))
     .addOption(withDefault('--dial-timeout <seconds>', 'give up resolving and connecting a destination after this long (RESET 0x03)', d.dialTimeout))
     .option('--allow-private', 'let streams reach loopback, private and link-local addresses (tests and labs only)')

@@ -42,6 +42,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   let webtransportSessions = 0;
   const memory = new MemoryBudget(config.maxMemory);
   const split = sessionBudget(config.sessionBuffer, config.maxBody);
+  const floor = sessionFloor(config.sessionBuffer, config.maxBody);
   const budget: ExitBudget = { ...split, admitStream: () => memory.admitStream(), underPressure: () => memory.underPressure(), track: (a) => memory.add(a) };
   const registry = new SessionRegistry({
     maxSessions: config.maxSessions,
@@ -53,7 +54,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     },
     others: () => webtransportSessions,
     memory,
-    sessionFloor: sessionFloor(config.sessionBuffer, config.maxBody),
+    sessionFloor: floor,
     clientMemory: clientMemory(config.maxMemory, config.maxSessions, config.maxSessionsPerClient, config.sessionBuffer),
   });
   let webtransport: RunningWebTransport | null = null;
@@ -132,7 +133,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
           if (request.path !== config.path) return 404;
           // A wrong token is answered like a wrong path: a prober learns nothing from the difference.
           if (!tokenCheck(request.token ?? undefined)) return 404;
-          if (registry.full || !memory.admitSession(sessionFloor(config.sessionBuffer, config.maxBody))) return 503;
+          if (registry.full || !memory.admitSession(floor)) return 503;
           return 200;
         },
         onSessionOpen: () => {

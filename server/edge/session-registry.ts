@@ -9,7 +9,6 @@ import { EMPTY_SESSION_MS, MeekServerSession } from '../../shared/meek/server-se
 import type { MemoryBudget } from './memory-budget.ts';
 import type { Upstream } from './upstream.ts';
 
-export { EMPTY_SESSION_MS };
 
 export type EndReason = 'idle' | 'empty' | 'finished' | 'shutdown';
 /** Why a new session was refused: the table is full, this client holds its share, or memory is short. */
@@ -50,10 +49,6 @@ export class SessionRegistry {
 
   constructor(private readonly o: RegistryOptions) {
     this.now = o.now ?? Date.now;
-  }
-
-  get maxSessions(): number {
-    return this.o.maxSessions;
   }
 
   get size(): number {
@@ -111,11 +106,6 @@ export class SessionRegistry {
     this.unaccount.delete(session);
     session.upstream.close();
     this.o.onEnd(session, reason);
-  }
-
-  /** Sessions `client` holds now. */
-  sessionsOf(client: string): number {
-    return this.perClient.get(client)?.size ?? 0;
   }
 
   /** Tunneled streams across all sessions. */
