@@ -18,7 +18,10 @@ export interface AuthChallenge {
 
 export type AuthAnswer = { authCredentials: { username: string; password: string } } | { cancel: true } | Record<string, never>;
 
-/** Requests remembered at most (a request normally ends and is forgotten at once). */
+/**
+ * Request ids remembered at most. Ids are never reused, so none needs forgetting; the set is
+ * emptied when full (no listener on every request's end is worth waking the worker for).
+ */
 const REMEMBERED = 1000;
 
 export class ProxyAuth {
@@ -33,8 +36,4 @@ export class ProxyAuth {
     return { authCredentials: { username: PROXY_USER, password: settings.pairingToken } };
   }
 
-  /** The request is over (completed or failed): its id may be forgotten. */
-  done(requestId: string): void {
-    this.answered.delete(requestId);
-  }
 }

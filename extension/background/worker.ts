@@ -52,9 +52,7 @@ chrome.webRequest.onAuthRequired.addListener(
   { urls: ['<all_urls>'] },
   ['asyncBlocking'],
 );
-const forget = (details: { requestId: string }) => proxyAuth.done(details.requestId);
-chrome.webRequest.onCompleted.addListener(forget, { urls: ['<all_urls>'] });
-chrome.webRequest.onErrorOccurred.addListener(forget, { urls: ['<all_urls>'] });
+
 void chrome.alarms.create('passage-wake', { periodInMinutes: 0.5 });
 
 // comlink: a page sends one end of a MessageChannel; the api is served on it.

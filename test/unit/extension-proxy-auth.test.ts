@@ -28,7 +28,9 @@ describe('ProxyAuth', () => {
     const auth = new ProxyAuth();
     expect(auth.answer(challenge({ requestId: '7' }), settings)).toHaveProperty('authCredentials');
     expect(auth.answer(challenge({ requestId: '7' }), settings)).toEqual({ cancel: true });
-    auth.done('7');
+    expect(auth.answer(challenge({ requestId: '8' }), settings)).toHaveProperty('authCredentials');
+    // Memory stays bounded: past a thousand ids the set starts afresh.
+    for (let i = 0; i < 1000; i++) auth.answer(challenge({ requestId: `r${i}` }), settings);
     expect(auth.answer(challenge({ requestId: '7' }), settings)).toHaveProperty('authCredentials');
   });
 
