@@ -5,10 +5,8 @@
  * and once per request: a second challenge for the same request means the token is wrong, and
  * answering again would loop.
  */
+import { PROXY_USER } from '../../shared/bridge-credential.ts';
 import type { PassageSettings } from '../../shared/settings.ts';
-
-/** The user name of the bridge's credential (server/bridge/proxy-head.ts's PROXY_USER). */
-export const PROXY_USER = 'passage';
 
 export interface AuthChallenge {
   requestId: string;

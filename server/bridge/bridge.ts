@@ -15,8 +15,8 @@ import { tokenMatches } from '../common/auth.ts';
 import { joinSocketStream } from '../exit/socket-stream.ts';
 import { LinkManager } from './link.ts';
 import { PlainHttpProxy } from './plain-http.ts';
+import { PROXY_USER } from '../../shared/bridge-credential.ts';
 import {
-  PROXY_USER,
   basicProxyPassword,
   parseSocksAuth,
   socksAuthReply,

@@ -4,6 +4,7 @@
  * returns null while its input is an incomplete prefix and throws when it can never be valid:
  * HttpHeadError (answered with its HTTP status) or SocksError (answered with its SOCKS5 reply).
  */
+import { PROXY_USER } from '../../shared/bridge-credential.ts';
 import { decodeDestination, destinationFromHost, type Destination } from '../../shared/eagersocks.ts';
 
 /** An HTTP request head that can never be valid; the browser is answered with `status`. */
@@ -169,8 +170,6 @@ export function parseSocksAuth(buf: Uint8Array): { username: string; password: s
 /** RFC 1929's answer: 0x00 success; anything else and the connection closes. */
 export const socksAuthReply = (ok: boolean) => Uint8Array.of(0x01, ok ? 0x00 : 0x01);
 
-/** The user name of the bridge's proxy credential (the password is the pairing token). */
-export const PROXY_USER = 'passage';
 
 /** The password a `Proxy-Authorization: Basic …` header carries for PROXY_USER, or null. */
 export function basicProxyPassword(head: RequestHead): string | null {

@@ -2,7 +2,7 @@
 import { startBridge, type RunningBridge } from '../bridge/bridge.ts';
 import { parseBridgeConfig, type BridgeOptionValues } from '../bridge/config.ts';
 import { loadOrCreatePairingToken } from '../bridge/pairing.ts';
-import { PROXY_USER } from '../bridge/proxy-head.ts';
+import { PROXY_USER } from '../../shared/bridge-credential.ts';
 import { createLogger } from '../common/log.ts';
 import { shippedExtensionId } from '../common/paths.ts';
 import path from 'node:path';

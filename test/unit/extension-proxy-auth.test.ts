@@ -1,7 +1,7 @@
 /** The extension's answer to the bridge's 407: its credential for its own bridge, once per request, and nothing for anyone else. */
 import { describe, expect, it } from 'vitest';
-import { PROXY_USER as BRIDGE_USER } from '../../server/bridge/proxy-head.ts';
-import { PROXY_USER, ProxyAuth } from '../../extension/background/proxy-auth.ts';
+import { PROXY_USER } from '../../shared/bridge-credential.ts';
+import { ProxyAuth } from '../../extension/background/proxy-auth.ts';
 
 const settings = { bridgePort: 8081, pairingToken: 'paired-token-0123456789' };
 const challenge = (over: Partial<{ requestId: string; isProxy: boolean; host: string; port: number }> = {}) => ({
@@ -12,8 +12,8 @@ const challenge = (over: Partial<{ requestId: string; isProxy: boolean; host: st
 
 describe('ProxyAuth', () => {
   it('gives its own bridge the credential the bridge checks', () => {
-    expect(PROXY_USER).toBe(BRIDGE_USER);
-    expect(new ProxyAuth().answer(challenge(), settings)).toEqual({ authCredentials: { username: 'passage', password: settings.pairingToken } });
+    expect(new ProxyAuth().answer(challenge(), settings)).toEqual({ authCredentials: { username: PROXY_USER, password: settings.pairingToken } });
+    expect(PROXY_USER).toBe('passage');
     expect(new ProxyAuth().answer(challenge({ host: 'localhost' }), settings)).toMatchObject({ authCredentials: {} });
   });
 
