@@ -36,6 +36,8 @@ function edgeOptions(cmd: Command): Command {
     .addOption(withDefault('--path <path>', 'URL path of the meek endpoint; starts and ends with "/"', d.path))
     .addOption(withDefault('--max-body <bytes>', 'largest request and response body (1024 … 16777216)', d.maxBody))
     .addOption(withDefault('--holdoff <ms>', 'how long a small poll waits for downstream bytes', d.holdoff))
+    .addOption(withDefault('--stream-max <seconds>', 'meek v2: longest life of one streaming response (keep it under your CDN\'s limit)', d.streamMax))
+    .addOption(withDefault('--padding <on|off>', 'meek v2: random padding on answers and on the first frames of each stream', d.padding))
     .addOption(withDefault('--idle-timeout <seconds>', 'close sessions idle this long', d.idleTimeout))
     .option('--auth-token <token>', 'shared secret clients send in X-Meek-Auth (default: env PASSAGE_AUTH_TOKEN; none); required off loopback')
     .option('--insecure-no-auth', 'allow a non-loopback listener without a token (an open relay: labs only)')

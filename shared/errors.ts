@@ -41,8 +41,10 @@ export type MeekErrorCode =
   | 'HEADER' // a meek header missing or malformed (HTTP 400)
   | 'SEQ' // a seq out of order (HTTP 409)
   | 'GONE' // the session ended or is unknown (HTTP 410)
+  | 'WAIT' // a pipelined upload waited too long for an earlier seq (HTTP 503: the client retries it)
   | 'HTTP' // the edge answered a final status the client cannot continue after
-  | 'RETRIES'; // the edge did not answer within the retries
+  | 'RETRIES' // the edge did not answer within the retries
+  | 'NO_V2'; // the edge answered a meek-v2 session's first request as meek v1
 export class MeekError extends PassageError<MeekErrorCode> {
   readonly layer = 'meek';
 }

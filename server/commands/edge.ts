@@ -64,6 +64,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     registry,
     dial,
     downstreamLimit: split.downstream,
+    downstreamLimitV2: split.downstreamV2,
     budget,
     clientOf: createClientAddress(config.trustedProxies),
     events: exitEvents(metrics, logger, 'meek'),

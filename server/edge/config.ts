@@ -22,6 +22,10 @@ export interface EdgeConfig {
   /** The server's own largest request and response body, bytes. */
   maxBody: number;
   holdoffMs: number;
+  /** meek v2: how long one streaming response stays open (below CDN limits on a request's life). */
+  streamMaxMs: number;
+  /** meek v2: random padding on the edge's answers and on the first ReMux frames of every stream. */
+  padding: boolean;
   idleTimeoutMs: number;
   /** null: no auth (only allowed on loopback, or with --insecure-no-auth). */
   authToken: string | null;
@@ -62,6 +66,8 @@ export interface EdgeOptionValues {
   path: string;
   maxBody: string;
   holdoff: string;
+  streamMax: string;
+  padding: string;
   idleTimeout: string;
   authToken?: string;
   insecureNoAuth?: boolean;
@@ -91,6 +97,8 @@ export const EDGE_DEFAULTS = {
   path: '/',
   maxBody: '262144',
   holdoff: '50',
+  streamMax: '22',
+  padding: 'on',
   idleTimeout: '120',
   maxSessions: '1000',
   maxStreams: '256',
@@ -195,6 +203,11 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   const sessionBuffer = integer(v.sessionBuffer, '--session-buffer', 1024 * 1024, 1024 * 1024 * 1024);
   // Its downstream share (S/8) must hold one whole response.
   if (sessionBuffer < 8 * maxBody) throw new ConfigError(`--session-buffer must be at least 8 × --max-body (${8 * maxBody}), got ${sessionBuffer}`);
+  if (v.padding !== 'on' && v.padding !== 'off') throw new ConfigError(`--padding must be on or off, got "${v.padding}"`);
+  const idleTimeoutMs = integer(v.idleTimeout, '--idle-timeout', 1, 86_400) * 1000;
+  const streamMaxMs = integer(v.streamMax, '--stream-max', 1, 300) * 1000;
+  // The reaper must not end a session while one of its streaming responses is open.
+  if (streamMaxMs >= idleTimeoutMs) throw new ConfigError('--stream-max must be below --idle-timeout');
   const maxMemory = integer(v.maxMemory, '--max-memory', 16 * 1024 * 1024, 2 ** 40);
   if (maxMemory < sessionBuffer) throw new ConfigError('--max-memory must be at least --session-buffer');
   return {
@@ -205,7 +218,9 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     path: v.path,
     maxBody,
     holdoffMs: integer(v.holdoff, '--holdoff', 0, 10_000),
-    idleTimeoutMs: integer(v.idleTimeout, '--idle-timeout', 1, 86_400) * 1000,
+    streamMaxMs,
+    padding: v.padding === 'on',
+    idleTimeoutMs,
     authToken,
     maxSessions: integer(v.maxSessions, '--max-sessions', 1, 1_000_000),
     maxStreams: integer(v.maxStreams, '--max-streams', 1, 65535),

@@ -1,17 +1,26 @@
+import { concat } from '../../shared/bytes.ts';
+
 /**
- * What a meek session holds for the client between polls: bytes from the upstream, bounded
- * (4 × max body by default). Over the bound, `push` returns false and the producer pauses until
- * a poll drains it — the read pump never buffers without limit and never busy-waits.
+ * What a meek session holds for the client: bytes from the upstream, bounded (the downstream
+ * share of `--session-buffer`). Over the bound, `push` returns false and the producer pauses
+ * until the client takes (v1) or acknowledges (v2) bytes — the read pump never buffers without
+ * limit and never busy-waits.
+ *
+ * Bytes are addressed by their offset in the session's downstream stream: v1 takes them from
+ * the front; v2 reads from any retained offset without removing (a response a proxy cut is sent
+ * again from where the client got to) and forgets them only when the client acknowledges them.
  */
 export class DownstreamBuffer {
   private chunks: Uint8Array[] = [];
   private head = 0;
   private bytes = 0;
+  /** Offset of the first retained byte. */
+  private base = 0;
   private waiters: Array<() => void> = [];
   private blocked = false;
   onDrain: (() => void) | null = null;
 
-  constructor(private readonly limit: number) {}
+  constructor(readonly limit: number) {}
 
   get size(): number {
     return this.bytes;
@@ -34,39 +43,76 @@ export class DownstreamBuffer {
     return !this.blocked;
   }
 
-  /** Removes up to `max` bytes as one buffer (the response body). Fires `onDrain` when it falls below the limit again. */
+  /** Offset of the first retained byte (everything before it was taken or acknowledged). */
+  get start(): number {
+    return this.base;
+  }
+
+  /** Offset just past the last byte pushed. */
+  get end(): number {
+    return this.base + this.bytes;
+  }
+
+  /**
+   * Removes up to `max` bytes from the front as one buffer (a v1 response body): no copy when
+   * one chunk holds them (raw mode's socket reads usually do). Fires `onDrain` below the limit.
+   */
   take(max: number): Uint8Array {
     const n = Math.min(max, this.bytes);
-    const out = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
+    const head = this.chunks[this.head];
+    const out = head && head.length >= n ? head.subarray(0, n) : concat(this.read(this.base, n));
+    this.ack(this.base + n);
+    return out;
+  }
+
+  /** Views of up to `max` retained bytes from offset `from` (start ≤ from ≤ end), left in place. */
+  read(from: number, max: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let skip = from - this.base;
+    let left = Math.min(max, this.end - from);
+    for (let i = this.head; i < this.chunks.length && left > 0; i++) {
+      const c = this.chunks[i]!;
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      const piece = c.subarray(skip, skip + Math.min(left, c.length - skip));
+      skip = 0;
+      out.push(piece);
+      left -= piece.length;
+    }
+    return out;
+  }
+
+  /** Forgets every byte before `offset` (clamped to what is retained). Fires `onDrain` below the limit. */
+  ack(offset: number): void {
+    let drop = Math.min(offset, this.end) - this.base;
+    if (drop <= 0) return;
+    this.base += drop;
+    this.bytes -= drop;
+    while (drop > 0) {
       const c = this.chunks[this.head]!;
-      const want = n - at;
-      if (c.length <= want) {
-        out.set(c, at);
-        at += c.length;
+      if (c.length <= drop) {
+        drop -= c.length;
         this.chunks[this.head++] = EMPTY;
       } else {
-        out.set(c.subarray(0, want), at);
-        this.chunks[this.head] = c.subarray(want);
-        at += want;
+        this.chunks[this.head] = c.subarray(drop);
+        drop = 0;
       }
     }
     if (this.head > 64 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);
       this.head = 0;
     }
-    this.bytes -= n;
     if (this.blocked && this.bytes < this.limit) {
       this.blocked = false;
       this.onDrain?.();
     }
-    return out;
   }
 
-  /** Resolves when bytes are buffered, or after `ms` (the hold-off), whichever is first. */
-  wait(ms: number): Promise<void> {
-    if (this.bytes > 0 || ms <= 0) return Promise.resolve();
+  /** Resolves when bytes past `from` are buffered, or after `ms` (the hold-off), whichever is first. */
+  wait(ms: number, from = this.base): Promise<void> {
+    if (this.end > from || ms <= 0) return Promise.resolve();
     return this.nextPush(ms);
   }
 
@@ -75,16 +121,16 @@ export class DownstreamBuffer {
    * than `quietMs`) until `limit` is reached — so a poll answered on the first byte of a burst
    * still leaves with the burst (Tor's meek-server calls this its turnaround).
    */
-  async gather(limit: number, quietMs: number, deadline: number): Promise<void> {
-    while (this.bytes > 0 && this.bytes < limit && Date.now() < deadline) {
-      const before = this.bytes;
+  async gather(limit: number, quietMs: number, deadline: number, from = this.base): Promise<void> {
+    while (this.end > from && this.end - from < limit && Date.now() < deadline) {
+      const before = this.end;
       await this.nextPush(quietMs);
-      if (this.bytes === before) return; // quiet: nothing more came
+      if (this.end === before) return; // quiet: nothing more came
     }
   }
 
   /** Resolves at the next push (or wake), or after `ms`. */
-  private nextPush(ms: number): Promise<void> {
+  nextPush(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const waiters = this.waiters;
       const timer = setTimeout(done, ms);

@@ -2,6 +2,7 @@
  * The meek endpoint as the edge runs it: the round-trip handler joined to the session registry,
  * a new session's upstream (raw: one fixed TCP upstream; remux: an exit mux) and the metrics.
  */
+import { defaultPadding } from '../../shared/remux/padding.ts';
 import type { Logger } from 'pino';
 import { INITIAL_WINDOW, MAX_PAYLOAD } from '../../shared/remux/frame.ts';
 import type { Dial } from '../exit/dialer.ts';
@@ -14,10 +15,12 @@ import { RawUpstream } from './upstream-raw.ts';
 import { RemuxUpstream } from './upstream-remux.ts';
 import type { Upstream } from './upstream.ts';
 
-export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream' | 'maxBody' | 'holdoffMs' | 'maxStreams' | 'dialTimeoutMs'> {
+export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream' | 'maxBody' | 'holdoffMs' | 'streamMaxMs' | 'padding' | 'maxStreams' | 'dialTimeoutMs'> {
   registry: SessionRegistry;
   /** The downstream limit and the exit mux's share of `--session-buffer`. */
   downstreamLimit: number;
+  /** A meek-v2 session's downstream limit (it retains what it sent until acknowledged). */
+  downstreamLimitV2: number;
   budget: ExitBudget;
   /** The client a request comes from (its address, or what a trusted proxy says). */
   clientOf(req: import('node:http').IncomingMessage): string;
@@ -29,13 +32,13 @@ export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream
 
 export function createMeekEndpoint(o: MeekEndpointOptions) {
   const { metrics, logger } = o;
-  const bufferLimit = o.downstreamLimit;
-
-  const openUpstream = async (client: string): Promise<Upstream> => {
+  const openUpstream = async (client: string, v2: boolean): Promise<Upstream> => {
+    const bufferLimit = v2 ? o.downstreamLimitV2 : o.downstreamLimit;
     if (o.mode === 'remux') {
       // A stream also needs room in its client's share of the memory budget.
       const budget: ExitBudget = { ...o.budget, admitStream: () => o.budget.admitStream() && o.registry.clientHasRoom(client, INITIAL_WINDOW + MAX_PAYLOAD) };
-      return new RemuxUpstream({ bufferLimit, maxStreams: o.maxStreams, budget, dial: o.dial, events: o.events });
+      const padding = v2 && o.padding ? defaultPadding(Math.random) : undefined;
+      return new RemuxUpstream({ bufferLimit, maxStreams: o.maxStreams, budget, dial: o.dial, events: o.events, ...(padding ? { padding } : {}) });
     }
     const target = o.upstream!;
     try {
@@ -50,6 +53,8 @@ export function createMeekEndpoint(o: MeekEndpointOptions) {
   return createMeekHandler({
     maxBody: o.maxBody,
     holdoffMs: o.holdoffMs,
+    streamMaxMs: o.streamMaxMs,
+    padding: o.padding,
     registry: o.registry,
     openUpstream,
     clientOf: o.clientOf,

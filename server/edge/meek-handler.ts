@@ -13,15 +13,18 @@ import {
 } from '../../shared/meek/headers.ts';
 import { checkNewSession, negotiateResponseLimit } from '../../shared/meek/server-session.ts';
 import { readBody, send } from './http-util.ts';
+import { acceptV2Upload, serveV2Poll, serveV2Stream, v2Headers, type MeekV2Options } from './meek-v2.ts';
 import type { EdgeSession, SessionRegistry } from './session-registry.ts';
 import type { Upstream } from './upstream.ts';
 
 export interface MeekHandlerOptions {
   maxBody: number;
   holdoffMs: number;
+  streamMaxMs: number;
+  padding: boolean;
   registry: SessionRegistry;
-  /** A new session's upstream; rejects when the raw upstream can't be dialed (→ 502). */
-  openUpstream(client: string): Promise<Upstream>;
+  /** A new session's upstream (v2: it retains what it sent); rejects when the raw upstream can't be dialed (→ 502). */
+  openUpstream(client: string, v2: boolean): Promise<Upstream>;
   /** The client a request comes from: its share of the session table. */
   clientOf(req: http.IncomingMessage): string;
   hooks: {
@@ -39,6 +42,7 @@ const STATUS_FOR: Partial<Record<MeekError['code'], number>> = {
   HEADER: 400,
   SEQ: 409,
   GONE: 410,
+  WAIT: 503,
 };
 
 export function createMeekHandler(o: MeekHandlerOptions) {
@@ -61,6 +65,43 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     return up.downstream.take(limit);
   };
 
+  const v2Options: MeekV2Options = { maxBody: o.maxBody, holdoffMs: o.holdoffMs, streamMaxMs: o.streamMaxMs, padding: o.padding, turnaroundMs: TURNAROUND_MS };
+
+  const v2Failed = (res: http.ServerResponse, session: EdgeSession, e: unknown): void => {
+    if (e instanceof MeekError && STATUS_FOR[e.code]) {
+      if (e.code === 'GONE') o.registry.end(session, 'finished');
+      return reject(res, STATUS_FOR[e.code]!, e.message);
+    }
+    throw e;
+  };
+
+  const handleV2 = async (
+    res: http.ServerResponse,
+    session: EdgeSession,
+    seq: number | null,
+    v2: NonNullable<ReturnType<typeof parseMeekRequestHeaders>['v2']>,
+    body: Uint8Array,
+    limit: number,
+  ): Promise<void> => {
+    const window = session.v2!.uploads.window;
+    try {
+      const { replayed } = await acceptV2Upload(session, seq, v2, body);
+      o.hooks.poll();
+      if (replayed) o.hooks.replay();
+      if (v2.down === 'poll') await serveV2Poll(v2Options, session, v2.holdMs, limit, res, window);
+      else if (v2.down === 'stream') await serveV2Stream(v2Options, session, res, window);
+      else send(res, 200, new Uint8Array(0), v2Headers(v2Options, session, window));
+    } catch (e) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      v2Failed(res, session, e);
+    } finally {
+      session.lastActive = Date.now();
+    }
+  };
+
   return async function handleMeek(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let headers: ReturnType<typeof parseMeekRequestHeaders>;
     try {
@@ -79,6 +120,8 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     if (!session) {
       try {
         checkNewSession(headers.seq);
+        // A v2 session's first request is seq 1 or an empty one at offset 0; anything later belongs to one that ended.
+        if (headers.v2 && headers.v2.ack > 0) throw new Error('unknown session');
       } catch {
         return reject(res, 410, 'unknown session');
       }
@@ -87,7 +130,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
       if (refused) return reject(res, 503, refused);
       let upstream: Upstream;
       try {
-        upstream = await o.openUpstream(client);
+        upstream = await o.openUpstream(client, headers.v2 !== null);
       } catch {
         return reject(res, 502, 'upstream unreachable');
       }
@@ -100,14 +143,16 @@ export function createMeekHandler(o: MeekHandlerOptions) {
           upstream.close();
           return reject(res, 503, refusedNow);
         }
-        session = o.registry.add(headers.sessionId, upstream, client);
+        session = o.registry.add(headers.sessionId, upstream, client, headers.v2 !== null);
         o.hooks.sessionOpened();
       }
     }
 
     const limit = negotiateResponseLimit(o.maxBody, headers.clientMaxBody);
     const current = session;
+    if ((current.v2 !== null) !== (headers.v2 !== null)) return reject(res, 400, 'X-Meek-Version differs from the session\'s first request');
     current.lastActive = Date.now();
+    if (headers.v2) return handleV2(res, current, headers.seq, headers.v2, body, limit);
     let result: { replayed: boolean; response: Uint8Array };
     try {
       result = await current.meek.handle(headers.seq, () => process(current, body, limit));

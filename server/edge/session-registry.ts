@@ -6,6 +6,8 @@
  * make, so it must cost the edge little to keep.
  */
 import { EMPTY_SESSION_MS, MeekServerSession } from '../../shared/meek/server-session.ts';
+import { UploadPipeline } from '../../shared/meek/upload-pipeline.ts';
+import { systemClock } from '../../shared/clock.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -23,6 +25,14 @@ export interface EdgeSession {
   lastActive: number;
   /** Since when it has carried no stream (null: it carries one). */
   emptySince: number | null;
+  /** A meek-v2 session's state (PROTOCOL.md §1.1); null for meek v1. */
+  readonly v2: MeekV2State | null;
+}
+
+export interface MeekV2State {
+  readonly uploads: UploadPipeline;
+  /** The request serving downstream bytes now (a held poll or a stream); a newer one ends it. */
+  down: { end(): void } | null;
 }
 
 export interface RegistryOptions {
@@ -72,7 +82,7 @@ export class SessionRegistry {
   /** Bytes `client`'s sessions hold now. */
   clientMemoryUsed(client: string): number {
     let sum = 0;
-    for (const s of this.perClient.get(client) ?? []) sum += s.upstream.memoryUsed();
+    for (const s of this.perClient.get(client) ?? []) sum += s.upstream.memoryUsed() + (s.v2?.uploads.waitingBytes ?? 0);
     return sum;
   }
 
@@ -85,9 +95,17 @@ export class SessionRegistry {
     return this.sessions.get(id);
   }
 
-  add(id: string, upstream: Upstream, client = ''): EdgeSession {
+  add(id: string, upstream: Upstream, client = '', v2 = false): EdgeSession {
     const now = this.now();
-    const session: EdgeSession = { id, meek: new MeekServerSession<Uint8Array>(), upstream, client, lastActive: now, emptySince: now };
+    const session: EdgeSession = {
+      id,
+      meek: new MeekServerSession<Uint8Array>(),
+      upstream,
+      client,
+      lastActive: now,
+      emptySince: now,
+      v2: v2 ? { uploads: new UploadPipeline(systemClock), down: null } : null,
+    };
     this.sessions.set(id, session);
     let mine = this.perClient.get(client);
     if (!mine) this.perClient.set(client, (mine = new Set()));
@@ -105,6 +123,8 @@ export class SessionRegistry {
     this.unaccount.get(session)?.();
     this.unaccount.delete(session);
     session.upstream.close();
+    session.v2?.uploads.close();
+    session.v2?.down?.end();
     this.o.onEnd(session, reason);
   }
 

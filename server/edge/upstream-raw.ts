@@ -8,7 +8,7 @@ import type { Upstream } from './upstream.ts';
 
 export class RawUpstream implements Upstream {
   readonly downstream: DownstreamBuffer;
-  private ended = false;
+  ended = false;
 
   private constructor(private readonly socket: net.Socket, bufferLimit: number, private readonly onBytes: (up: number, down: number) => void) {
     this.downstream = new DownstreamBuffer(bufferLimit);

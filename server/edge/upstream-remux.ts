@@ -3,6 +3,7 @@
  * edge under the destination policy (PROTOCOL.md §2–3). The mux's output lands in the session's
  * downstream buffer; when that is full the mux stops sending data until a poll drains it.
  */
+import type { PaddingPolicy } from '../../shared/remux/padding.ts';
 import { GoawayCode } from '../../shared/remux/frame.ts';
 import type { Mux } from '../../shared/remux/mux.ts';
 import type { Dial } from '../exit/dialer.ts';
@@ -16,13 +17,14 @@ export interface RemuxUpstreamOptions {
   budget: ExitBudget;
   dial: Dial;
   events: ExitEvents;
+  padding?: PaddingPolicy;
 }
 
 export class RemuxUpstream implements Upstream {
   readonly downstream: DownstreamBuffer;
   private readonly exit: ExitMux;
   private readonly mux: Mux;
-  private ended = false;
+  ended = false;
 
   constructor(options: RemuxUpstreamOptions) {
     this.downstream = new DownstreamBuffer(options.bufferLimit);

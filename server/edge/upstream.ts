@@ -6,6 +6,8 @@ export interface Upstream {
   write(bytes: Uint8Array): Promise<void>;
   /** Bytes waiting for the client's next poll. */
   readonly downstream: DownstreamBuffer;
+  /** The upstream has ended (bytes it sent may still wait for the client). */
+  readonly ended: boolean;
   /** True once the upstream has ended and every byte it sent was taken: the next new seq gets 410. */
   readonly finished: boolean;
   /** Open tunneled streams (raw: 1 while connected). */

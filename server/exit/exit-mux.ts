@@ -3,6 +3,7 @@
  * WebTransport session's link): a ReMux acceptor whose every stream is dialed under the policy
  * and joined to its socket. One implementation, so both transports count, limit and log alike.
  */
+import type { PaddingPolicy } from '../../shared/remux/padding.ts';
 import type { PassageError } from '../../shared/errors.ts';
 import { Mux, type MuxSink } from '../../shared/remux/mux.ts';
 import type { Dial } from './dialer.ts';
@@ -43,6 +44,8 @@ export interface ExitMuxOptions {
   sink: MuxSink;
   /** The session ended: a protocol error (GOAWAY 0x04 already sent) or a local close. */
   onClose(error: PassageError | undefined): void;
+  /** Pad the first frames of every stream (meek v2 with --padding on). */
+  padding?: PaddingPolicy;
 }
 
 export interface ExitMux {
@@ -57,6 +60,7 @@ export function createExitMux(o: ExitMuxOptions): ExitMux {
     role: 'acceptor',
     maxStreams: o.maxStreams,
     sink: o.sink,
+    ...(o.padding ? { padding: o.padding } : {}),
     sendBudget: o.budget.send,
     receiveBudget: o.budget.receive,
     controlBudget: o.budget.control,

@@ -11,34 +11,12 @@
 import { systemClock, type Clock } from '../clock.ts';
 import { MeekError } from '../errors.ts';
 import { DEFAULT_SERVER_MAX_BODY, INITIAL_UPLOAD_LIMIT, MAX_MAX_BODY, MIN_MAX_BODY, newSessionId } from './headers.ts';
+import { exchange, REQUEST_TIMEOUT_MS, type MeekResponse, type MeekRoundTrip } from './round-trip.ts';
 import { PollSchedule, pollWanted } from './schedule.ts';
 
-export interface MeekRequest {
-  sessionId: string;
-  /** null when the session runs without X-Meek-Seq (useSeq: false). */
-  seq: number | null;
-  body: Uint8Array;
-  /** Sent as X-Meek-Max-Body. */
-  acceptMaxBody: number;
-  /** Aborted on timeout and on close(); the session does not rely on the transport honouring it. */
-  signal: AbortSignal;
-}
+export { RETRY_INITIAL_MS, RETRY_MAX_DELAY_MS, RETRY_WINDOW_MS, REQUEST_TIMEOUT_MS } from './round-trip.ts';
+export type { MeekRequest, MeekResponse, MeekRoundTrip } from './round-trip.ts';
 
-export interface MeekResponse {
-  status: number;
-  body: Uint8Array;
-  /** The response's X-Meek-Max-Body, when it had one. */
-  serverMaxBody: number | null;
-}
-
-/** Rejects on network errors (and on abort). */
-export type MeekRoundTrip = (req: MeekRequest) => Promise<MeekResponse>;
-
-export const RETRY_INITIAL_MS = 50;
-export const RETRY_MAX_DELAY_MS = 1000;
-/** Retries go on for this long after the first failure, however many it takes (a path that cuts every connection within a second still gets through). */
-export const RETRY_WINDOW_MS = 15_000;
-export const REQUEST_TIMEOUT_MS = 20_000;
 export const DEFAULT_BACKLOG_LIMIT = 4 * DEFAULT_SERVER_MAX_BODY;
 
 export interface MeekClientOptions {
@@ -57,9 +35,6 @@ export interface MeekClientOptions {
   onClose(error: MeekError): void;
   onRoundTrip?(info: { rttMs: number; up: number; down: number }): void;
 }
-
-/** How one attempt at a round trip ended. */
-type Attempt = { kind: 'response'; res: MeekResponse; rttMs: number } | { kind: 'failed'; problem: string } | { kind: 'closed' };
 
 export class MeekClientSession {
   readonly id = newSessionId();
@@ -80,7 +55,9 @@ export class MeekClientSession {
   private lastCarried = false;
   private running = false;
   private closed = false;
-  /** Ends whatever the loop is waiting on (idle, backoff or a request) at once; null when nothing. */
+  /** Aborted by close(): ends a request in flight or its backoff at once. */
+  private readonly closing = new AbortController();
+  /** Ends the loop's idle wait at once; null when it is not idling. */
   private interrupt: (() => void) | null = null;
   /** The current wait is an idle one, which a write or a new stream cuts short. */
   private idling = false;
@@ -202,81 +179,16 @@ export class MeekClientSession {
     return body;
   }
 
-  /**
-   * One round trip with retries of the same seq and body; null when the session ended meanwhile.
-   * Retries are bounded by time, not count: the 15 s window counts from the first failure, so a request that timed out (20 s) still gets
-   * its retries; a hung edge thus costs at most about two timeouts before the session gives up.
-   */
+  /** One round trip with retries of the same seq and body (round-trip.ts); null when the session ended meanwhile. */
   private async exchange(seq: number | null, body: Uint8Array): Promise<{ res: MeekResponse; rttMs: number } | null> {
-    let delay = RETRY_INITIAL_MS;
-    let retries = 0;
-    let firstFailure: number | null = null;
-    for (;;) {
-      const a = await this.attempt(seq, body);
-      if (a.kind === 'closed' || this.closed) return null;
-      let problem: string;
-      if (a.kind === 'response') {
-        const { res } = a;
-        if (res.status === 200) {
-          this.learnServerMax(res.serverMaxBody);
-          return a;
-        }
-        if (res.status === 410) return this.fail(new MeekError('GONE', 'the edge ended the session (410)'));
-        // 5xx is the CDN's or the edge's trouble (the 502/503 a first request may get among them):
-        // retry. Every other status is final.
-        if (res.status < 500 || res.status > 599) return this.fail(new MeekError('HTTP', `the edge answered ${res.status}`));
-        problem = `the edge answered ${res.status}`;
-      } else {
-        problem = a.problem;
-      }
-      const now = this.clock.now();
-      firstFailure ??= now;
-      if (now - firstFailure + delay > RETRY_WINDOW_MS) {
-        return this.fail(new MeekError('RETRIES', `gave up after ${retries} retries: ${problem}`));
-      }
-      retries++;
-      this.stats.retries++;
-      await this.sleep(delay, false);
-      if (this.closed) return null;
-      delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
-    }
-  }
-
-  /**
-   * One request. The timeout settles it here even if the transport ignores the abort signal, and
-   * a response arriving after that is dropped: the retry's replay carries the same bytes.
-   */
-  private attempt(seq: number | null, body: Uint8Array): Promise<Attempt> {
-    return new Promise<Attempt>((resolve) => {
-      const abort = new AbortController();
-      const started = this.clock.now();
-      let settled = false;
-      const finish = (a: Attempt) => {
-        if (settled) return;
-        settled = true;
-        this.clock.clearTimeout(timer);
-        this.interrupt = null;
-        resolve(a);
-      };
-      const timer = this.clock.setTimeout(() => {
-        abort.abort();
-        finish({ kind: 'failed', problem: `request timed out after ${this.requestTimeoutMs} ms` });
-      }, this.requestTimeoutMs);
-      this.interrupt = () => {
-        abort.abort();
-        finish({ kind: 'closed' });
-      };
-      let pending: Promise<MeekResponse>;
-      try {
-        pending = this.o.roundTrip({ sessionId: this.id, seq, body, acceptMaxBody: this.acceptMaxBody, signal: abort.signal });
-      } catch (e) {
-        pending = Promise.reject(e);
-      }
-      pending.then(
-        (res) => finish({ kind: 'response', res, rttMs: this.clock.now() - started }),
-        (e: unknown) => finish({ kind: 'failed', problem: `network error: ${e instanceof Error ? e.message : String(e)}` }),
-      );
-    });
+    const done = await exchange(
+      { roundTrip: this.o.roundTrip, clock: this.clock, timeoutMs: this.requestTimeoutMs, closed: this.closing.signal, onRetry: () => this.stats.retries++ },
+      { sessionId: this.id, seq, body, acceptMaxBody: this.acceptMaxBody },
+    );
+    if (done.kind === 'closed' || this.closed) return null;
+    if (done.kind === 'failed') return this.fail(done.error);
+    this.learnServerMax(done.res.serverMaxBody);
+    return done;
   }
 
   private learnServerMax(max: number | null): void {
@@ -301,6 +213,7 @@ export class MeekClientSession {
 
   private shutdown(): void {
     this.closed = true;
+    this.closing.abort();
     this.backlog = [];
     this.backlogBytes = 0;
     this.wantDrain = false;

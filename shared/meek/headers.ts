@@ -8,6 +8,17 @@ export const HEADER_SESSION_ID = 'x-session-id';
 export const HEADER_SEQ = 'x-meek-seq';
 export const HEADER_MAX_BODY = 'x-meek-max-body';
 export const HEADER_AUTH = 'x-meek-auth';
+/** meek v2 (PROTOCOL.md §1.1): asked for by the client, confirmed by the edge on every answer. */
+export const HEADER_VERSION = 'x-meek-version';
+export const HEADER_ACK = 'x-meek-ack';
+export const HEADER_DOWN = 'x-meek-down';
+export const HEADER_HOLD = 'x-meek-hold';
+export const HEADER_OFFSET = 'x-meek-offset';
+export const HEADER_LEAD = 'x-meek-lead';
+export const HEADER_WINDOW = 'x-meek-window';
+export const HEADER_RETAIN = 'x-meek-retain';
+export const HEADER_STREAM_MAX = 'x-meek-stream-max';
+export const HEADER_PADDING = 'x-meek-padding';
 
 /** The server's own max body unless configured (Lantern's). */
 export const DEFAULT_SERVER_MAX_BODY = 262144;
@@ -21,6 +32,13 @@ export const MAX_MAX_BODY = 16 * 1024 * 1024;
 /** A request that carried less than this is held up to the hold-off; a larger upload is answered at once. */
 export const SMALL_UPLOAD_BYTES = 8 * 1024;
 export const MIN_SEQ = 1;
+/** Uploads a v2 session may have in flight: a seq up to this far past the last processed one waits its turn. */
+export const PIPELINE_WINDOW = 8;
+/** The longest a v2 poll may ask to be held (Tor's longest poll interval). */
+export const MAX_HOLD_MS = 5000;
+/** Random padding on v2 messages, in header characters (Xray XHTTP's xPaddingBytes default). */
+export const PADDING_MIN = 100;
+export const PADDING_MAX = 1000;
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER; // 2^53 − 1
 
 /** Whether `seq` is a value X-Meek-Seq may carry (an integer 1 … 2^53−1). */
@@ -60,10 +78,50 @@ export function parseMaxBody(value: string): number {
   return Math.min(n, MAX_MAX_BODY);
 }
 
+/** An offset in a session's downstream byte stream: 0 … 2^53−1 in plain decimal. */
+export function parseOffset(value: string, name = 'X-Meek-Ack'): number {
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(value)) throw bad(`${name} is not a decimal from 0`);
+  const n = Number(value);
+  if (n > MAX_SEQ) throw bad(`${name} out of range`);
+  return n;
+}
+
+export type DownKind = 'poll' | 'stream';
+
+export interface MeekV2RequestHeaders {
+  /** Downstream bytes the client holds in order (what the edge may forget). */
+  ack: number;
+  down: DownKind | null;
+  /** How long a poll may be held, 0 … MAX_HOLD_MS; null: the edge's hold-off. */
+  holdMs: number | null;
+}
+
 export interface MeekRequestHeaders {
   sessionId: string;
   seq: number | null;
   clientMaxBody: number | null;
+  /** Present when the request says X-Meek-Version: 2. */
+  v2: MeekV2RequestHeaders | null;
+}
+
+function parseV2(get: (lowercaseName: string) => string | undefined): MeekV2RequestHeaders | null {
+  const version = get(HEADER_VERSION);
+  if (version === undefined) {
+    for (const h of [HEADER_ACK, HEADER_DOWN, HEADER_HOLD]) if (get(h) !== undefined) throw bad(`${h} needs X-Meek-Version: 2`);
+    return null;
+  }
+  if (version !== '2') throw bad('X-Meek-Version must be 2');
+  const ackText = get(HEADER_ACK);
+  const down = get(HEADER_DOWN);
+  if (down !== undefined && down !== 'poll' && down !== 'stream') throw bad('X-Meek-Down must be poll or stream');
+  const holdText = get(HEADER_HOLD);
+  let holdMs: number | null = null;
+  if (holdText !== undefined) {
+    if (down !== 'poll') throw bad('X-Meek-Hold is for X-Meek-Down: poll');
+    if (!/^[0-9]{1,5}$/.test(holdText) || Number(holdText) > MAX_HOLD_MS) throw bad(`X-Meek-Hold is not 0 … ${MAX_HOLD_MS}`);
+    holdMs = Number(holdText);
+  }
+  return { ack: ackText === undefined ? 0 : parseOffset(ackText), down: (down as DownKind | undefined) ?? null, holdMs };
 }
 
 /** Reads the request headers the edge checks (after auth); throws MEEK_HEADER (400). */
@@ -75,7 +133,22 @@ export function parseMeekRequestHeaders(get: (lowercaseName: string) => string |
     sessionId,
     seq: seqText === undefined ? null : parseSeq(seqText),
     clientMaxBody: maxText === undefined ? null : parseMaxBody(maxText),
+    v2: parseV2(get),
   };
+}
+
+const PAD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Random header-safe padding of PADDING_MIN … PADDING_MAX characters. Random characters, not one
+ * repeated: HTTP/2's HPACK would index or Huffman-squeeze a constant value to a few bytes.
+ */
+export function paddingValue(random: () => number = Math.random): string {
+  const unit = () => Math.min(Math.max(random(), 0), 0.999999);
+  const n = PADDING_MIN + Math.floor(unit() * (PADDING_MAX - PADDING_MIN + 1));
+  let out = '';
+  for (let i = 0; i < n; i++) out += PAD_ALPHABET[Math.floor(unit() * 64)];
+  return out;
 }
 
 /** A fresh session id: 16 random bytes, base64url (22 characters). */

@@ -7,17 +7,33 @@
 import type { MeekError } from '../errors.ts';
 import { ResetCode } from '../remux/frame.ts';
 import { Mux } from '../remux/mux.ts';
+import { defaultPadding } from '../remux/padding.ts';
 import { systemClock } from '../clock.ts';
 import { MeekClientSession, type MeekClientOptions } from './client-session.ts';
+import { PipelinedMeekSession, type MeekMode } from './pipelined-session.ts';
 import { REUSE_EMPTY_SESSION_MS } from './server-session.ts';
 
 export interface MeekMuxOptions extends Omit<MeekClientOptions, 'onData' | 'onDrain' | 'onClose'> {
   maxStreams?: number;
   onClose?(error: MeekError): void;
+  /** meek v2 (§1.1): pipelined uploads and a streaming or held download. Default 1. */
+  version?: 1 | 2;
+  /** v2: try a streaming download first. */
+  streaming?: boolean;
+  /** v2: random padding on requests and on the first frames of each stream. */
+  padding?: boolean;
+  onMode?(mode: MeekMode): void;
 }
 
+/** What the mux needs of a meek session, v1 or v2. */
+export type MeekSession = Pick<MeekClientSession, 'id' | 'isClosed' | 'write' | 'setActive' | 'close' | 'uploadLimit'> & {
+  readonly stats: { polls: number; retries: number; bytesUp: number; bytesDown: number; lastRttMs: number | null };
+  /** v2: how downstream bytes come; v1 sessions poll. */
+  readonly mode?: MeekMode;
+};
+
 export interface MeekMux {
-  session: MeekClientSession;
+  session: MeekSession;
   mux: Mux;
   /**
    * It has carried no stream for REUSE_EMPTY_SESSION_MS: the edge may end it soon (EMPTY_SESSION_MS),
@@ -27,22 +43,26 @@ export interface MeekMux {
 }
 
 export function createMeekMux(options: MeekMuxOptions): MeekMux {
-  const { maxStreams, onClose, ...sessionOptions } = options;
+  const { maxStreams, onClose, version, streaming, padding, onMode, ...sessionOptions } = options;
   const clock = options.clock ?? systemClock;
   let emptySince: number | null = clock.now();
   let mux!: Mux;
-  const session = new MeekClientSession({
-    ...sessionOptions,
-    onData: (bytes) => mux.receive(bytes),
+  const callbacks = {
+    onData: (bytes: Uint8Array) => mux.receive(bytes),
     onDrain: () => mux.resume(),
-    onClose: (error) => {
+    onClose: (error: MeekError) => {
       mux.destroy(error, error.code === 'RETRIES' ? ResetCode.TIMEOUT : ResetCode.CANCELLED);
       onClose?.(error);
     },
-  });
+  };
+  const session: MeekSession =
+    version === 2
+      ? new PipelinedMeekSession({ ...sessionOptions, ...callbacks, streaming, padding, onMode })
+      : new MeekClientSession({ ...sessionOptions, ...callbacks });
   mux = new Mux({
     role: 'opener',
     maxStreams: maxStreams ?? 1024,
+    ...(version === 2 && padding !== false ? { padding: defaultPadding(() => clock.random()) } : {}),
     sink: {
       write(chunks) {
         let ok = true;

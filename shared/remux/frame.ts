@@ -19,6 +19,8 @@ export const ControlType = {
   PING: 0x03,
   PONG: 0x04,
   GOAWAY: 0x05,
+  /** Any length, any content, ignored by the receiver: hides the size of the frames beside it. */
+  PADDING: 0x06,
 } as const;
 
 /** Payload length of each known control type, type byte included; any other length is malformed. */
@@ -79,6 +81,16 @@ export function encodeFrame(stream: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER_LENGTH + payload.length);
   encodeHeader(stream, payload.length, out, 0);
   out.set(payload, HEADER_LENGTH);
+  return out;
+}
+
+/** A PADDING control frame of `total` bytes on the wire (header included; at least 5). */
+export function encodePadding(total: number): Uint8Array {
+  const payload = Math.min(Math.max(total - HEADER_LENGTH, 1), MAX_PAYLOAD);
+  const out = new Uint8Array(HEADER_LENGTH + payload);
+  encodeHeader(CONTROL_STREAM, payload, out, 0);
+  out[HEADER_LENGTH] = ControlType.PADDING;
+  // The content is zeros: inside the outer TLS it is as opaque as random bytes, and costs nothing to make.
   return out;
 }
 

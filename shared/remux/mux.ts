@@ -29,9 +29,11 @@ import {
   ResetCode,
   decodeControl,
   encodeControl,
+  encodePadding,
   encodeHeader,
 } from './frame.ts';
 import { MuxStream, type StreamHost } from './stream.ts';
+import type { PaddingPolicy } from './padding.ts';
 
 export interface MuxSink {
   /**
@@ -48,6 +50,8 @@ export interface MuxSink {
 }
 
 export interface MuxOptions {
+  /** Pad the first frames of every stream (padding.ts); none when absent. */
+  padding?: PaddingPolicy;
   /** Only the opener opens streams: the extension toward the edge, the bridge toward the extension. */
   role: 'opener' | 'acceptor';
   sink: MuxSink;
@@ -158,6 +162,8 @@ export class Mux implements StreamHost {
 
   bytesIn = 0;
   bytesOut = 0;
+  /** Bytes of PADDING frames sent (part of bytesOut). */
+  paddingOut = 0;
 
   constructor(options: MuxOptions) {
     this.options = options;
@@ -605,6 +611,7 @@ export class Mux implements StreamHost {
       chunks.push(first);
       stream.sendWindow -= room;
       stream.bytesOut += room;
+      this.pad(stream, chunks, first.length);
       return room;
     }
     const n = Math.min(this.maxFramePayload, stream.sendWindow, stream.queued);
@@ -613,6 +620,7 @@ export class Mux implements StreamHost {
       for (const piece of this.take(stream, n)) chunks.push(piece);
       stream.sendWindow -= n;
       stream.bytesOut += n;
+      this.pad(stream, chunks, HEADER_LENGTH + n);
       return n;
     }
     if (stream.finQueued && stream.queued === 0) {
@@ -624,6 +632,18 @@ export class Mux implements StreamHost {
       return 0;
     }
     return -1;
+  }
+
+  /** Tops one of a stream's first frames up to the policy's size with a PADDING frame. */
+  private pad(stream: MuxStream, chunks: Uint8Array[], frameBytes: number): void {
+    const policy = this.options.padding;
+    if (!policy || stream.paddedFrames >= policy.frames) return;
+    stream.paddedFrames++;
+    const missing = policy.target() - frameBytes;
+    if (missing > HEADER_LENGTH) {
+      chunks.push(encodePadding(missing));
+      this.paddingOut += missing;
+    }
   }
 
   /** Removes `n` bytes from the head of the stream's queue, as views. */

@@ -62,6 +62,8 @@ export class MuxStream {
   placeholder = false;
   bytesIn = 0;
   bytesOut = 0;
+  /** Data frames sent so far that the padding policy padded (it pads only a stream's first few). */
+  paddedFrames = 0;
 
   constructor(
     private readonly host: StreamHost,

@@ -106,6 +106,7 @@ describe('DownstreamBuffer', () => {
 class StandInUpstream implements Upstream {
   readonly downstream = new DownstreamBuffer(1024);
   finished = false;
+  ended = false;
   closed = 0;
   held = 0;
   constructor(public streamCount: number = 0) {}
