@@ -38,6 +38,8 @@ import { INITIAL_POLL_DELAY_MS, PollSchedule, pollWanted } from './schedule.ts';
 export const STREAM_PROBE_MS = 3000;
 /** The next stream is opened this long before the edge ends the current one. */
 export const STREAM_ROTATE_EARLY_MS = 1000;
+/** A stream that ends sooner than this having carried nothing is not replaced at once. */
+const STREAM_MIN_LIFE_MS = 1000;
 /** The edge is acknowledged on its own once this share of what it retains has arrived unacknowledged. */
 const ACK_FRACTION = 4;
 
@@ -207,6 +209,7 @@ export class PipelinedMeekSession {
     const token = {};
     this.down = token;
     const hold = Math.round(Math.min(this.nextHold, MAX_HOLD_MS));
+    const started = this.clock.now();
     const done = await exchange(this.ctx(), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.acceptMaxBody, v2: this.v2('poll', hold) });
     if (this.closed || done.kind === 'closed') return;
     if (done.kind === 'failed') return this.fail(done.error);
@@ -217,7 +220,27 @@ export class PipelinedMeekSession {
     this.lastCarried = carried;
     const next = this.schedule.afterRoundTrip(carried);
     this.nextHold = carried || next <= 0 ? INITIAL_POLL_DELAY_MS : next;
-    this.pump();
+    // An empty answer sooner than the hold asked for (a path that answers early): wait out the
+    // rest, or this would poll in a tight loop.
+    if (!carried) await this.pause(hold - (this.clock.now() - started));
+    if (this.down === null) this.pump();
+  }
+
+  /** Waits `ms` (nothing when ≤ 0), holding the down slot so no other down request starts; ends early on close. */
+  private pause(ms: number): Promise<void> {
+    if (ms <= 0 || this.closed) return Promise.resolve();
+    const token = {};
+    this.down = token;
+    return new Promise((resolve) => {
+      const done = () => {
+        this.clock.clearTimeout(timer);
+        this.closing.signal.removeEventListener('abort', done);
+        if (this.down === token) this.down = null;
+        resolve();
+      };
+      const timer = this.clock.setTimeout(done, ms);
+      this.closing.signal.addEventListener('abort', done);
+    });
   }
 
   /** One streaming down request, read to its end; a newer one may take over before it ends. */
@@ -225,6 +248,7 @@ export class PipelinedMeekSession {
     const token = {};
     this.down = token;
     this.stats.streams++;
+    const opened = this.clock.now();
     const probe = new AbortController();
     let leadArrived = false;
     const probeTimer = this.clock.setTimeout(() => {
@@ -294,9 +318,13 @@ export class PipelinedMeekSession {
       if (rotateTimer !== null) this.clock.clearTimeout(rotateTimer);
       if (!this.closed) {
         if (!leadArrived) this.setMode('poll');
-        if (this.down === token) this.down = null;
         this.lastCarried = carried || this.lastCarried;
-        this.pump();
+        // A stream that ended soon and brought nothing (a path that cuts them): not again at once.
+        if (this.down === token) {
+          this.down = null;
+          if (leadArrived && !carried) await this.pause(STREAM_MIN_LIFE_MS - (this.clock.now() - opened));
+        }
+        if (this.down === null) this.pump();
       }
     }
   }

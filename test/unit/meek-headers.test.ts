@@ -2,6 +2,10 @@ import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import {
   DEFAULT_CLIENT_MAX_BODY,
+  MAX_HOLD_MS,
+  PADDING_MAX,
+  PADDING_MIN,
+  paddingValue,
   DEFAULT_SERVER_MAX_BODY,
   HEADER_AUTH,
   HEADER_MAX_BODY,
@@ -170,9 +174,9 @@ describe('parseMeekRequestHeaders', () => {
   it('reads the three headers by lowercase name; absent optional ones are null', () => {
     const asked: string[] = [];
     const h: Record<string, string> = { 'x-session-id': 'abcdefgh12', 'x-meek-seq': '7', 'x-meek-max-body': '4096' };
-    expect(parseMeekRequestHeaders((n) => (asked.push(n), h[n]))).toEqual({ sessionId: 'abcdefgh12', seq: 7, clientMaxBody: 4096 });
+    expect(parseMeekRequestHeaders((n) => (asked.push(n), h[n]))).toEqual({ sessionId: 'abcdefgh12', seq: 7, clientMaxBody: 4096, v2: null });
     expect(asked.every((n) => n === n.toLowerCase())).toBe(true);
-    expect(parseMeekRequestHeaders((n) => (n === 'x-session-id' ? 'abcdefgh12' : undefined))).toEqual({ sessionId: 'abcdefgh12', seq: null, clientMaxBody: null });
+    expect(parseMeekRequestHeaders((n) => (n === 'x-session-id' ? 'abcdefgh12' : undefined))).toEqual({ sessionId: 'abcdefgh12', seq: null, clientMaxBody: null, v2: null });
     rejects400(() => parseMeekRequestHeaders(() => undefined));
     rejects400(() => parseMeekRequestHeaders((n) => ({ ...h, 'x-meek-seq': '0' })[n]));
     rejects400(() => parseMeekRequestHeaders((n) => ({ ...h, 'x-meek-seq': '' })[n]));
@@ -196,5 +200,65 @@ describe('parseMeekRequestHeaders', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('meek v2: X-Meek-Version 2 with ack, down and hold; v2 headers without the version are 400', () => {
+    const base = { 'x-session-id': 'abcdefgh12' };
+    const parse = (h: Record<string, string>) => parseMeekRequestHeaders((n) => ({ ...base, ...h })[n as 'x-session-id']);
+    expect(parse({ 'x-meek-version': '2' }).v2).toEqual({ ack: 0, down: null, holdMs: null });
+    expect(parse({ 'x-meek-version': '2', 'x-meek-ack': '123456', 'x-meek-down': 'poll', 'x-meek-hold': '5000' }).v2).toEqual({ ack: 123456, down: 'poll', holdMs: 5000 });
+    expect(parse({ 'x-meek-version': '2', 'x-meek-down': 'stream' }).v2).toEqual({ ack: 0, down: 'stream', holdMs: null });
+    expect(parse({ 'x-meek-version': '2', 'x-meek-ack': String(Number.MAX_SAFE_INTEGER) }).v2?.ack).toBe(Number.MAX_SAFE_INTEGER);
+    for (const bad of [
+      { 'x-meek-version': '1' },
+      { 'x-meek-version': '3' },
+      { 'x-meek-ack': '0' },
+      { 'x-meek-down': 'poll' },
+      { 'x-meek-version': '2', 'x-meek-ack': '-1' },
+      { 'x-meek-version': '2', 'x-meek-ack': '01' },
+      { 'x-meek-version': '2', 'x-meek-ack': '9007199254740992' },
+      { 'x-meek-version': '2', 'x-meek-down': 'pull' },
+      { 'x-meek-version': '2', 'x-meek-hold': '100' },
+      { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-hold': '100' },
+      { 'x-meek-version': '2', 'x-meek-down': 'poll', 'x-meek-hold': '5001' },
+      { 'x-meek-version': '2', 'x-meek-down': 'poll', 'x-meek-hold': '1e3' },
+    ]) {
+      rejects400(() => parse(bad));
+    }
+  });
+
+  it('hostile v2 header values end in MeekError HEADER, never another exception', () => {
+    const value = fc.option(fc.oneof(fc.string({ maxLength: 40 }), numberish, fc.constantFrom('2', 'poll', 'stream', '0', '5000')), { nil: undefined });
+    fc.assert(
+      fc.property(value, value, value, value, (version, ack, down, hold) => {
+        const h: Record<string, string | undefined> = { 'x-session-id': 'abcdefgh12', 'x-meek-version': version, 'x-meek-ack': ack, 'x-meek-down': down, 'x-meek-hold': hold };
+        try {
+          const out = parseMeekRequestHeaders((n) => h[n]);
+          if (out.v2) {
+            expect(version).toBe('2');
+            expect(Number.isSafeInteger(out.v2.ack) && out.v2.ack >= 0).toBe(true);
+            expect(out.v2.holdMs === null || (out.v2.holdMs >= 0 && out.v2.holdMs <= MAX_HOLD_MS)).toBe(true);
+          } else {
+            expect([version, ack, down, hold].every((v) => v === undefined)).toBe(true);
+          }
+        } catch (e) {
+          expect(e).toBeInstanceOf(MeekError);
+          expect((e as MeekError).code).toBe('HEADER');
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('padding values are header-safe, random and within the documented lengths', () => {
+    const values = Array.from({ length: 200 }, () => paddingValue());
+    for (const v of values) {
+      expect(v.length).toBeGreaterThanOrEqual(PADDING_MIN);
+      expect(v.length).toBeLessThanOrEqual(PADDING_MAX);
+      expect(v).toMatch(/^[A-Za-z0-9_-]+$/);
+    }
+    expect(new Set(values.map((v) => v.length)).size).toBeGreaterThan(50);
+    expect(paddingValue(() => 0).length).toBe(PADDING_MIN);
+    expect(paddingValue(() => 0.9999999).length).toBe(PADDING_MAX);
   });
 });
