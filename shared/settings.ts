@@ -16,6 +16,10 @@ export interface PassageSettings {
   transport: 'auto' | 'webtransport' | 'meek';
   /** Parallel meek sessions. */
   sessions: number;
+  /** meek: try a streaming download (falls back to polling by itself where the path buffers). */
+  meekStreaming: boolean;
+  /** Random padding on meek requests and on the first frames of each stream (PROTOCOL.md §1.1, §2). */
+  padding: boolean;
   /** Keep WebRTC off non-proxied UDP while any site is proxied. */
   guardWebRtc: boolean;
   /** sha-256 (hex) of the edge's self-signed WebTransport certificates, pinned until discovery refreshes them. */
@@ -31,6 +35,8 @@ export const DEFAULT_SETTINGS: PassageSettings = {
   pairingToken: '',
   transport: 'auto',
   sessions: 2,
+  meekStreaming: true,
+  padding: true,
   guardWebRtc: true,
   webtransportHashes: [],
   webtransportRetrySeconds: 60,
@@ -67,6 +73,8 @@ const RULES: { [K in keyof PassageSettings]: (v: unknown) => string | null } = {
   pairingToken: (v) => (typeof v === 'string' && /^[A-Za-z0-9_-]*$/.test(v) ? null : 'the pairing token holds only letters, digits, - and _'),
   transport: (v) => (v === 'auto' || v === 'webtransport' || v === 'meek' ? null : 'the transport must be auto, webtransport or meek'),
   sessions: (v) => (wholeIn(v, 1, MAX_SESSIONS) ? null : `parallel sessions must be 1–${MAX_SESSIONS}`),
+  meekStreaming: (v) => (typeof v === 'boolean' ? null : 'streaming downloads are on or off'),
+  padding: (v) => (typeof v === 'boolean' ? null : 'padding is on or off'),
   guardWebRtc: (v) => (typeof v === 'boolean' ? null : 'the WebRTC guard is on or off'),
   webtransportHashes: (v) =>
     Array.isArray(v) && v.length <= MAX_PINNED_HASHES && v.every(isCertificateHash) ? null : `pinned certificate hashes are up to ${MAX_PINNED_HASHES} sha-256 values in hex`,

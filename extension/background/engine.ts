@@ -140,6 +140,7 @@ export class Engine {
       linkError: this.link.state.error,
       transport: t?.transport ?? 'none',
       transportWhy: t?.why ?? edgeUrlProblem(this.settings.edgeUrl) ?? 'no edge configured',
+      transportDetail: t?.detail ?? null,
       edgeReachable: t?.reachable ?? null,
       edgeError: t?.error ?? null,
       rttMs: t?.rttMs ?? null,

@@ -1,53 +1,69 @@
 /**
- * The meek transport in the extension: several meek sessions in parallel (each ≈ body ÷ RTT),
- * each carrying a ReMux opener; the round trip is the browser's own `fetch`, so the TLS the
- * censor sees is Chromium's. New streams go to the session with the fewest; a session that ends
- * (410, a final status, retries exhausted) resets its streams and is replaced on demand.
+ * The meek transport in the extension: several meek sessions in parallel, each carrying a ReMux
+ * opener; the round trip is the browser's own `fetch`, so the TLS the censor sees is Chromium's.
+ * Sessions speak meek v2 (PROTOCOL.md §1.1: pipelined uploads, a streaming download where the
+ * path allows, padding); an edge that answers as v1 gets v1 sessions from then on. New streams go
+ * to the session with the fewest; a session that ends (410, a final status, retries exhausted)
+ * resets its streams and is replaced on demand.
  */
-import type { MeekRequest, MeekResponse } from '../../shared/meek/client-session.ts';
+import { meekRequestHeaders, type MeekRequest, type MeekResponse } from '../../shared/meek/round-trip.ts';
 import { createMeekMux, type MeekMux } from '../../shared/meek/meek-mux.ts';
+import type { MeekMode } from '../../shared/meek/pipelined-session.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { MeekError } from '../../shared/errors.ts';
 import type { Transport, TransportState } from './transport.ts';
 
+export interface MeekTransportOptions {
+  edgeUrl: string;
+  authToken: string;
+  parallel: number;
+  /** Try streaming downloads (else poll from the start). */
+  streaming: boolean;
+  padding: boolean;
+}
 
-type Lane = MeekMux;
+/** A fetch response body as the async iterable the session reads (cancelled when the loop stops). */
+async function* chunks(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+}
 
 export class MeekTransport implements Transport {
-  private lanes: Lane[] = [];
-  readonly state: TransportState = { name: 'meek', reachable: null, rttMs: null, error: null, sessions: 0 };
+  private lanes: MeekMux[] = [];
+  private version: 1 | 2 = 2;
+  /** Set once a session found that the path buffers responses: later sessions poll from the start. */
+  private buffered = false;
+  readonly state: TransportState = { name: 'meek', reachable: null, rttMs: null, error: null, sessions: 0, detail: null };
 
-  constructor(
-    private readonly edgeUrl: string,
-    private readonly authToken: string,
-    private readonly parallel: number,
-  ) {}
+  constructor(private readonly o: MeekTransportOptions) {}
 
   private roundTrip = async (req: MeekRequest): Promise<MeekResponse> => {
-    const headers: Record<string, string> = {
-      'content-type': 'application/octet-stream',
-      'x-session-id': req.sessionId,
-      'x-meek-max-body': String(req.acceptMaxBody),
-    };
-    if (req.seq !== null) headers['x-meek-seq'] = String(req.seq);
-    if (this.authToken) headers['x-meek-auth'] = this.authToken;
     try {
-      const res = await fetch(this.edgeUrl, {
+      const res = await fetch(this.o.edgeUrl, {
         method: 'POST',
-        headers,
+        headers: meekRequestHeaders(req, this.o.authToken),
         body: req.body as Uint8Array<ArrayBuffer>,
         signal: req.signal as globalThis.AbortSignal,
         cache: 'no-store',
         credentials: 'omit',
         redirect: 'error',
       });
-      const body = new Uint8Array(await res.arrayBuffer());
       const max = Number(res.headers.get('x-meek-max-body'));
+      const base = { status: res.status, serverMaxBody: Number.isFinite(max) && max > 0 ? max : null, header: (n: string) => res.headers.get(n) };
       this.state.reachable = true;
       this.state.error = res.status === 200 ? null : `the edge answered ${res.status}`;
-      return { status: res.status, body, serverMaxBody: Number.isFinite(max) && max > 0 ? max : null };
+      if (req.v2?.down === 'stream' && res.status === 200 && res.body) return { ...base, body: new Uint8Array(0), stream: chunks(res.body) };
+      return { ...base, body: new Uint8Array(await res.arrayBuffer()) };
     } catch (e) {
       this.state.reachable = false;
       this.state.error = `edge unreachable: ${(e as Error).message}`;
@@ -55,18 +71,37 @@ export class MeekTransport implements Transport {
     }
   };
 
-  private newLane(): Lane {
-    const lane: Lane = createMeekMux({
+  private describe(): void {
+    const modes = this.lanes.map((l) => l.session.mode);
+    if (this.version === 1) this.state.detail = 'polling: the edge speaks meek v1 only';
+    else if (modes.includes('stream')) this.state.detail = 'streaming downloads';
+    else if (this.buffered) this.state.detail = 'polling: this network holds streamed responses back';
+    else this.state.detail = this.o.streaming ? null : 'polling (set in the options)';
+  }
+
+  private newLane(): MeekMux {
+    const lane: MeekMux = createMeekMux({
       roundTrip: this.roundTrip,
+      version: this.version,
+      streaming: this.o.streaming && !this.buffered,
+      padding: this.o.padding,
+      onMode: (mode: MeekMode) => {
+        if (mode === 'poll') this.buffered = true;
+        this.describe();
+      },
       onRoundTrip: ({ rttMs }) => (this.state.rttMs = rttMs),
       onClose: (error: MeekError) => {
-        this.state.error = error.message;
+        // An older edge: what it said is not an error of the path, and the next session is v1.
+        if (error.code === 'NO_V2') this.version = 1;
+        else this.state.error = error.message;
         this.lanes = this.lanes.filter((l) => l !== lane);
         this.state.sessions = this.lanes.length;
+        this.describe();
       },
     });
     this.lanes.push(lane);
     this.state.sessions = this.lanes.length;
+    this.describe();
     return lane;
   }
 
@@ -74,13 +109,13 @@ export class MeekTransport implements Transport {
   open(destination: Destination): MuxStream {
     for (const stale of this.lanes.filter((l) => l.stale)) this.retire(stale);
     const usable = this.lanes.filter((l) => !l.session.isClosed && l.mux.canOpen);
-    let lane: Lane;
-    if (usable.length < this.parallel) lane = this.newLane();
+    let lane: MeekMux;
+    if (usable.length < this.o.parallel) lane = this.newLane();
     else lane = usable.reduce((a, b) => (b.mux.streamCount < a.mux.streamCount ? b : a));
     return lane.mux.open(destination);
   }
 
-  private retire(lane: Lane): void {
+  private retire(lane: MeekMux): void {
     this.lanes = this.lanes.filter((l) => l !== lane);
     this.state.sessions = this.lanes.length;
     lane.session.close();

@@ -12,6 +12,8 @@ export interface TransportState {
   rttMs: number | null;
   error: string | null;
   sessions: number;
+  /** How it carries bytes now, in words for the popup (meek: streaming or polling, and why); null: nothing to say. */
+  detail: string | null;
 }
 
 export interface Transport {

@@ -36,6 +36,7 @@ export interface TunnelStatus {
   reachable: boolean | null;
   error: string | null;
   rttMs: number | null;
+  detail: string | null;
 }
 
 export class Tunnel {
@@ -181,6 +182,7 @@ export class Tunnel {
       reachable: active?.reachable ?? null,
       error: active?.error ?? null,
       rttMs: active?.rttMs ?? null,
+      detail: active?.detail ?? null,
     };
   }
 

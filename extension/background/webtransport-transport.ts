@@ -19,7 +19,7 @@ const PING_EVERY_MS = 1000;
 const DEAD_AFTER_MS = 3000;
 
 export class WebTransportTransport implements SessionTransport {
-  readonly state: TransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0 };
+  readonly state: TransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0, detail: null };
   private readonly session: WebTransport;
   /** Settles with the handshake: resolves once the session is up, rejects with why it is not. */
   readonly ready: Promise<void>;

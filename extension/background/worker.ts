@@ -25,7 +25,7 @@ const engine = new Engine({
   link: (onStream) => new BridgeLink(onStream),
   tunnel: (settings) =>
     new Tunnel(settings, {
-      meek: (s) => new MeekTransport(s.edgeUrl, s.authToken, s.sessions),
+      meek: (s) => new MeekTransport({ edgeUrl: s.edgeUrl, authToken: s.authToken, parallel: s.sessions, streaming: s.meekStreaming, padding: s.padding }),
       webtransport: (offer, s, timeoutMs) => new WebTransportTransport(offer.url, s.authToken, offer.certificateHashes, timeoutMs),
       discover: (s) => discover(s, store),
       clock: systemClock,

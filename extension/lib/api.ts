@@ -22,6 +22,8 @@ export interface EngineStatus {
   linkError: string | null;
   transport: TransportName;
   transportWhy: string;
+  /** How the transport carries bytes now (meek: streaming or polling, and why); null: nothing to add. */
+  transportDetail: string | null;
   edgeReachable: boolean | null;
   edgeError: string | null;
   rttMs: number | null;

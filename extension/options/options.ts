@@ -23,6 +23,8 @@ async function render(): Promise<void> {
   input('sessions').value = String(s.sessions);
   input('webtransportRetrySeconds').value = String(s.webtransportRetrySeconds);
   input('guardWebRtc').checked = s.guardWebRtc;
+  input('meekStreaming').checked = s.meekStreaming;
+  input('padding').checked = s.padding;
   const status = await call('status');
   renderSiteList($('sites'), status.rules.sites, (site) => void act(() => call('setSite', site, false)), 'none yet');
 }
@@ -58,6 +60,8 @@ $('settings').onsubmit = (e) => {
     sessions: Number(input('sessions').value),
     webtransportRetrySeconds: Number(input('webtransportRetrySeconds').value),
     guardWebRtc: input('guardWebRtc').checked,
+    meekStreaming: input('meekStreaming').checked,
+    padding: input('padding').checked,
   };
   void act(async () => {
     checkSettingsPatch(patch);

@@ -30,7 +30,7 @@ function renderStatus(s: EngineStatus): void {
     s.edgeReachable,
     s.edgeReachable === true ? `Edge reachable${s.rttMs !== null ? `, round trip ${s.rttMs} ms` : ''}` : s.edgeReachable === false ? `Edge unreachable: ${s.edgeError ?? ''}. Check the edge URL in Options.` : 'Edge not contacted yet',
   );
-  $('status-transport').textContent = `Transport: ${s.transportWhy}`;
+  $('status-transport').textContent = `Transport: ${s.transportWhy}${s.transportDetail ? ` (${s.transportDetail})` : ''}`;
   $('status-traffic').textContent = `Up ${fmtBytes(s.bytesUp)} · down ${fmtBytes(s.bytesDown)} · ${s.openStreams} open connection${s.openStreams === 1 ? '' : 's'}`;
   renderSiteList($('sites'), s.rules.sites, (site) => void act(() => call('setSite', site, false)), 'none yet: switch a site on above');
   showError(s.proxyError ?? s.settingsError ?? (!s.linked ? s.linkError : null));

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { addSiteThroughOptions, downloadDigest, launchBrowser, patternBytes, sha256, startOrigin, startWorld, workerHeapUsed, type Browser, type Companions, type Origin, type World } from '../support/e2e.ts';
+import { addSiteThroughOptions, downloadDigest, engineStatus, launchBrowser, patternBytes, saveOptions, sha256, startOrigin, startWorld, workerHeapUsed, type Browser, type Companions, type Origin, type World } from '../support/e2e.ts';
+import { startBufferingProxy } from '../support/reverse-proxies.ts';
 
 describe('e2e: a per-site switch in real Chromium', () => {
   let origin: Origin;
@@ -97,6 +98,28 @@ describe('e2e: a per-site switch in real Chromium', () => {
     const size = 20 * 1024 * 1024;
     expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
     await page.close();
+  });
+
+  it('meek v2: downloads stream, and the popup says so; behind a proxy that buffers responses it polls instead, and pages still load byte-exact', async () => {
+    const page = await browser.context.newPage();
+    await addSiteThroughOptions(browser, 'blocked.test');
+    expect(await browser.visit(page, `${base.blocked}/many`)).toBeNull();
+    expect((await engineStatus(browser)).transportDetail).toBe('streaming downloads');
+    const popup = await popupFor(`${base.blocked}/many`);
+    await popup.waitForFunction(() => /streaming downloads/.test(document.getElementById('status-transport')!.textContent ?? ''));
+    await popup.close();
+    const buffering = await startBufferingProxy(companions.edge.port);
+    try {
+      await saveOptions(browser, { edgeUrl: `http://127.0.0.1:${buffering.port}/` });
+      expect(await browser.visit(page, `${base.blocked}/many`)).toBeNull();
+      const size = 5 * 1024 * 1024;
+      expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
+      expect((await engineStatus(browser)).transportDetail).toBe('polling: this network holds streamed responses back');
+    } finally {
+      await saveOptions(browser, { edgeUrl: `http://127.0.0.1:${companions.edge.port}/` });
+      await buffering.close();
+      await page.close();
+    }
   });
 });
 

@@ -263,6 +263,7 @@ export async function addSiteThroughOptions(browser: Browser, site: string): Pro
 export interface EngineStatus {
   transport: string;
   transportWhy: string;
+  transportDetail: string | null;
 }
 
 export function engineStatus(b: Browser): Promise<EngineStatus> {

@@ -57,7 +57,7 @@ function world(stored: Partial<Schema> = {}) {
     tunnel: (settings) => {
       const t = { settings, closed: false, opened: [] as Destination[] };
       tunnels.push(t);
-      const status: TunnelStatus = { transport: 'meek', why: 'meek: chosen in the options', reachable: true, error: null, rttMs: 42 };
+      const status: TunnelStatus = { transport: 'meek', why: 'meek: chosen in the options', reachable: true, error: null, rttMs: 42, detail: null };
       return {
         open: (d) => (t.opened.push(d), edge.opener.open(d)),
         rttMs: 42,

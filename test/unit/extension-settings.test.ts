@@ -12,6 +12,8 @@ const settings: fc.Arbitrary<PassageSettings> = fc.record({
   transport: fc.constantFrom('auto', 'webtransport', 'meek'),
   sessions: fc.integer({ min: 1, max: 8 }),
   guardWebRtc: fc.boolean(),
+  meekStreaming: fc.boolean(),
+  padding: fc.boolean(),
   webtransportHashes: fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex')), { maxLength: 4 }),
   webtransportRetrySeconds: fc.integer({ min: 1, max: 86_400 }),
 });

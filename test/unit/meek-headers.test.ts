@@ -209,7 +209,7 @@ describe('parseMeekRequestHeaders', () => {
     expect(parse({ 'x-meek-version': '2', 'x-meek-ack': '123456', 'x-meek-down': 'poll', 'x-meek-hold': '5000' }).v2).toEqual({ ack: 123456, down: 'poll', holdMs: 5000 });
     expect(parse({ 'x-meek-version': '2', 'x-meek-down': 'stream' }).v2).toEqual({ ack: 0, down: 'stream', holdMs: null });
     expect(parse({ 'x-meek-version': '2', 'x-meek-ack': String(Number.MAX_SAFE_INTEGER) }).v2?.ack).toBe(Number.MAX_SAFE_INTEGER);
-    for (const bad of [
+    const bads: Array<Record<string, string>> = [
       { 'x-meek-version': '1' },
       { 'x-meek-version': '3' },
       { 'x-meek-ack': '0' },
@@ -222,9 +222,8 @@ describe('parseMeekRequestHeaders', () => {
       { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-hold': '100' },
       { 'x-meek-version': '2', 'x-meek-down': 'poll', 'x-meek-hold': '5001' },
       { 'x-meek-version': '2', 'x-meek-down': 'poll', 'x-meek-hold': '1e3' },
-    ]) {
-      rejects400(() => parse(bad));
-    }
+    ];
+    for (const bad of bads) rejects400(() => parse(bad));
   });
 
   it('hostile v2 header values end in MeekError HEADER, never another exception', () => {
