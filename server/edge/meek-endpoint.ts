@@ -38,7 +38,18 @@ export function createMeekEndpoint(o: MeekEndpointOptions) {
       // A stream also needs room in its client's share of the memory budget.
       const budget: ExitBudget = { ...o.budget, admitStream: () => o.budget.admitStream() && o.registry.clientHasRoom(client, INITIAL_WINDOW + MAX_PAYLOAD) };
       const padding = v2 && o.padding ? defaultPadding(Math.random) : undefined;
-      return new RemuxUpstream({ bufferLimit, maxStreams: o.maxStreams, budget, dial: o.dial, events: o.events, ...(padding ? { padding } : {}) });
+      return new RemuxUpstream({
+        bufferLimit,
+        maxStreams: o.maxStreams,
+        budget,
+        dial: o.dial,
+        events: o.events,
+        ...(padding ? { padding } : {}),
+        onPadding: (up, down) => {
+          if (up) metrics.padding.inc({ direction: 'up' }, up);
+          if (down) metrics.padding.inc({ direction: 'down' }, down);
+        },
+      });
     }
     const target = o.upstream!;
     try {
@@ -69,6 +80,7 @@ export function createMeekEndpoint(o: MeekEndpointOptions) {
         logger.debug({ status, reason }, 'meek request rejected');
       },
       sessionOpened: () => metrics.sessions.inc(),
+      padding: (direction, bytes) => metrics.padding.inc({ direction }, bytes),
     },
   });
 }

@@ -8,6 +8,7 @@ import type http from 'node:http';
 import { MeekError } from '../../shared/errors.ts';
 import {
   HEADER_MAX_BODY,
+  HEADER_PADDING,
   SMALL_UPLOAD_BYTES,
   parseMeekRequestHeaders,
 } from '../../shared/meek/headers.ts';
@@ -32,6 +33,8 @@ export interface MeekHandlerOptions {
     replay(): void;
     rejected(status: number, reason: string): void;
     sessionOpened(): void;
+    /** Padding bytes in a request (up) or an answer (down). */
+    padding(direction: 'up' | 'down', bytes: number): void;
   };
 }
 
@@ -65,7 +68,14 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     return up.downstream.take(limit);
   };
 
-  const v2Options: MeekV2Options = { maxBody: o.maxBody, holdoffMs: o.holdoffMs, streamMaxMs: o.streamMaxMs, padding: o.padding, turnaroundMs: TURNAROUND_MS };
+  const v2Options: MeekV2Options = {
+    maxBody: o.maxBody,
+    holdoffMs: o.holdoffMs,
+    streamMaxMs: o.streamMaxMs,
+    padding: o.padding,
+    turnaroundMs: TURNAROUND_MS,
+    onPadding: (bytes) => o.hooks.padding('down', bytes),
+  };
 
   const v2Failed = (res: http.ServerResponse, session: EdgeSession, e: unknown): void => {
     if (e instanceof MeekError && STATUS_FOR[e.code]) {
@@ -76,6 +86,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
   };
 
   const handleV2 = async (
+    padded: number,
     res: http.ServerResponse,
     session: EdgeSession,
     seq: number | null,
@@ -84,6 +95,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     limit: number,
   ): Promise<void> => {
     const window = session.v2!.uploads.window;
+    if (padded) o.hooks.padding('up', padded);
     try {
       const { replayed } = await acceptV2Upload(session, seq, v2, body);
       o.hooks.poll();
@@ -152,7 +164,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     const current = session;
     if ((current.v2 !== null) !== (headers.v2 !== null)) return reject(res, 400, 'X-Meek-Version differs from the session\'s first request');
     current.lastActive = Date.now();
-    if (headers.v2) return handleV2(res, current, headers.seq, headers.v2, body, limit);
+    if (headers.v2) return handleV2(String(req.headers[HEADER_PADDING] ?? '').length, res, current, headers.seq, headers.v2, body, limit);
     let result: { replayed: boolean; response: Uint8Array };
     try {
       result = await current.meek.handle(headers.seq, () => process(current, body, limit));

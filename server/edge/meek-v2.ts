@@ -31,6 +31,8 @@ export interface MeekV2Options {
   padding: boolean;
   /** How long a gap in arriving bytes ends a held poll's gathering. */
   turnaroundMs: number;
+  /** Padding the edge put in an answer (header value, stream lead). */
+  onPadding(bytes: number): void;
 }
 
 export interface V2Outcome {
@@ -49,7 +51,10 @@ export function v2Headers(o: MeekV2Options, session: EdgeSession, window: number
     [HEADER_WINDOW]: String(window),
     [HEADER_RETAIN]: String(session.upstream.downstream.limit),
   };
-  if (o.padding) h[HEADER_PADDING] = paddingValue();
+  if (o.padding) {
+    h[HEADER_PADDING] = paddingValue();
+    o.onPadding(h[HEADER_PADDING].length);
+  }
   return h;
 }
 
@@ -146,6 +151,7 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
     });
     res.flushHeaders();
     res.write(randomBytes(lead));
+    o.onPadding(lead);
     const deadline = Date.now() + o.streamMaxMs;
     while (!stop && !res.destroyed) {
       const left = deadline - Date.now();

@@ -29,6 +29,8 @@ export interface EdgeMetrics {
   rejected: Counter<'status'>;
   /** First requests that did not become a session, label `reason` (limit, upstream). */
   sessionsRejected: Counter<'reason'>;
+  /** meek v2 padding: header values, stream leads and ReMux PADDING frames, by direction. */
+  padding: Counter<'direction'>;
   /** The Content-Type of `text()`. */
   contentType: string;
   /** Everything in Prometheus text format. */
@@ -54,6 +56,7 @@ export function createEdgeMetrics(): EdgeMetrics {
     resets: new Counter({ name: 'passage_edge_resets_total', help: 'streams reset, by RESET code', labelNames: ['code'], registers }),
     dialErrors: new Counter({ name: 'passage_edge_dial_errors_total', help: 'failed dials, by reason', labelNames: ['reason'], registers }),
     rejected: new Counter({ name: 'passage_edge_rejected_total', help: 'meek requests refused, by HTTP status', labelNames: ['status'], registers }),
+    padding: new Counter({ name: 'passage_edge_padding_bytes_total', help: 'meek v2 padding bytes (headers, leads, PADDING frames), up from clients and down to them', labelNames: ['direction'], registers }),
     sessionsRejected: new Counter({ name: 'passage_edge_sessions_rejected_total', help: 'new sessions refused, by reason', labelNames: ['reason'], registers }),
     contentType: registry.contentType,
     text: () => registry.metrics(),

@@ -18,6 +18,8 @@ export interface RemuxUpstreamOptions {
   dial: Dial;
   events: ExitEvents;
   padding?: PaddingPolicy;
+  /** PADDING frame bytes as they pass, up (from the client) and down. */
+  onPadding?(up: number, down: number): void;
 }
 
 export class RemuxUpstream implements Upstream {
@@ -25,6 +27,8 @@ export class RemuxUpstream implements Upstream {
   private readonly exit: ExitMux;
   private readonly mux: Mux;
   ended = false;
+  private paddingSeen = { up: 0, down: 0 };
+  private readonly onPadding: ((up: number, down: number) => void) | null;
 
   constructor(options: RemuxUpstreamOptions) {
     this.downstream = new DownstreamBuffer(options.bufferLimit);
@@ -38,6 +42,7 @@ export class RemuxUpstream implements Upstream {
       },
     });
     this.mux = this.exit.mux;
+    this.onPadding = options.onPadding ?? null;
     this.downstream.onDrain = () => this.mux.resume();
   }
 
@@ -60,7 +65,21 @@ export class RemuxUpstream implements Upstream {
   write(bytes: Uint8Array): Promise<void> {
     if (bytes.length > 0 && !this.ended) this.mux.receive(bytes);
     // Let the mux flush what this produced (WINDOW grants, RESETs) into the response.
-    return new Promise((resolve) => setImmediate(resolve));
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.reportPadding();
+        resolve();
+      }),
+    );
+  }
+
+  /** Padding since the last report (the mux keeps totals; frames it pads on the way down are reported with the next upload). */
+  private reportPadding(): void {
+    if (!this.onPadding) return;
+    const up = this.mux.paddingIn - this.paddingSeen.up;
+    const down = this.mux.paddingOut - this.paddingSeen.down;
+    if (up || down) this.onPadding(up, down);
+    this.paddingSeen = { up: this.mux.paddingIn, down: this.mux.paddingOut };
   }
 
   goaway(): void {

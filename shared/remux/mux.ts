@@ -162,8 +162,9 @@ export class Mux implements StreamHost {
 
   bytesIn = 0;
   bytesOut = 0;
-  /** Bytes of PADDING frames sent (part of bytesOut). */
+  /** Bytes of PADDING frames sent (part of bytesOut) and received (part of bytesIn). */
   paddingOut = 0;
+  paddingIn = 0;
 
   constructor(options: MuxOptions) {
     this.options = options;
@@ -346,6 +347,7 @@ export class Mux implements StreamHost {
 
   private handleControl(payload: Uint8Array): void {
     const msg = decodeControl(payload);
+    if (msg.type === 'unknown' && msg.code === ControlType.PADDING) this.paddingIn += HEADER_LENGTH + payload.length;
     switch (msg.type) {
       case ControlType.WINDOW: {
         const stream = this.streams.get(msg.stream);
