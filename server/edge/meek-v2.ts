@@ -50,6 +50,8 @@ export function v2Headers(o: MeekV2Options, session: EdgeSession, window: number
     [HEADER_VERSION]: '2',
     [HEADER_WINDOW]: String(window),
     [HEADER_RETAIN]: String(session.upstream.downstream.limit),
+    // nginx buffers proxied responses (to disk past a few KiB) unless told otherwise; no meek answer gains from that.
+    'x-accel-buffering': 'no',
   };
   if (o.padding) {
     h[HEADER_PADDING] = paddingValue();
@@ -146,8 +148,6 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
       [HEADER_OFFSET]: String(cursor),
       [HEADER_LEAD]: String(lead),
       [HEADER_STREAM_MAX]: String(o.streamMaxMs),
-      // nginx buffers proxied responses unless told otherwise; the stream must not wait in it.
-      'x-accel-buffering': 'no',
     });
     res.flushHeaders();
     res.write(randomBytes(lead));
