@@ -32,6 +32,9 @@ export type MeekSession = Pick<MeekClientSession, 'id' | 'isClosed' | 'write' | 
   readonly mode?: MeekMode;
 };
 
+/** How far a stream's receive window may grow on a meek session (per stream the extension may hold this much for a stalled reader). */
+export const AUTOTUNE_MAX_WINDOW = 4 * 1024 * 1024;
+
 export interface MeekMux {
   session: MeekSession;
   mux: Mux;
@@ -63,6 +66,8 @@ export function createMeekMux(options: MeekMuxOptions): MeekMux {
     role: 'opener',
     maxStreams: maxStreams ?? 1024,
     ...(version === 2 && padding !== false ? { padding: defaultPadding(() => clock.random()) } : {}),
+    // Downloads over a long path need more than 256 KiB in flight per stream.
+    autotune: { maxWindow: AUTOTUNE_MAX_WINDOW, rttMs: () => session.stats.lastRttMs },
     sink: {
       write(chunks) {
         let ok = true;

@@ -214,7 +214,8 @@ export class PipelinedMeekSession {
     if (this.closed || done.kind === 'closed') return;
     if (done.kind === 'failed') return this.fail(done.error);
     this.learn(done.res);
-    this.counted(done.rttMs, 0, done.res.body.length);
+    // A poll's time includes its hold: it says nothing of the path's round trip.
+    this.counted(null, 0, done.res.body.length);
     if (this.down === token) this.down = null;
     const carried = this.deliverAt(done.res, done.res.body);
     this.lastCarried = carried;
@@ -371,9 +372,10 @@ export class PipelinedMeekSession {
     if (Number.isSafeInteger(retain) && retain >= MIN_MAX_BODY) this.retain = retain;
   }
 
-  private counted(rttMs: number, up: number, down: number): void {
+  private counted(rttMs: number | null, up: number, down: number): void {
     this.stats.polls++;
     this.stats.bytesUp += up;
+    if (rttMs === null) return;
     this.stats.lastRttMs = rttMs;
     this.o.onRoundTrip?.({ rttMs, up, down });
   }

@@ -50,6 +50,10 @@ export class MuxStream {
   remote: RemoteState = 'open';
   recvWindow = INITIAL_WINDOW;
   pendingGrant = 0;
+  /** The window this side aims to keep open; auto-tuning grows it for a fast reader (mux.ts). */
+  windowSize = INITIAL_WINDOW;
+  /** When the last WINDOW grant went out (0: none yet). */
+  lastGrantAt = 0;
   private unconsumed = 0;
   private inbox: Uint8Array[] | null = null;
   private endPending = false;

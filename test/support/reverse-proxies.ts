@@ -114,8 +114,8 @@ function supervise(cmd: string, args: string[], socket: string, dir: string): Pr
 
 export interface ProxyOptions {
   edgePort: number;
-  /** Serve TLS with this certificate (DEPLOY.md's blocks do). */
-  tls: { cert: string; key: string; pem: string };
+  /** Serve TLS with this certificate (DEPLOY.md's blocks do); HAProxy wants both in one `pem`. */
+  tls: { cert: string; key: string; pem?: string };
 }
 
 /** nginx as DEPLOY.md configures it, in the foreground, with its state in a private folder. */
@@ -146,6 +146,7 @@ export function startHaproxy(o: ProxyOptions & { edgePorts?: number[] }): Promis
   let cfg = deployBlock('haproxy');
   const ports = o.edgePorts ?? [o.edgePort];
   cfg = sub(cfg, '    server edge1 127.0.0.1:8080\n', ports.map((p, i) => `    server edge${i + 1} 127.0.0.1:${p}\n`).join(''));
+  if (!o.tls.pem) throw new Error('HAProxy needs the certificate and key in one PEM file');
   cfg = sub(cfg, 'bind :443 ssl crt /etc/haproxy/passage.pem', `bind unix@${socket} ssl crt ${o.tls.pem}`);
   writeFileSync(path.join(dir, 'haproxy.cfg'), cfg);
   return supervise('/usr/sbin/haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], socket, dir);
