@@ -206,8 +206,6 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   if (v.padding !== 'on' && v.padding !== 'off') throw new ConfigError(`--padding must be on or off, got "${v.padding}"`);
   const idleTimeoutMs = integer(v.idleTimeout, '--idle-timeout', 1, 86_400) * 1000;
   const streamMaxMs = integer(v.streamMax, '--stream-max', 1, 300) * 1000;
-  // The reaper must not end a session while one of its streaming responses is open.
-  if (streamMaxMs >= idleTimeoutMs) throw new ConfigError('--stream-max must be below --idle-timeout');
   const maxMemory = integer(v.maxMemory, '--max-memory', 16 * 1024 * 1024, 2 ** 40);
   if (maxMemory < sessionBuffer) throw new ConfigError('--max-memory must be at least --session-buffer');
   return {

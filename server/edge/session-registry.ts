@@ -146,7 +146,8 @@ export class SessionRegistry {
     for (const s of [...this.sessions.values()]) {
       if (s.upstream.streamCount > 0) s.emptySince = null;
       else s.emptySince ??= now;
-      if (now - s.lastActive >= this.o.idleTimeoutMs) this.end(s, 'idle');
+      // A session with a down request open has its client there (a stream lasts at most --stream-max).
+      if (now - s.lastActive >= this.o.idleTimeoutMs && !s.v2?.down) this.end(s, 'idle');
       else if (s.emptySince !== null && now - s.emptySince >= EMPTY_SESSION_MS) this.end(s, 'empty');
     }
   }

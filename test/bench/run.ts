@@ -6,6 +6,7 @@ import { benchCodec } from './codec-throughput.ts';
 import { benchRemux, benchYamux, type MuxBenchResult } from './mux-throughput.ts';
 import { benchEdgeThroughput, benchIdleSessions } from './edge-throughput.ts';
 import { benchEdgeLoad } from './edge-load.ts';
+import { benchShape } from './shape-classifier.ts';
 
 interface Row {
   section: string;
@@ -73,11 +74,24 @@ async function loadSection(rows: Row[]): Promise<void> {
   }
 }
 
+async function shapeSection(rows: Row[]): Promise<void> {
+  const section = 'shape: tunnelled TLS vs plain HTTP, 300 + 300 connections, random forest';
+  const results = await benchShape(300);
+  const plain = results.find((r) => !r.padding)!;
+  for (const r of results) {
+    const how = r.padding ? 'padding on' : 'padding off';
+    rows.push({ section, name: `AUC, ${how}`, value: r.auc, unit: '', note: 'a censor\'s ideal is 0.5' });
+    rows.push({ section, name: `detected at 1 % false positives, ${how}`, value: 100 * r.detectAt1, unit: '%' });
+    rows.push({ section, name: `outer bytes per connection, ${how}`, value: r.wirePerConnection, unit: 'B', note: r.padding ? `×${(r.wirePerConnection / plain.wirePerConnection).toFixed(2)} of padding off` : '' });
+  }
+}
+
 const SECTIONS: Record<string, (rows: Row[]) => Promise<void> | void> = {
   codec: codecSection,
   mux: muxSection,
   edge: edgeSection,
   load: loadSection,
+  shape: shapeSection,
 };
 
 async function main(): Promise<void> {

@@ -94,8 +94,9 @@ function recording(inner: (req: MeekRequest) => Promise<MeekResponse>, log: Mess
 async function oneConnection(edgeUrl: string, target: { port: number; tls: boolean }, size: number, padding: boolean): Promise<{ messages: Message[]; wire: number }> {
   const log: Message[] = [];
   const start = performance.now();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const c = createMeekMux({
-    roundTrip: recording(nodeRoundTrip({ url: edgeUrl, agent: new http.Agent({ keepAlive: true, maxSockets: 16 }) }), log, () => performance.now() - start),
+    roundTrip: recording(nodeRoundTrip({ url: edgeUrl, agent }), log, () => performance.now() - start),
     version: 2,
     padding,
   });
@@ -115,6 +116,7 @@ async function oneConnection(edgeUrl: string, target: { port: number; tls: boole
     return { messages: log, wire: log.reduce((a, m) => a + Math.abs(m.size), 0) };
   } finally {
     c.session.close();
+    agent.destroy();
   }
 }
 
@@ -184,7 +186,8 @@ export async function benchShape(n = 300): Promise<ShapeResult[]> {
   const results: ShapeResult[] = [];
   try {
     for (const padding of [false, true]) {
-      const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--padding', padding ? 'on' : 'off', '--log-level', 'warn']);
+      // One client opens a session per connection here, far more than a client's share of the table.
+      const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--padding', padding ? 'on' : 'off', '--max-sessions', '100000', '--max-sessions-per-client', '100000', '--log-level', 'warn']);
       try {
         const x: number[][] = [];
         const y: number[] = [];

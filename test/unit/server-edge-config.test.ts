@@ -6,6 +6,11 @@ const base: EdgeOptionValues = { ...EDGE_DEFAULTS };
 const parse = (over: Partial<EdgeOptionValues>, env: Record<string, string> = {}) => parseEdgeConfig({ ...base, ...over }, env);
 
 describe('edge config', () => {
+  it('meek v2: streams live 22 s and padding is on unless told otherwise', () => {
+    expect(parse({})).toMatchObject({ streamMaxMs: 22_000, padding: true });
+    expect(parse({ streamMax: '5', padding: 'off' })).toMatchObject({ streamMaxMs: 5000, padding: false });
+  });
+
   it('has the documented defaults', () => {
     const c = parse({});
     expect(c).toMatchObject({ host: '127.0.0.1', port: 8080, mode: 'remux', path: '/', maxBody: 262144, holdoffMs: 50, idleTimeoutMs: 120_000, maxSessions: 1000, maxStreams: 256, dialTimeoutMs: 10_000, allowPrivate: false, authToken: null, tls: null });
@@ -36,6 +41,11 @@ describe('edge config', () => {
 
   it('rejects values it cannot honour, loudly', () => {
     const bad: Array<Partial<EdgeOptionValues>> = [
+      { padding: 'yes' },
+      { padding: '' },
+      { streamMax: '0' },
+      { streamMax: '301' },
+      { streamMax: '2.5' },
       { mode: 'fast' },
       { mode: 'raw' },
       { upstream: '127.0.0.1:1' },
