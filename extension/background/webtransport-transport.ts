@@ -17,6 +17,14 @@ const hexBytes = (hex: string) => Uint8Array.from(hex.match(/../g) ?? [], (h) =>
 /** Keep-alive datagrams: one a second; a session that answers none for 3 s is dead (PROTOCOL.md §4). */
 const PING_EVERY_MS = 1000;
 const DEAD_AFTER_MS = 3000;
+/**
+ * Cover datagrams (PROTOCOL.md §4): with padding on, each new stream is accompanied by this many
+ * datagrams of random size, which the front echoes like any other — traffic beside the stream's
+ * first flights in both directions, so their sizes and count say less. Never 4 bytes (a keep-alive).
+ */
+const COVER_PER_STREAM = 2;
+const COVER_MIN = 64;
+const COVER_MAX = 1000;
 
 export class WebTransportTransport implements SessionTransport {
   readonly state: TransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0, detail: null };
@@ -27,8 +35,9 @@ export class WebTransportTransport implements SessionTransport {
   readonly closed: Promise<string>;
   private end: (why: string) => void = () => undefined;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private datagramWriter: WritableStreamDefaultWriter<Uint8Array> | null = null;
 
-  constructor(url: string, token: string, hashes: readonly string[], handshakeTimeoutMs: number) {
+  constructor(url: string, token: string, hashes: readonly string[], handshakeTimeoutMs: number, private readonly padding = false) {
     const target = new URL(url);
     if (token) target.searchParams.set('token', token);
     this.session = new WebTransport(target.href, {
@@ -72,6 +81,7 @@ export class WebTransportTransport implements SessionTransport {
    */
   private keepAlive(): void {
     const writer = this.session.datagrams.writable.getWriter();
+    this.datagramWriter = writer;
     const reader = this.session.datagrams.readable.getReader();
     const sent = new Map<number, number>();
     let seq = 0;
@@ -109,11 +119,22 @@ export class WebTransportTransport implements SessionTransport {
   open(destination: Destination): PipeEnd {
     const end = new DeferredEnd(INITIAL_WINDOW);
     const header = encodeDestination(destination);
+    if (this.padding) this.cover();
     this.session.createBidirectionalStream().then(
       (stream) => end.bind(new WebTransportStreamEnd(stream, header)),
       () => end.fail(ResetCode.UNREACHABLE),
     );
     return end;
+  }
+
+  private cover(): void {
+    const writer = this.datagramWriter;
+    if (!writer) return;
+    const max = Math.min(COVER_MAX, this.session.datagrams.maxDatagramSize ?? COVER_MAX);
+    for (let i = 0; i < COVER_PER_STREAM; i++) {
+      const n = COVER_MIN + Math.floor(Math.random() * Math.max(1, max - COVER_MIN));
+      writer.write(crypto.getRandomValues(new Uint8Array(n === 4 ? 5 : n))).catch(() => undefined);
+    }
   }
 
   close(): void {

@@ -26,7 +26,7 @@ const engine = new Engine({
   tunnel: (settings) =>
     new Tunnel(settings, {
       meek: (s) => new MeekTransport({ edgeUrl: s.edgeUrl, authToken: s.authToken, parallel: s.sessions, streaming: s.meekStreaming, padding: s.padding }),
-      webtransport: (offer, s, timeoutMs) => new WebTransportTransport(offer.url, s.authToken, offer.certificateHashes, timeoutMs),
+      webtransport: (offer, s, timeoutMs) => new WebTransportTransport(offer.url, s.authToken, offer.certificateHashes, timeoutMs, s.padding),
       discover: (s) => discover(s, store),
       clock: systemClock,
     }),
