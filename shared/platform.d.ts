@@ -14,7 +14,11 @@ declare class TextDecoder {
 }
 interface AbortSignal {
   readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
+/** `any` is in Chromium 116+, Node 20.3+ and Deno. */
+declare const AbortSignal: { any(signals: AbortSignal[]): AbortSignal };
 declare class AbortController {
   readonly signal: AbortSignal;
   abort(reason?: unknown): void;

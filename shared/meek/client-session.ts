@@ -13,6 +13,7 @@ import { MeekError } from '../errors.ts';
 import { DEFAULT_SERVER_MAX_BODY, INITIAL_UPLOAD_LIMIT, MAX_MAX_BODY, MIN_MAX_BODY, newSessionId } from './headers.ts';
 import { exchange, REQUEST_TIMEOUT_MS, type MeekResponse, type MeekRoundTrip } from './round-trip.ts';
 import { PollSchedule, pollWanted } from './schedule.ts';
+import { UploadBacklog } from './upload-backlog.ts';
 
 export { RETRY_INITIAL_MS, RETRY_MAX_DELAY_MS, RETRY_WINDOW_MS, REQUEST_TIMEOUT_MS } from './round-trip.ts';
 export type { MeekRequest, MeekResponse, MeekRoundTrip } from './round-trip.ts';
@@ -43,12 +44,9 @@ export class MeekClientSession {
   private readonly o: MeekClientOptions;
   private readonly clock: Clock;
   private readonly acceptMaxBody: number;
-  private readonly backlogLimit: number;
   private readonly requestTimeoutMs: number;
   private readonly schedule: PollSchedule;
-  private backlog: Uint8Array[] = [];
-  private backlogBytes = 0;
-  private wantDrain = false;
+  private readonly backlog: UploadBacklog;
   private seq = 0;
   private serverMaxBody: number | null = null;
   private active = false;
@@ -68,7 +66,7 @@ export class MeekClientSession {
     const accept = Math.floor(options.acceptMaxBody ?? DEFAULT_SERVER_MAX_BODY);
     // The edge answers 400 to a max below 1024, and caps absurd ones anyway.
     this.acceptMaxBody = Math.min(Math.max(Number.isFinite(accept) ? accept : DEFAULT_SERVER_MAX_BODY, MIN_MAX_BODY), MAX_MAX_BODY);
-    this.backlogLimit = Math.max(1, options.backlogLimit ?? DEFAULT_BACKLOG_LIMIT);
+    this.backlog = new UploadBacklog(Math.max(1, options.backlogLimit ?? DEFAULT_BACKLOG_LIMIT), () => this.o.onDrain?.());
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.schedule = new PollSchedule(() => this.clock.random());
   }
@@ -80,17 +78,12 @@ export class MeekClientSession {
   /** Queues upload bytes (the session keeps `chunk`, not a copy); false once the backlog is full: wait for onDrain. */
   write(chunk: Uint8Array): boolean {
     if (this.closed) return false;
+    const room = this.backlog.push(chunk);
     if (chunk.length > 0) {
-      this.backlog.push(chunk);
-      this.backlogBytes += chunk.length;
       this.schedule.reset();
       this.kick();
     }
-    if (this.backlogBytes >= this.backlogLimit) {
-      this.wantDrain = true;
-      return false;
-    }
-    return true;
+    return room;
   }
 
   /** Whether any stream is open on this session: inactive with nothing queued, it does not poll. */
@@ -119,7 +112,7 @@ export class MeekClientSession {
   }
 
   private wantsPoll(): boolean {
-    return !this.closed && pollWanted({ active: this.active, queuedBytes: this.backlogBytes, lastCarried: this.lastCarried });
+    return !this.closed && pollWanted({ active: this.active, queuedBytes: this.backlog.size, lastCarried: this.lastCarried });
   }
 
   private async loop(): Promise<void> {
@@ -146,7 +139,7 @@ export class MeekClientSession {
         if (this.closed) return;
         this.lastCarried = body.length > 0 || res.body.length > 0;
         const delay = this.schedule.afterRoundTrip(this.lastCarried);
-        if (delay > 0 && this.backlogBytes === 0 && this.wantsPoll()) await this.sleep(delay, true);
+        if (delay > 0 && this.backlog.size === 0 && this.wantsPoll()) await this.sleep(delay, true);
       }
     } finally {
       this.running = false;
@@ -155,28 +148,7 @@ export class MeekClientSession {
 
   /** The next request body: up to the upload limit from the backlog, in one buffer. */
   private takeBody(): Uint8Array {
-    const n = Math.min(this.backlogBytes, this.uploadLimit);
-    const body = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
-      const head = this.backlog[0]!;
-      const want = n - at;
-      if (head.length <= want) {
-        body.set(head, at);
-        at += head.length;
-        this.backlog.shift();
-      } else {
-        body.set(head.subarray(0, want), at);
-        this.backlog[0] = head.subarray(want);
-        at += want;
-      }
-    }
-    this.backlogBytes -= n;
-    if (this.wantDrain && this.backlogBytes < this.backlogLimit) {
-      this.wantDrain = false;
-      this.o.onDrain?.();
-    }
-    return body;
+    return this.backlog.take(this.uploadLimit);
   }
 
   /** One round trip with retries of the same seq and body (round-trip.ts); null when the session ended meanwhile. */
@@ -214,9 +186,7 @@ export class MeekClientSession {
   private shutdown(): void {
     this.closed = true;
     this.closing.abort();
-    this.backlog = [];
-    this.backlogBytes = 0;
-    this.wantDrain = false;
+    this.backlog.clear();
     this.interrupt?.();
   }
 

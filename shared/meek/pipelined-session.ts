@@ -33,6 +33,7 @@ import {
 } from './headers.ts';
 import { exchange, REQUEST_TIMEOUT_MS, type MeekResponse, type MeekRoundTrip } from './round-trip.ts';
 import { INITIAL_POLL_DELAY_MS, PollSchedule, pollWanted } from './schedule.ts';
+import { UploadBacklog } from './upload-backlog.ts';
 
 /** A stream's lead must arrive this soon after the request, or the path buffers responses. */
 export const STREAM_PROBE_MS = 3000;
@@ -72,14 +73,11 @@ export class PipelinedMeekSession {
   private readonly o: PipelinedOptions;
   private readonly clock: Clock;
   private readonly acceptMaxBody: number;
-  private readonly backlogLimit: number;
   private readonly requestTimeoutMs: number;
   private readonly schedule: PollSchedule;
   private readonly closing = new AbortController();
   private modeNow: MeekMode;
-  private backlog: Uint8Array[] = [];
-  private backlogBytes = 0;
-  private wantDrain = false;
+  private readonly backlog: UploadBacklog;
   private seq = 0;
   private window = 1;
   private retain: number | null = null;
@@ -100,7 +98,7 @@ export class PipelinedMeekSession {
     this.clock = options.clock ?? systemClock;
     const accept = Math.floor(options.acceptMaxBody ?? DEFAULT_SERVER_MAX_BODY);
     this.acceptMaxBody = Math.min(Math.max(Number.isFinite(accept) ? accept : DEFAULT_SERVER_MAX_BODY, MIN_MAX_BODY), MAX_MAX_BODY);
-    this.backlogLimit = Math.max(1, options.backlogLimit ?? 4 * DEFAULT_SERVER_MAX_BODY);
+    this.backlog = new UploadBacklog(Math.max(1, options.backlogLimit ?? 4 * DEFAULT_SERVER_MAX_BODY), () => this.o.onDrain?.());
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.schedule = new PollSchedule(() => this.clock.random());
     this.modeNow = options.streaming === false ? 'poll' : 'stream';
@@ -123,19 +121,14 @@ export class PipelinedMeekSession {
   /** Queues upload bytes (kept, not copied); false once the backlog is full: wait for onDrain. */
   write(chunk: Uint8Array): boolean {
     if (this.closed) return false;
+    const room = this.backlog.push(chunk);
     if (chunk.length > 0) {
-      this.backlog.push(chunk);
-      this.backlogBytes += chunk.length;
       this.schedule.reset();
       this.nextHold = INITIAL_POLL_DELAY_MS;
       // After the caller's synchronous writes (a mux flush is several), so they share a request.
       queueMicrotask(() => this.pump());
     }
-    if (this.backlogBytes >= this.backlogLimit) {
-      this.wantDrain = true;
-      return false;
-    }
-    return true;
+    return room;
   }
 
   setActive(active: boolean): void {
@@ -150,16 +143,16 @@ export class PipelinedMeekSession {
   }
 
   private wantsDown(): boolean {
-    return pollWanted({ active: this.active, queuedBytes: this.backlogBytes + this.uploading, lastCarried: this.lastCarried });
+    return pollWanted({ active: this.active, queuedBytes: this.backlog.size + this.uploading, lastCarried: this.lastCarried });
   }
 
   private pump(): void {
     if (this.closed) return;
     if (!this.established) {
-      if (this.down === null && (this.backlogBytes > 0 || this.active)) void this.first();
+      if (this.down === null && (this.backlog.size > 0 || this.active)) void this.first();
       return;
     }
-    while (this.backlogBytes > 0 && this.uploading < this.window && !this.closed) void this.upload(++this.seq, this.takeBody());
+    while (this.backlog.size > 0 && this.uploading < this.window && !this.closed) void this.upload(++this.seq, this.takeBody());
     if (this.uploading === 0 && this.retain !== null && this.received - this.ackSent >= this.retain / ACK_FRACTION) void this.upload(null, new Uint8Array(0));
     if (this.down === null && this.wantsDown()) {
       if (this.modeNow === 'stream') void this.stream();
@@ -381,42 +374,12 @@ export class PipelinedMeekSession {
   }
 
   private takeBody(): Uint8Array {
-    const n = Math.min(this.backlogBytes, this.uploadLimit);
-    const head = this.backlog[0];
-    let body: Uint8Array;
-    if (head && head.length === n) {
-      body = head;
-      this.backlog.shift();
-    } else {
-      body = new Uint8Array(n);
-      let at = 0;
-      while (at < n) {
-        const h = this.backlog[0]!;
-        const want = n - at;
-        if (h.length <= want) {
-          body.set(h, at);
-          at += h.length;
-          this.backlog.shift();
-        } else {
-          body.set(h.subarray(0, want), at);
-          this.backlog[0] = h.subarray(want);
-          at += want;
-        }
-      }
-    }
-    this.backlogBytes -= n;
-    if (this.wantDrain && this.backlogBytes < this.backlogLimit) {
-      this.wantDrain = false;
-      this.o.onDrain?.();
-    }
-    return body;
+    return this.backlog.take(this.uploadLimit);
   }
 
   private shutdown(): void {
     this.closed = true;
-    this.backlog = [];
-    this.backlogBytes = 0;
-    this.wantDrain = false;
+    this.backlog.clear();
     this.closing.abort();
   }
 

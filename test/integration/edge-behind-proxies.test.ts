@@ -12,33 +12,12 @@ import path from 'node:path';
 import { startCompanion, type Companion } from '../support/processes.ts';
 import { echoServer, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
-import { concat } from '../support/bytes.ts';
+import { exchange } from '../support/stream-exchange.ts';
 import { selfSigned, startBufferingProxy, startHaproxy, startNginx, type Proxy } from '../support/reverse-proxies.ts';
-import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { MeekMode } from '../../shared/meek/pipelined-session.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-function exchange(stream: MuxStream, data: Uint8Array): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const done = new Promise<Uint8Array>((resolve, reject) => {
-    stream.attach({
-      data: (p) => {
-        parts.push(p.slice());
-        stream.consume(p.length);
-      },
-      end: () => resolve(concat(parts)),
-      reset: (code) => reject(new Error(`reset 0x0${code}`)),
-    });
-  });
-  void (async () => {
-    for (let at = 0; at < data.length; at += 16384) {
-      if (!stream.write(data.subarray(at, at + 16384))) await new Promise<void>((r) => stream.attach({ drain: r }));
-    }
-    stream.end();
-  })();
-  return done;
-}
 
 describe('the edge behind reverse proxies', () => {
   let echo: TestServer;

@@ -12,8 +12,7 @@ import { startCompanion, type Companion } from '../support/processes.ts';
 import { echoServer, listen, type TestServer } from '../support/servers.ts';
 import { killingRelay } from '../support/killing-relay.ts';
 import { meekMux } from '../support/node-meek.ts';
-import { concat } from '../support/bytes.ts';
-import type { MuxStream } from '../../shared/remux/stream.ts';
+import { exchange } from '../support/stream-exchange.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const newId = () => randomBytes(16).toString('base64url');
@@ -62,26 +61,6 @@ function openStream(edge: Companion, p: V2Post): Promise<{ res: http.IncomingMes
   });
 }
 
-function exchange(stream: MuxStream, data: Uint8Array): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const done = new Promise<Uint8Array>((resolve, reject) => {
-    stream.attach({
-      data: (p) => {
-        parts.push(p.slice());
-        stream.consume(p.length);
-      },
-      end: () => resolve(concat(parts)),
-      reset: (code) => reject(new Error(`reset 0x0${code}`)),
-    });
-  });
-  void (async () => {
-    for (let at = 0; at < data.length; at += 16384) {
-      if (!stream.write(data.subarray(at, at + 16384))) await new Promise<void>((r) => stream.attach({ drain: r }));
-    }
-    stream.end();
-  })();
-  return done;
-}
 
 describe('meek v2, raw mode (one recording upstream per session)', () => {
   let upstream: TestServer;

@@ -9,7 +9,7 @@ import { killingRelay } from '../support/killing-relay.ts';
 import { startCompanion, rssBytes, type Companion } from '../support/processes.ts';
 import { blackhole, echoServer, listen, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
-import { concat } from '../support/bytes.ts';
+import { exchange } from '../support/stream-exchange.ts';
 import { destinationFromHost } from '../../shared/eagersocks.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
@@ -17,27 +17,6 @@ import type { Mux } from '../../shared/remux/mux.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** Sends `data` (with backpressure) then FIN; resolves with everything read back until FIN. */
-function exchange(stream: MuxStream, data: Uint8Array): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const done = new Promise<Uint8Array>((resolve, reject) => {
-    stream.attach({
-      data: (p) => {
-        parts.push(p.slice());
-        stream.consume(p.length);
-      },
-      end: () => resolve(concat(parts)),
-      reset: (code) => reject(Object.assign(new Error(`reset 0x0${code}`), { code })),
-    });
-  });
-  void (async () => {
-    for (let at = 0; at < data.length; at += 16384) {
-      if (!stream.write(data.subarray(at, at + 16384))) await new Promise<void>((r) => stream.attach({ drain: r }));
-    }
-    stream.end();
-  })();
-  return done;
-}
 
 function resetCodeOf(stream: MuxStream): Promise<number> {
   return new Promise((resolve, reject) =>
