@@ -75,7 +75,8 @@ export class Engine {
     }
     this.link.connect(this.settings.bridgePort, this.settings.pairingToken);
     const s = this.settings;
-    const key = JSON.stringify([s.edgeUrl, s.authToken, s.sessions, s.transport, s.webtransportHashes, s.webtransportRetrySeconds]);
+    // Every setting the tunnel reads: a change of any of them takes effect at once.
+    const key = JSON.stringify([s.edgeUrl, s.authToken, s.sessions, s.transport, s.webtransportHashes, s.webtransportRetrySeconds, s.meekStreaming, s.padding]);
     if (key !== this.transportKey) {
       this.tunnel?.close();
       this.tunnel = edgeUrlProblem(s.edgeUrl) ? null : this.deps.tunnel(s);

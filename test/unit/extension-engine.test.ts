@@ -105,6 +105,14 @@ describe('Engine', () => {
     expect(w.tunnels[0]!.closed).toBe(true);
     expect(w.tunnels[1]!.settings.sessions).toBe(4);
     expect(w.store.data.get('settings')).toMatchObject({ sessions: 4 });
+    // Every setting the tunnel reads takes effect at once.
+    await w.engine.setSettings({ ...w.engine.settings, meekStreaming: false });
+    expect(w.tunnels).toHaveLength(3);
+    expect(w.tunnels[2]!.settings.meekStreaming).toBe(false);
+    await w.engine.setSettings({ ...w.engine.settings, padding: false });
+    expect(w.tunnels).toHaveLength(4);
+    await w.engine.setSettings({ ...w.engine.settings, guardWebRtc: false });
+    expect(w.tunnels).toHaveLength(4);
   });
 
   it('refuses settings the validator refuses, saving nothing', async () => {
