@@ -312,7 +312,8 @@ export class PipelinedMeekSession {
       if (rotateTimer !== null) this.clock.clearTimeout(rotateTimer);
       if (!this.closed) {
         if (!leadArrived) this.setMode('poll');
-        this.lastCarried = carried || this.lastCarried;
+        // As after a poll: a stream that brought nothing ends the follow-up of a session with no stream open.
+        this.lastCarried = carried;
         // A stream that ended soon and brought nothing (a path that cuts them): not again at once.
         if (this.down === token) {
           this.down = null;

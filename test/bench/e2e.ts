@@ -118,6 +118,7 @@ function ratios(rows: E2eRow[]): E2eRow[] {
       const direct = get(`${item.key}, direct, +${rtt} ms`);
       for (const how of PATHS.slice(1).map((p) => p.how)) {
         const v = get(`${item.key}, ${how}, +${rtt} ms`);
+        if (!Number.isFinite(v) || !Number.isFinite(direct)) continue; // not measured in this run
         const cost = item.lower ? v / direct : direct / v;
         const bound = rtt === 0 ? 2 : 1.5;
         out.push({ name: `${item.key}, ${how} ÷ direct, +${rtt} ms`, value: cost, unit: '×', note: how.startsWith('meek') && how.includes('TLS') ? `target ≤ ${bound} (time, or direct rate ÷ this rate)` : '' });
@@ -137,7 +138,17 @@ async function paddingBytes(adminUrl: string): Promise<number> {
   return (await edgeCounter(adminUrl, 'passage_edge_padding_bytes_total', '{direction="up"}')) + (await edgeCounter(adminUrl, 'passage_edge_padding_bytes_total', '{direction="down"}'));
 }
 
-export async function benchE2e(options: { idle: boolean; rtts?: number[] } = { idle: true }): Promise<E2eRow[]> {
+export interface E2eOptions {
+  /** Measure idle requests per minute (about 12 minutes); `modes` limits it to polling or streaming. */
+  idle: boolean;
+  idleModes?: Array<'polling' | 'streaming'>;
+  rtts?: number[];
+  /** Only the paths whose name contains one of these (direct is always measured: the ratios need it). */
+  paths?: string[];
+}
+
+export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2eRow[]> {
+  const paths = PATHS.filter((p) => p.how === 'direct' || !options.paths || options.paths.some((f) => p.how.includes(f)));
   const dir = mkdtempSync(path.join(tmpdir(), 'passage-bench-'));
   const origin = await startOrigin(dir);
   const cert = readFileSync(path.join(dir, 'origin-cert.pem'));
@@ -166,7 +177,7 @@ export async function benchE2e(options: { idle: boolean; rtts?: number[] } = { i
       closers.push(() => wtRelay?.close(), () => tlsRelay.close(), () => plainRelay.close(), () => nginx.close(), ...originRelays.map((r) => () => r.close()));
       const [pageRelay, h2Relay, wsRelay] = originRelays as [DelayRelay, DelayRelay, DelayRelay];
       lastPlainEdge = `http://127.0.0.1:${plainRelay.port}/m/`;
-      for (const spec of PATHS) {
+      for (const spec of paths) {
         const tunneled = spec.transport !== undefined;
         const host = tunneled ? 'blocked.test' : 'open.test';
         const port = (p: number, relay: DelayRelay) => (tunneled ? p : relay.port);
@@ -234,6 +245,7 @@ export async function benchE2e(options: { idle: boolean; rtts?: number[] } = { i
     if (options.idle) {
       for (const meekStreaming of [false, true]) {
         const mode = meekStreaming ? 'streaming' : 'polling';
+        if (options.idleModes && !options.idleModes.includes(mode)) continue;
         await configure(browser, { transport: 'meek', meekStreaming });
         await waitForTransport(browser, 'meek');
         origin.dropConnections();
@@ -266,8 +278,16 @@ export async function benchE2e(options: { idle: boolean; rtts?: number[] } = { i
 }
 
 if (process.argv[1] && /bench[\\/]e2e\.js$/.test(process.argv[1])) {
-  const rttArg = process.argv.find((a) => a.startsWith('--rtt='));
-  const rows = await benchE2e({ idle: !process.argv.includes('--no-idle'), ...(rttArg ? { rtts: rttArg.slice(6).split(',').map(Number) } : {}) });
+  // --rtt=0,50  --path=streaming, TLS  (repeatable)  --idle=streaming  --no-idle
+  const arg = (name: string) => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
+  const rtts = arg('rtt')[0]?.split(',').map(Number);
+  const idleModes = arg('idle') as Array<'polling' | 'streaming'>;
+  const rows = await benchE2e({
+    idle: !process.argv.includes('--no-idle'),
+    ...(rtts ? { rtts } : {}),
+    ...(arg('path').length ? { paths: arg('path') } : {}),
+    ...(idleModes.length ? { idleModes } : {}),
+  });
   for (const r of rows) console.log(`${r.name.padEnd(72)} ${r.value.toFixed(r.unit === 'ms' ? 0 : 2).padStart(9)} ${r.unit.padEnd(5)} ${r.note ?? ''}`);
   console.log(JSON.stringify({ results: rows }, null, 2));
   process.exit(0);

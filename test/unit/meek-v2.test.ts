@@ -277,3 +277,32 @@ describe('PipelinedMeekSession', () => {
     session.close();
   });
 });
+
+describe('PipelinedMeekSession going quiet', () => {
+  it('a streaming session whose streams have all closed stops asking once a stream brings nothing', async () => {
+    const { session, requests, clock } = harness(async (req) => {
+      if (req.seq === 1) return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0' });
+      if (req.v2?.down === 'stream') {
+        // The first stream brings 100 bytes; every stream ends after 22 s.
+        const fresh = req.v2.ack === 0;
+        async function* body() {
+          yield bytes(4);
+          if (fresh) yield bytes(100);
+          await new Promise<void>((r) => clock.setTimeout(r, 22_000));
+        }
+        return v2Answer(new Uint8Array(0), { 'x-meek-offset': String(req.v2.ack), 'x-meek-lead': '4', 'x-meek-stream-max': '22000' }, body());
+      }
+      return v2Answer(new Uint8Array(0));
+    });
+    session.setActive(true);
+    await clock.advance(60_000);
+    const whileActive = requests.length;
+    expect(whileActive).toBeLessThanOrEqual(1 + 4); // the first request and ≤ 3 streams a minute (one overlap)
+    session.setActive(false);
+    await clock.advance(60_000);
+    const settled = requests.length;
+    await clock.advance(120_000);
+    expect(requests.length).toBe(settled);
+    session.close();
+  });
+});
