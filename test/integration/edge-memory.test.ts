@@ -105,6 +105,40 @@ describe('edge memory bounds (real process, RSS)', () => {
     expect(growth).toBeLessThan(sessionBound(32 * MiB, 262144) + RSS_NOISE);
   });
 
+  it('meek v2: flooded streams whose client holds a streaming answer open and never reads it: each session within its bound', async () => {
+    const sessionBuffer = 8 * MiB;
+    const sessions = 8;
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--session-buffer', String(sessionBuffer), '--log-level', 'warn']);
+    const flood = await floodServer();
+    const held: http.ClientRequest[] = [];
+    cleanup.push(() => edge.stop(), () => flood.close(), () => held.forEach((r) => r.destroy()));
+    const dest = encodeDestination({ type: 'ipv4', host: '127.0.0.1', port: flood.port });
+    const opens = concat(Array.from({ length: 256 }, (_, i) => encodeFrame(2 * i + 1, dest)));
+    const v2 = (id: string, extra: Record<string, string>) => ({ 'content-type': 'application/octet-stream', 'x-session-id': id, 'x-meek-version': '2', ...extra });
+    const before = await rssBytes(edge.child.pid!);
+    for (let s = 0; s < sessions; s++) {
+      const id = `v2-stream-flood-${s}-abcdefgh`;
+      const localAddress = `127.0.0.${40 + s}`;
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: edge.port, method: 'POST', path: '/', localAddress, agent: false, headers: v2(id, { 'x-meek-seq': '1' }) }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(opens);
+      });
+      expect(status).toBe(200);
+      // The down request: its answer streams, and this client never reads a byte of it.
+      const req = http.request({ host: '127.0.0.1', port: edge.port, method: 'POST', path: '/', localAddress, agent: false, headers: v2(id, { 'x-meek-down': 'stream' }) }, (res) => res.pause());
+      req.on('error', () => undefined);
+      req.end();
+      held.push(req);
+    }
+    await until('every admitted destination to be held off by the edge', () => flood.accepted() === sessions * 16 && flood.blocked() === sessions * 16);
+    const growth = (await rssBytes(edge.child.pid!)) - before;
+    expect(growth).toBeLessThan(sessions * sessionBound(sessionBuffer, 262144) + RSS_NOISE);
+  });
+
   it('streams flooded by their destinations while the client never polls: each session within its bound', async () => {
     const sessionBuffer = 8 * MiB;
     const sessions = 8;
