@@ -129,6 +129,17 @@ export class DownstreamBuffer {
     }
   }
 
+  /**
+   * Holds a poll: up to `ms` for bytes past `from`, then keeps gathering the burst (`gather`)
+   * until the same deadline — unless `cut()` says the poll was ended meanwhile.
+   */
+  async hold(ms: number, limit: number, quietMs: number, from = this.base, cut: () => boolean = () => false): Promise<void> {
+    const deadline = Date.now() + ms;
+    await this.wait(ms, from);
+    // An acknowledgement that arrived meanwhile may have moved the start past `from`.
+    if (!cut()) await this.gather(limit, quietMs, deadline, Math.max(from, this.base));
+  }
+
   /** Resolves at the next push (or wake), or after `ms`. */
   nextPush(ms: number): Promise<void> {
     return new Promise((resolve) => {

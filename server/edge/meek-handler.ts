@@ -60,11 +60,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     if (up.finished) throw new MeekError('GONE', 'session ended');
     await up.write(body);
     // Psiphon's rule: hold a small poll briefly for downstream bytes; answer a big upload at once.
-    if (body.length < SMALL_UPLOAD_BYTES && up.downstream.size === 0 && !up.finished) {
-      const deadline = Date.now() + o.holdoffMs;
-      await up.downstream.wait(o.holdoffMs);
-      await up.downstream.gather(limit, TURNAROUND_MS, deadline);
-    }
+    if (body.length < SMALL_UPLOAD_BYTES && up.downstream.size === 0 && !up.finished) await up.downstream.hold(o.holdoffMs, limit, TURNAROUND_MS);
     return up.downstream.take(limit);
   };
 
@@ -77,7 +73,8 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     onPadding: (bytes) => o.hooks.padding('down', bytes),
   };
 
-  const v2Failed = (res: http.ServerResponse, session: EdgeSession, e: unknown): void => {
+  /** A MeekError as its status (410 also ends the session); anything else is the caller's. */
+  const refuse = (res: http.ServerResponse, session: EdgeSession, e: unknown): void => {
     if (e instanceof MeekError && STATUS_FOR[e.code]) {
       if (e.code === 'GONE') o.registry.end(session, 'finished');
       return reject(res, STATUS_FOR[e.code]!, e.message);
@@ -108,7 +105,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
         res.destroy();
         return;
       }
-      v2Failed(res, session, e);
+      refuse(res, session, e);
     } finally {
       session.lastActive = Date.now();
     }
@@ -169,11 +166,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
     try {
       result = await current.meek.handle(headers.seq, () => process(current, body, limit));
     } catch (e) {
-      if (e instanceof MeekError && STATUS_FOR[e.code]) {
-        if (e.code === 'GONE') o.registry.end(current, 'finished');
-        return reject(res, STATUS_FOR[e.code]!, e.message);
-      }
-      throw e;
+      return refuse(res, current, e);
     } finally {
       current.lastActive = Date.now();
     }

@@ -103,11 +103,7 @@ export async function serveV2Poll(o: MeekV2Options, session: EdgeSession, holdMs
   try {
     const from = dn.start;
     const hold = holdMs ?? o.holdoffMs;
-    if (dn.end === from && hold > 0 && !up.ended) {
-      const deadline = Date.now() + hold;
-      await dn.wait(hold, from);
-      if (!superseded) await dn.gather(limit, o.turnaroundMs, deadline, dn.start);
-    }
+    if (dn.end === from && hold > 0 && !up.ended) await dn.hold(hold, limit, o.turnaroundMs, from, () => superseded);
     if (up.finished) throw new MeekError('GONE', 'session ended');
     const start = dn.start; // an upload's ack may have moved it meanwhile
     const pieces = dn.read(start, limit);

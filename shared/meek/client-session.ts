@@ -10,10 +10,11 @@
  */
 import { systemClock, type Clock } from '../clock.ts';
 import { MeekError } from '../errors.ts';
-import { DEFAULT_SERVER_MAX_BODY, INITIAL_UPLOAD_LIMIT, MAX_MAX_BODY, MIN_MAX_BODY, newSessionId } from './headers.ts';
+import { DEFAULT_SERVER_MAX_BODY, newSessionId } from './headers.ts';
 import { exchange, REQUEST_TIMEOUT_MS, type MeekResponse, type MeekRoundTrip } from './round-trip.ts';
 import { PollSchedule, pollWanted } from './schedule.ts';
 import { UploadBacklog } from './upload-backlog.ts';
+import { BodyLimits } from './body-limits.ts';
 
 export { RETRY_INITIAL_MS, RETRY_MAX_DELAY_MS, RETRY_WINDOW_MS, REQUEST_TIMEOUT_MS } from './round-trip.ts';
 export type { MeekRequest, MeekResponse, MeekRoundTrip } from './round-trip.ts';
@@ -43,12 +44,11 @@ export class MeekClientSession {
 
   private readonly o: MeekClientOptions;
   private readonly clock: Clock;
-  private readonly acceptMaxBody: number;
+  private readonly limits: BodyLimits;
   private readonly requestTimeoutMs: number;
   private readonly schedule: PollSchedule;
   private readonly backlog: UploadBacklog;
   private seq = 0;
-  private serverMaxBody: number | null = null;
   private active = false;
   private lastCarried = false;
   private running = false;
@@ -63,9 +63,7 @@ export class MeekClientSession {
   constructor(options: MeekClientOptions) {
     this.o = options;
     this.clock = options.clock ?? systemClock;
-    const accept = Math.floor(options.acceptMaxBody ?? DEFAULT_SERVER_MAX_BODY);
-    // The edge answers 400 to a max below 1024, and caps absurd ones anyway.
-    this.acceptMaxBody = Math.min(Math.max(Number.isFinite(accept) ? accept : DEFAULT_SERVER_MAX_BODY, MIN_MAX_BODY), MAX_MAX_BODY);
+    this.limits = new BodyLimits(options.acceptMaxBody);
     this.backlog = new UploadBacklog(Math.max(1, options.backlogLimit ?? DEFAULT_BACKLOG_LIMIT), () => this.o.onDrain?.());
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.schedule = new PollSchedule(() => this.clock.random());
@@ -103,7 +101,7 @@ export class MeekClientSession {
 
   /** The largest upload per request right now. */
   get uploadLimit(): number {
-    return this.serverMaxBody === null ? INITIAL_UPLOAD_LIMIT : Math.min(this.acceptMaxBody, this.serverMaxBody);
+    return this.limits.upload;
   }
 
   private kick(): void {
@@ -155,17 +153,12 @@ export class MeekClientSession {
   private async exchange(seq: number | null, body: Uint8Array): Promise<{ res: MeekResponse; rttMs: number } | null> {
     const done = await exchange(
       { roundTrip: this.o.roundTrip, clock: this.clock, timeoutMs: this.requestTimeoutMs, closed: this.closing.signal, onRetry: () => this.stats.retries++ },
-      { sessionId: this.id, seq, body, acceptMaxBody: this.acceptMaxBody },
+      { sessionId: this.id, seq, body, acceptMaxBody: this.limits.acceptMaxBody },
     );
     if (done.kind === 'closed' || this.closed) return null;
     if (done.kind === 'failed') return this.fail(done.error);
-    this.learnServerMax(done.res.serverMaxBody);
+    this.limits.learn(done.res.serverMaxBody);
     return done;
-  }
-
-  private learnServerMax(max: number | null): void {
-    // Ignore what no conforming edge sends (below 1024, NaN); cap what nobody should buffer.
-    if (max !== null && max >= MIN_MAX_BODY) this.serverMaxBody = Math.min(Math.floor(max), MAX_MAX_BODY);
   }
 
   /** Waits `ms`; an idle wait also ends early when a write or a new stream wakes the loop. */

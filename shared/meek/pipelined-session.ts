@@ -22,9 +22,7 @@ import {
   HEADER_STREAM_MAX,
   HEADER_VERSION,
   HEADER_WINDOW,
-  INITIAL_UPLOAD_LIMIT,
   MAX_HOLD_MS,
-  MAX_MAX_BODY,
   MIN_MAX_BODY,
   PIPELINE_WINDOW,
   newSessionId,
@@ -34,6 +32,7 @@ import {
 import { exchange, REQUEST_TIMEOUT_MS, type MeekResponse, type MeekRoundTrip } from './round-trip.ts';
 import { INITIAL_POLL_DELAY_MS, PollSchedule, pollWanted } from './schedule.ts';
 import { UploadBacklog } from './upload-backlog.ts';
+import { BodyLimits } from './body-limits.ts';
 
 /** A stream's lead must arrive this soon after the request, or the path buffers responses. */
 export const STREAM_PROBE_MS = 3000;
@@ -72,7 +71,7 @@ export class PipelinedMeekSession {
 
   private readonly o: PipelinedOptions;
   private readonly clock: Clock;
-  private readonly acceptMaxBody: number;
+  private readonly limits: BodyLimits;
   private readonly requestTimeoutMs: number;
   private readonly schedule: PollSchedule;
   private readonly closing = new AbortController();
@@ -81,7 +80,6 @@ export class PipelinedMeekSession {
   private seq = 0;
   private window = 1;
   private retain: number | null = null;
-  private serverMaxBody: number | null = null;
   private established = false;
   private uploading = 0;
   private received = 0;
@@ -96,8 +94,7 @@ export class PipelinedMeekSession {
   constructor(options: PipelinedOptions) {
     this.o = options;
     this.clock = options.clock ?? systemClock;
-    const accept = Math.floor(options.acceptMaxBody ?? DEFAULT_SERVER_MAX_BODY);
-    this.acceptMaxBody = Math.min(Math.max(Number.isFinite(accept) ? accept : DEFAULT_SERVER_MAX_BODY, MIN_MAX_BODY), MAX_MAX_BODY);
+    this.limits = new BodyLimits(options.acceptMaxBody);
     this.backlog = new UploadBacklog(Math.max(1, options.backlogLimit ?? 4 * DEFAULT_SERVER_MAX_BODY), () => this.o.onDrain?.());
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.schedule = new PollSchedule(() => this.clock.random());
@@ -115,7 +112,7 @@ export class PipelinedMeekSession {
 
   /** The largest upload per request right now. */
   get uploadLimit(): number {
-    return this.serverMaxBody === null ? INITIAL_UPLOAD_LIMIT : Math.min(this.acceptMaxBody, this.serverMaxBody);
+    return this.limits.upload;
   }
 
   /** Queues upload bytes (kept, not copied); false once the backlog is full: wait for onDrain. */
@@ -174,7 +171,7 @@ export class PipelinedMeekSession {
     const token = {};
     this.down = token;
     const body = this.takeBody();
-    const done = await exchange(this.ctx(), { sessionId: this.id, seq: ++this.seq, body, acceptMaxBody: this.acceptMaxBody, v2: this.v2('poll', null) });
+    const done = await exchange(this.ctx(), { sessionId: this.id, seq: ++this.seq, body, acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2('poll', null) });
     if (this.closed) return;
     if (done.kind === 'closed') return;
     if (done.kind === 'failed') return this.fail(done.error);
@@ -189,7 +186,7 @@ export class PipelinedMeekSession {
 
   private async upload(seq: number | null, body: Uint8Array): Promise<void> {
     this.uploading++;
-    const done = await exchange(this.ctx(), { sessionId: this.id, seq, body, acceptMaxBody: this.acceptMaxBody, v2: this.v2(null, null) });
+    const done = await exchange(this.ctx(), { sessionId: this.id, seq, body, acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2(null, null) });
     this.uploading--;
     if (this.closed || done.kind === 'closed') return;
     if (done.kind === 'failed') return this.fail(done.error);
@@ -203,7 +200,7 @@ export class PipelinedMeekSession {
     this.down = token;
     const hold = Math.round(Math.min(this.nextHold, MAX_HOLD_MS));
     const started = this.clock.now();
-    const done = await exchange(this.ctx(), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.acceptMaxBody, v2: this.v2('poll', hold) });
+    const done = await exchange(this.ctx(), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2('poll', hold) });
     if (this.closed || done.kind === 'closed') return;
     if (done.kind === 'failed') return this.fail(done.error);
     this.learn(done.res);
@@ -252,7 +249,7 @@ export class PipelinedMeekSession {
     let rotateTimer: unknown = null;
     let carried = false;
     try {
-      const done = await exchange(this.ctx(signal), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.acceptMaxBody, v2: this.v2('stream', null) });
+      const done = await exchange(this.ctx(signal), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2('stream', null) });
       if (this.closed) return;
       if (done.kind === 'failed') return this.fail(done.error);
       if (done.kind === 'closed') return; // the probe gave up on it (below)
@@ -358,8 +355,7 @@ export class PipelinedMeekSession {
   }
 
   private learn(res: MeekResponse): void {
-    const max = res.serverMaxBody;
-    if (max !== null && max >= MIN_MAX_BODY) this.serverMaxBody = Math.min(Math.floor(max), MAX_MAX_BODY);
+    this.limits.learn(res.serverMaxBody);
     const window = Number(res.header?.(HEADER_WINDOW));
     if (Number.isSafeInteger(window) && window >= 1) this.window = Math.min(window, PIPELINE_WINDOW * 4);
     const retain = Number(res.header?.(HEADER_RETAIN));

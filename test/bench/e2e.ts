@@ -43,11 +43,6 @@ function downloadMBs(page: CdpPage, size: number): Promise<number> {
   })(${size})`);
 }
 
-async function polls(edgeUrl: string): Promise<number> {
-  const text = await (await fetch(`${edgeUrl}/metrics`)).text();
-  return Number(/passage_edge_polls_total (\d+)/.exec(text)?.[1] ?? 0);
-}
-
 /** base64 sha-256 of a certificate's public key: what --ignore-certificate-errors-spki-list wants. */
 function spkiHash(certPem: Buffer): string {
   const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
@@ -128,11 +123,15 @@ function ratios(rows: E2eRow[]): E2eRow[] {
   return out;
 }
 
+/** One sample of the edge's Prometheus text, e.g. `name{label="x"}`; 0 while it has none. */
 async function edgeCounter(adminUrl: string, name: string, label = ''): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + label + ' ') || (label === '' && l.startsWith(name + ' ')));
+  const line = text.split('\n').find((l) => l.startsWith(name + label + ' '));
   return Number(line?.split(' ').at(-1) ?? 0);
 }
+
+/** meek requests the edge answered 200 (polls, uploads and streams alike). */
+const polls = (adminUrl: string) => edgeCounter(adminUrl, 'passage_edge_polls_total');
 
 async function paddingBytes(adminUrl: string): Promise<number> {
   return (await edgeCounter(adminUrl, 'passage_edge_padding_bytes_total', '{direction="up"}')) + (await edgeCounter(adminUrl, 'passage_edge_padding_bytes_total', '{direction="down"}'));
