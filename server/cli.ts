@@ -33,6 +33,7 @@ function edgeOptions(cmd: Command): Command {
         .default(d.mode, d.mode),
     )
     .option('--upstream <host:port>', 'the fixed upstream of --mode raw (required there, refused in remux mode)')
+    .option('--upstream-proxy-protocol <version>', 'raw mode: start each upstream connection with a PROXY protocol header naming the client (v2; default: none)')
     .addOption(withDefault('--path <path>', 'URL path of the meek endpoint; starts and ends with "/"', d.path))
     .addOption(withDefault('--max-body <bytes>', 'largest request and response body (1024 … 16777216)', d.maxBody))
     .addOption(withDefault('--holdoff <ms>', 'how long a small poll waits for downstream bytes', d.holdoff))
@@ -58,14 +59,18 @@ function edgeOptions(cmd: Command): Command {
     .addOption(withDefault('--session-buffer <bytes>', 'memory one session may hold: downstream, control frames and all its streams\' buffers', d.sessionBuffer))
     .addOption(withDefault('--max-memory <bytes>', 'memory all sessions together may hold; past it new streams are RESET 0x06 and new sessions get 503', d.maxMemory))
     .addOption(withDefault('--max-sessions-per-client <n>', 'sessions one client address (IPv6: its /64) may hold at once', d.maxSessionsPerClient))
+    .addOption(withDefault('--drain-notice <seconds>', 'on SIGTERM: /ready answers 404 this long (a balancer\'s check interval or more) before sessions are told to move', d.drainNotice))
+    .addOption(withDefault('--drain-timeout <seconds>', 'on SIGTERM: how long open streams may finish before the edge cuts them and exits', d.drainTimeout))
     .addOption(logLevelOption());
 }
 
-type Closer = { close(): Promise<void> };
+/** What a signal stops; `drain` is the graceful stop SIGTERM asks for, where there is one. */
+type Closer = { close(): Promise<void>; drain?(): Promise<void> };
 
 /**
- * SIGINT/SIGTERM close everything and exit 0; installed before any ready line is printed.
- * A second signal while closing exits at once (an operator's second Ctrl-C means "now").
+ * SIGINT closes everything and exits 0; SIGTERM (systemd's stop, a rolling restart) drains what
+ * can drain first. Installed before any ready line is printed. A second signal while stopping
+ * exits at once (an operator's second Ctrl-C means "now").
  */
 function onSignals(logger: { info(o: object, m: string): void }, closers: Closer[]): void {
   let stopping = false;
@@ -73,7 +78,7 @@ function onSignals(logger: { info(o: object, m: string): void }, closers: Closer
     if (stopping) process.exit(1);
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    void Promise.all(closers.map((c) => c.close())).then(
+    void Promise.all(closers.map((c) => (signal === 'SIGTERM' && c.drain ? c.drain() : c.close()))).then(
       () => process.exit(0),
       () => process.exit(1),
     );

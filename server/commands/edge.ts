@@ -4,6 +4,7 @@
  * limit, one token check, one dialer and one set of metrics.
  */
 import type { Logger } from 'pino';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createTokenCheck } from '../common/auth.ts';
 import { createDialer } from '../exit/dialer.ts';
 import { hostAddresses } from '../exit/policy.ts';
@@ -31,6 +32,13 @@ export interface RunningEdge {
   registry: SessionRegistry;
   /** The WebTransport endpoint, when --wt-listen asked for one. */
   webtransport: RunningWebTransport | null;
+  /**
+   * Graceful stop (SIGTERM): /ready answers 404 at once; after --drain-notice (when anything has
+   * asked /ready: a balancer to notify) sessions are told to
+   * move (GOAWAY) and new WebTransport sessions are refused; once every session has gone, or at
+   * --drain-timeout, the edge closes.
+   */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,6 +66,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     clientMemory: clientMemory(config.maxMemory, config.maxSessions, config.maxSessionsPerClient, config.sessionBuffer),
   });
   let webtransport: RunningWebTransport | null = null;
+  /** null: serving; 'notice': /ready says 404, sessions not yet told; 'moving': sessions told to move. */
+  let draining: null | 'notice' | 'moving' = null;
+  /** Whether a balancer has asked /ready: without one there is nobody to give notice to. */
+  let readyAsked = false;
 
   const meek = createMeekEndpoint({
     ...config,
@@ -86,8 +98,12 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const admin = createAdminRouter({
     tokenRequired: !isLoopbackHost(config.admin.host),
     tokenCheck,
+    ready: () => {
+      readyAsked = true;
+      return draining === null;
+    },
     health: () => ({
-      status: 'ok',
+      status: draining === null ? 'ok' : 'draining',
       mode: config.mode,
       sessions: registry.size,
       webtransportSessions,
@@ -134,7 +150,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
           if (request.path !== config.path) return 404;
           // A wrong token is answered like a wrong path: a prober learns nothing from the difference.
           if (!tokenCheck(request.token ?? undefined)) return 404;
-          if (registry.full || !memory.admitSession(floor)) return 503;
+          if (registry.full || !memory.admitSession(floor) || draining === 'moving') return 503;
           return 200;
         },
         onSessionOpen: () => {
@@ -159,5 +175,21 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       .then(() => webtransport?.close())
       .then(() => registry.closeAll())
       .then(() => memory.close()));
-  return { url: listener.url, port: listener.port, adminUrl: adminListener.url, registry, webtransport, close };
+  let drained: Promise<void> | null = null;
+  const drain = () =>
+    (drained ??= (async () => {
+      draining = 'notice';
+      logger.info({ noticeMs: config.drainNoticeMs, timeoutMs: config.drainTimeoutMs }, 'draining: /ready answers 404');
+      if (readyAsked) await delay(config.drainNoticeMs);
+      draining = 'moving';
+      registry.drain();
+      const deadline = Date.now() + config.drainTimeoutMs;
+      while ((registry.size > 0 || webtransportSessions > 0) && Date.now() < deadline && !closing) {
+        await delay(100);
+        registry.reap(Date.now());
+      }
+      logger.info({ sessions: registry.size, webtransportSessions }, registry.size + webtransportSessions > 0 ? 'drain deadline: cutting what is left' : 'drained');
+      await close();
+    })());
+  return { url: listener.url, port: listener.port, adminUrl: adminListener.url, registry, webtransport, drain, close };
 }

@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { parseIPv6 } from '../../shared/ip.ts';
+import type { ProxyEndpoint } from '../../shared/proxy-protocol.ts';
 import { proxyHeaderOf } from './proxy-protocol-front.ts';
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`: a dual-stack listener reports IPv4 peers mapped. */
@@ -37,14 +38,26 @@ export function trustedProxies(trusted: readonly string[]): (address: string) =>
   };
 }
 
-export function createClientAddress(trusted: readonly string[]): (req: http.IncomingMessage) => string {
+/** A request's client: the key its sessions count under, and the connection as a PROXY header would name it. */
+export interface ClientAddress {
+  key: string;
+  /** The client's address and port (port 0 when only X-Forwarded-For named it). */
+  source: ProxyEndpoint;
+  /** The address and port the client reached: the balancer's, when its PROXY header says so. */
+  destination: ProxyEndpoint;
+}
+
+export function createClientAddress(trusted: readonly string[]): (req: http.IncomingMessage) => ClientAddress {
   const isTrusted = trustedProxies(trusted);
   return (req) => {
+    const local = { address: unmapped(req.socket.localAddress ?? ''), port: req.socket.localPort ?? 0 };
+    const of = (source: ProxyEndpoint, destination: ProxyEndpoint = local): ClientAddress => ({ key: clientKey(source.address), source, destination });
     // A trusted balancer's PROXY v2 header names the client outright (edge/proxy-protocol-front.ts).
     const proxied = proxyHeaderOf(req.socket);
-    if (proxied && proxied.command === 'proxy' && 'source' in proxied) return clientKey(proxied.source.address);
-    let client = unmapped(req.socket.remoteAddress ?? '');
-    if (trusted.length === 0 || !isTrusted(client)) return clientKey(client);
+    if (proxied && proxied.command === 'proxy' && 'source' in proxied) return of(proxied.source, proxied.destination);
+    const peer = { address: unmapped(req.socket.remoteAddress ?? ''), port: req.socket.remotePort ?? 0 };
+    if (trusted.length === 0 || !isTrusted(peer.address)) return of(peer);
+    let client = peer.address;
     const forwarded = req.headers['x-forwarded-for'];
     const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').map((h) => unmapped(h.trim()));
     for (let i = hops.length - 1; i >= 0; i--) {
@@ -53,6 +66,6 @@ export function createClientAddress(trusted: readonly string[]): (req: http.Inco
       client = hop;
       if (!isTrusted(hop)) break;
     }
-    return clientKey(client);
+    return client === peer.address ? of(peer) : of({ address: client, port: 0 });
   };
 }

@@ -17,6 +17,8 @@ export interface EdgeConfig {
   mode: 'raw' | 'remux';
   /** The fixed upstream of raw mode; null in remux mode. */
   upstream: { host: string; port: number } | null;
+  /** raw mode: begin every upstream connection with a PROXY v2 header naming the client. */
+  upstreamProxyProtocol: boolean;
   /** The meek endpoint's path; starts and ends with "/". */
   path: string;
   /** The server's own largest request and response body, bytes. */
@@ -56,6 +58,10 @@ export interface EdgeConfig {
   maxMemory: number;
   /** Sessions one client address (an IPv6 /64) may hold at once. */
   maxSessionsPerClient: number;
+  /** SIGTERM: how long /ready answers 404 before sessions are told to move (the balancer's check interval). */
+  drainNoticeMs: number;
+  /** SIGTERM: how long open streams may go on finishing before the edge cuts them and exits. */
+  drainTimeoutMs: number;
 }
 
 /** Raw option values as the CLI parser hands them over. */
@@ -63,6 +69,7 @@ export interface EdgeOptionValues {
   listen: string;
   mode: string;
   upstream?: string;
+  upstreamProxyProtocol?: string;
   path: string;
   maxBody: string;
   holdoff: string;
@@ -89,6 +96,8 @@ export interface EdgeOptionValues {
   sessionBuffer: string;
   maxMemory: string;
   maxSessionsPerClient: string;
+  drainNotice: string;
+  drainTimeout: string;
 }
 
 export const EDGE_DEFAULTS = {
@@ -106,6 +115,8 @@ export const EDGE_DEFAULTS = {
   sessionBuffer: String(32 * 1024 * 1024),
   maxMemory: String(1024 * 1024 * 1024),
   maxSessionsPerClient: '32',
+  drainNotice: '2',
+  drainTimeout: '30',
   dialTimeout: '10',
   logLevel: 'info',
   configDir: defaultConfigDir(),
@@ -126,6 +137,10 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     upstream = parseHostPort(v.upstream, '--upstream', false);
   } else if (v.upstream !== undefined) {
     throw new ConfigError('--upstream only applies to --mode raw (remux dials each stream\'s own destination)');
+  }
+  if (v.upstreamProxyProtocol !== undefined) {
+    if (v.upstreamProxyProtocol !== 'v2') throw new ConfigError(`--upstream-proxy-protocol supports only v2, got "${v.upstreamProxyProtocol}"`);
+    if (v.mode !== 'raw') throw new ConfigError('--upstream-proxy-protocol only applies to --mode raw (remux dials destinations, which expect none)');
   }
   if (!validPath(v.path)) throw new ConfigError(`--path must start and end with "/" and hold only letters, digits and -._~ (e.g. /m/), got "${v.path}"`);
   // An empty PASSAGE_AUTH_TOKEN (a blank line in an env file) means unset, not an empty secret.
@@ -213,6 +228,7 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     port: listen.port,
     mode: v.mode,
     upstream,
+    upstreamProxyProtocol: v.upstreamProxyProtocol === 'v2',
     path: v.path,
     maxBody,
     holdoffMs: integer(v.holdoff, '--holdoff', 0, 10_000),
@@ -236,5 +252,7 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     sessionBuffer,
     maxMemory,
     maxSessionsPerClient: integer(v.maxSessionsPerClient, '--max-sessions-per-client', 1, 1_000_000),
+    drainNoticeMs: integer(v.drainNotice, '--drain-notice', 0, 300) * 1000,
+    drainTimeoutMs: integer(v.drainTimeout, '--drain-timeout', 0, 3600) * 1000,
   };
 }

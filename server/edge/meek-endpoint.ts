@@ -14,8 +14,10 @@ import type { SessionRegistry } from './session-registry.ts';
 import { RawUpstream } from './upstream-raw.ts';
 import { RemuxUpstream } from './upstream-remux.ts';
 import type { Upstream } from './upstream.ts';
+import type { ClientAddress } from './client-address.ts';
+import { encodeProxyV2 } from '../../shared/proxy-protocol.ts';
 
-export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream' | 'maxBody' | 'holdoffMs' | 'streamMaxMs' | 'padding' | 'maxStreams' | 'dialTimeoutMs'> {
+export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream' | 'upstreamProxyProtocol' | 'maxBody' | 'holdoffMs' | 'streamMaxMs' | 'padding' | 'maxStreams' | 'dialTimeoutMs'> {
   registry: SessionRegistry;
   /** The downstream limit and the exit mux's share of `--session-buffer`. */
   downstreamLimit: number;
@@ -23,16 +25,26 @@ export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream
   downstreamLimitV2: number;
   budget: ExitBudget;
   /** The client a request comes from (its address, or what a trusted proxy says). */
-  clientOf(req: import('node:http').IncomingMessage): string;
+  clientOf(req: import('node:http').IncomingMessage): ClientAddress;
   dial: Dial;
   events: ExitEvents;
   metrics: EdgeMetrics;
   logger: Logger;
 }
 
+/** The PROXY v2 header for a raw upstream; a client and destination of different families are named as IPv6 (v4-mapped). */
+function proxyPreamble(from: ClientAddress): Uint8Array {
+  const v6 = (a: string) => (a.includes(':') ? a : `::ffff:${a}`);
+  const mixed = from.source.address.includes(':') !== from.destination.address.includes(':');
+  return mixed
+    ? encodeProxyV2({ ...from.source, address: v6(from.source.address) }, { ...from.destination, address: v6(from.destination.address) })
+    : encodeProxyV2(from.source, from.destination);
+}
+
 export function createMeekEndpoint(o: MeekEndpointOptions) {
   const { metrics, logger } = o;
-  const openUpstream = async (client: string, v2: boolean): Promise<Upstream> => {
+  const openUpstream = async (from: ClientAddress, v2: boolean): Promise<Upstream> => {
+    const client = from.key;
     const bufferLimit = v2 ? o.downstreamLimitV2 : o.downstreamLimit;
     if (o.mode === 'remux') {
       // A stream also needs room in its client's share of the memory budget.
@@ -53,7 +65,9 @@ export function createMeekEndpoint(o: MeekEndpointOptions) {
     }
     const target = o.upstream!;
     try {
-      return await RawUpstream.connect(target.host, target.port, o.dialTimeoutMs, bufferLimit, o.events.onBytes);
+      // As Tor's meek-server tells its relay the client through the extended ORPort.
+      const preamble = o.upstreamProxyProtocol ? proxyPreamble(from) : null;
+      return await RawUpstream.connect(target.host, target.port, o.dialTimeoutMs, bufferLimit, o.events.onBytes, preamble);
     } catch (e) {
       metrics.dialErrors.inc({ reason: 'raw-upstream' });
       logger.warn({ err: (e as Error).message }, 'raw upstream unreachable');

@@ -17,6 +17,7 @@ import { readBody, send } from './http-util.ts';
 import { acceptV2Upload, serveV2Poll, serveV2Stream, v2Headers, type MeekV2Options } from './meek-v2.ts';
 import type { EdgeSession, SessionRegistry } from './session-registry.ts';
 import type { Upstream } from './upstream.ts';
+import type { ClientAddress } from './client-address.ts';
 
 export interface MeekHandlerOptions {
   maxBody: number;
@@ -25,9 +26,9 @@ export interface MeekHandlerOptions {
   padding: boolean;
   registry: SessionRegistry;
   /** A new session's upstream (v2: it retains what it sent); rejects when the raw upstream can't be dialed (→ 502). */
-  openUpstream(client: string, v2: boolean): Promise<Upstream>;
-  /** The client a request comes from: its share of the session table. */
-  clientOf(req: http.IncomingMessage): string;
+  openUpstream(client: ClientAddress, v2: boolean): Promise<Upstream>;
+  /** The client a request comes from: its share of the session table, and whom a raw upstream is told of. */
+  clientOf(req: http.IncomingMessage): ClientAddress;
   hooks: {
     poll(): void;
     replay(): void;
@@ -134,12 +135,13 @@ export function createMeekHandler(o: MeekHandlerOptions) {
       } catch {
         return reject(res, 410, 'unknown session');
       }
-      const client = o.clientOf(req);
+      const from = o.clientOf(req);
+      const client = from.key;
       const refused = o.registry.refusal(client);
       if (refused) return reject(res, 503, refused);
       let upstream: Upstream;
       try {
-        upstream = await o.openUpstream(client, headers.v2 !== null);
+        upstream = await o.openUpstream(from, headers.v2 !== null);
       } catch {
         return reject(res, 502, 'upstream unreachable');
       }

@@ -12,7 +12,7 @@ import type { MemoryBudget } from './memory-budget.ts';
 import type { Upstream } from './upstream.ts';
 
 
-export type EndReason = 'idle' | 'empty' | 'finished' | 'shutdown';
+export type EndReason = 'idle' | 'empty' | 'finished' | 'shutdown' | 'drained';
 /** Why a new session was refused: the table is full, this client holds its share, or memory is short. */
 export type Refusal = 'limit' | 'client' | 'memory';
 
@@ -56,6 +56,7 @@ export class SessionRegistry {
   private readonly unaccount = new Map<EdgeSession, () => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly now: () => number;
+  private draining = false;
 
   constructor(private readonly o: RegistryOptions) {
     this.now = o.now ?? Date.now;
@@ -111,7 +112,18 @@ export class SessionRegistry {
     if (!mine) this.perClient.set(client, (mine = new Set()));
     mine.add(session);
     if (this.o.memory) this.unaccount.set(session, this.o.memory.add(upstream));
+    // A draining edge still serves a new session (its first request may carry a stream) but tells it to move.
+    if (this.draining) upstream.goaway();
     return session;
+  }
+
+  /**
+   * Drain (SIGTERM): every session, and every one opened from now on, is told to move (GOAWAY);
+   * each ends at the next reap once its client has read that and its streams are done.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const s of this.sessions.values()) s.upstream.goaway();
   }
 
   end(session: EdgeSession, reason: EndReason): void {
@@ -147,7 +159,8 @@ export class SessionRegistry {
       if (s.upstream.streamCount > 0) s.emptySince = null;
       else s.emptySince ??= now;
       // A session with a down request open has its client there (a stream lasts at most --stream-max).
-      if (now - s.lastActive >= this.o.idleTimeoutMs && !s.v2?.down) this.end(s, 'idle');
+      if (this.draining && s.upstream.movedAway) this.end(s, 'drained');
+      else if (now - s.lastActive >= this.o.idleTimeoutMs && !s.v2?.down) this.end(s, 'idle');
       else if (s.emptySince !== null && now - s.emptySince >= EMPTY_SESSION_MS) this.end(s, 'empty');
     }
   }

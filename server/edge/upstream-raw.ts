@@ -26,14 +26,25 @@ export class RawUpstream implements Upstream {
     socket.on('error', () => {}); // 'close' follows; the client learns by 410
   }
 
-  /** Dials the upstream; rejects when it cannot be reached (the edge answers 502). */
-  static connect(host: string, port: number, timeoutMs: number, bufferLimit: number, onBytes: (up: number, down: number) => void): Promise<RawUpstream> {
+  /**
+   * Dials the upstream; rejects when it cannot be reached (the edge answers 502). A `preamble`
+   * (a PROXY header) is the connection's first bytes, before any of the client's.
+   */
+  static connect(
+    host: string,
+    port: number,
+    timeoutMs: number,
+    bufferLimit: number,
+    onBytes: (up: number, down: number) => void,
+    preamble: Uint8Array | null = null,
+  ): Promise<RawUpstream> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host, port });
       socket.setNoDelay(true);
       const timer = setTimeout(() => socket.destroy(new Error('dial timeout')), timeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
+        if (preamble) socket.write(preamble);
         socket.removeListener('error', reject);
         resolve(new RawUpstream(socket, bufferLimit, onBytes));
       });
@@ -74,6 +85,11 @@ export class RawUpstream implements Upstream {
         this.socket.on('close', done);
       }
     });
+  }
+
+  /** A raw session has no GOAWAY: it is over only when its upstream is. */
+  get movedAway(): boolean {
+    return this.finished;
   }
 
   goaway(): void {

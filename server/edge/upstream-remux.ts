@@ -82,6 +82,10 @@ export class RemuxUpstream implements Upstream {
     this.paddingSeen = { up: this.mux.paddingIn, down: this.mux.paddingOut };
   }
 
+  get movedAway(): boolean {
+    return this.mux.goawayAcknowledged && this.mux.streamCount === 0 && this.downstream.size === 0;
+  }
+
   goaway(): void {
     this.mux.goaway(GoawayCode.NORMAL);
     this.ended = true;

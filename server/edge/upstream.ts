@@ -18,5 +18,7 @@ export interface Upstream {
   relieve(): void;
   /** Ask the client to stop (remux: GOAWAY); the session ends once drained. */
   goaway(): void;
+  /** After goaway(): the client has read it and nothing is left to carry, so the session may end now. */
+  readonly movedAway: boolean;
   close(): void;
 }

@@ -168,6 +168,8 @@ export class Mux implements StreamHost {
   private paused = false;
   private closed = false;
   private goawaySent = false;
+  /** Our GOAWAY's PING came back: the peer had read the GOAWAY, so an open arriving now did not cross it. */
+  private goawaySettled = false;
   private goawayReceived = false;
   /** A frame rejected at its first piece: its later pieces are skipped. */
   private discarding = -1;
@@ -302,7 +304,7 @@ export class Mux implements StreamHost {
     }
     const placeholder: Destination = { type: 'domain', host: 'invalid', port: 1 };
     if (!parsed) return this.refuse(id, placeholder, ResetCode.PROTOCOL);
-    if (this.goawaySent) return this.refuse(id, parsed.destination, ResetCode.CANCELLED);
+    if (this.goawaySettled) return this.refuse(id, parsed.destination, ResetCode.CANCELLED);
     if (this.userStreams >= this.maxStreams) return this.refuse(id, parsed.destination, ResetCode.RESOURCES);
     if ((this.userStreams + 1) * INITIAL_WINDOW > this.receiveBudget) return this.refuse(id, parsed.destination, ResetCode.RESOURCES);
     if (this.options.admitStream && !this.options.admitStream()) return this.refuse(id, parsed.destination, ResetCode.RESOURCES);
@@ -713,11 +715,22 @@ export class Mux implements StreamHost {
     });
   }
 
-  /** Tells the peer to open no more streams; the open ones carry on. */
+  /**
+   * Tells the peer to open no more streams; the open ones carry on. Opens that crossed the GOAWAY
+   * are still served (as HTTP/2's graceful GOAWAY does): a PING follows it, and only opens that
+   * arrive after its answer — sent by a peer that had read the GOAWAY — are refused.
+   */
   goaway(code: number = GoawayCode.NORMAL): void {
     if (this.closed || this.goawaySent) return;
     this.goawaySent = true;
     this.queueControl(encodeControl({ type: ControlType.GOAWAY, code }));
+    const settle = () => (this.goawaySettled = true);
+    this.ping().then(settle, settle);
+  }
+
+  /** Our GOAWAY has been read by the peer (its PING answered): from now on new opens are refused. */
+  get goawayAcknowledged(): boolean {
+    return this.goawaySettled;
   }
 
   /**

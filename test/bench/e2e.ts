@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { delayRelay, type DelayRelay } from './edge-throughput.ts';
 import { startAppOrigin, measure } from './app-origin.ts';
-import { startNginx } from '../support/reverse-proxies.ts';
+import { edgePorts, startNginx } from '../support/reverse-proxies.ts';
 import { launchCdpBrowser, type CdpBrowser, type CdpPage } from './cdp-browser.ts';
 import { PAIRING_TOKEN, freeUdpPort, startCompanions, startOrigin, type Companions } from '../support/e2e.ts';
 import { startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
@@ -169,7 +169,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
       const advertise = wtRelay ? ['--wt-advertise', `https://127.0.0.1:${wtRelay.port}/m/`] : [];
       companions = await startCompanions(dir, ['--path', '/m/', '--wt-listen', `127.0.0.1:${frontPort}`, ...advertise, '--config-dir', dir]);
       // TLS as deployed: nginx with DEPLOY.md's configuration, behind the delay (extension → delay → nginx → edge).
-      const nginx = await startNginx({ edgePort: companions.edge.port, tls: { cert: path.join(dir, 'origin-cert.pem'), key: path.join(dir, 'origin-key.pem') } });
+      const nginx = await startNginx({ edges: [edgePorts(companions.edge)], tls: { cert: path.join(dir, 'origin-cert.pem'), key: path.join(dir, 'origin-key.pem') } });
       const tlsRelay = await delayRelay(nginx.port, rttMs / 2);
       const plainRelay = await delayRelay(companions.edge.port, rttMs / 2);
       const originRelays = await Promise.all([origin.port, apps.h2Port, apps.wsPort].map((p) => delayRelay(p, rttMs / 2)));

@@ -1,5 +1,5 @@
 /**
- * The edge behind real reverse proxies, configured from docs/DEPLOY.md: Debian's nginx (with
+ * The edge behind real reverse proxies, configured from deploy/: Debian's nginx (with
  * proxy_buffering on, as shipped) and HAProxy stream meek v2's downloads; behind a proxy that
  * buffers whole responses the client notices and falls back to polling by itself. Every case
  * moves data both ways byte-exact; a v1 client works through each too.
@@ -13,7 +13,7 @@ import { startCompanion, type Companion } from '../support/processes.ts';
 import { echoServer, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
 import { exchange } from '../support/stream-exchange.ts';
-import { selfSigned, startBufferingProxy, startHaproxy, startNginx, type Proxy } from '../support/reverse-proxies.ts';
+import { edgePorts, selfSigned, startBufferingProxy, startHaproxy, startNginx, type Proxy } from '../support/reverse-proxies.ts';
 import type { MeekMode } from '../../shared/meek/pipelined-session.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -50,8 +50,12 @@ describe('the edge behind reverse proxies', () => {
   }
 
   for (const [name, start] of [
-    ['nginx (proxy_buffering on, as shipped)', () => startNginx({ edgePort: edge.port, tls })],
-    ['HAProxy', () => startHaproxy({ edgePort: edge.port, tls })],
+    ['nginx (proxy_buffering on, as shipped)', () => startNginx({ edges: [edgePorts(edge)], tls })],
+    ['HAProxy', async () => {
+      const h = await startHaproxy({ edges: [edgePorts(edge)], tls });
+      await h.untilReady(1);
+      return h;
+    }],
   ] as const) {
     describe(name, () => {
       let proxy: Proxy;

@@ -242,9 +242,9 @@ describe('edge, raw mode: session ends', () => {
     }
   });
 
-  it('exits 0 on SIGTERM after closing its upstreams', async () => {
+  it('SIGTERM drains: a raw session (no GOAWAY in meek v1) is cut at --drain-timeout, its upstream closed, exit 0', async () => {
     const echo = await echoServer();
-    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--mode', 'raw', '--upstream', `127.0.0.1:${echo.port}`]);
+    const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--mode', 'raw', '--upstream', `127.0.0.1:${echo.port}`, '--drain-timeout', '1']);
     await post(edge, { id: newId(), seq: 1 });
     const upstreamClosed = new Promise<void>((r) => echo.connections[0]!.once('close', () => r()));
     expect(await edge.stop('SIGTERM')).toBe(0);

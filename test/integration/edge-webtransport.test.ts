@@ -628,13 +628,13 @@ describe('edge WebTransport: the supervised front', () => {
     await waitFor('the orphaned front to stop', () => !alive(pid) || null);
   });
 
-  it('SIGTERM, with a session open, stops the edge with status 0, promptly, and takes the front with it', async () => {
+  it('SIGINT, with a session open, stops the edge with status 0, promptly, and takes the front with it', async () => {
     const health = await edge.health();
     expect(health.webtransportSessions).toBe(1);
     const pid = health.webtransportFront!.pid!;
     if (!pids.includes(pid)) pids.push(pid);
     const started = Date.now();
-    expect(await edge.process.stop('SIGTERM')).toBe(0);
+    expect(await edge.process.stop('SIGINT')).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
     for (const p of pids) expect(alive(p), `front pid ${p}`).toBe(false);
   });

@@ -72,7 +72,8 @@ export function startCompanion(args: string[], env: Record<string, string> = {})
           stdout,
           stderr,
           exited,
-          stop(signal: NodeJS.Signals = 'SIGTERM') {
+          // SIGINT stops at once; SIGTERM would drain an edge (its sessions moved first, up to --drain-timeout).
+          stop(signal: NodeJS.Signals = 'SIGINT') {
             child.kill(signal);
             return exited;
           },

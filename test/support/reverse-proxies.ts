@@ -1,9 +1,9 @@
 /**
- * Real reverse proxies in front of an edge, configured from the blocks in docs/DEPLOY.md (so the
- * documented configuration is the tested one): Debian's nginx and HAProxy, and a deliberately
- * buffering proxy that holds every response until it is complete. nginx and HAProxy cannot
- * listen on port 0, so they listen on a Unix socket in a private folder, and a relay on a
- * port-0 TCP listener passes connections to it.
+ * Real reverse proxies in front of edges, configured from the files in deploy/ (so the shipped
+ * configuration is the tested one): Debian's HAProxy and nginx, and a deliberately buffering
+ * proxy that holds every response until it is complete. Neither can listen on port 0: HAProxy
+ * is handed a port-0 listening socket as fd 3 (`bind fd@3`); nginx listens on a Unix socket in a
+ * private folder, and a relay on a port-0 TCP listener passes connections to it.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
@@ -21,18 +21,15 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-/** The fenced block of `lang` in docs/DEPLOY.md (exactly one must exist). */
-export function deployBlock(lang: 'nginx' | 'haproxy'): string {
-  const doc = readFileSync(path.join(ROOT, 'docs/DEPLOY.md'), 'utf8');
-  const blocks = [...doc.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
-  if (blocks.length !== 1) throw new Error(`docs/DEPLOY.md has ${blocks.length} \`\`\`${lang} blocks, expected 1`);
-  return blocks[0]!;
+/** A file of deploy/, as shipped. */
+export function deployFile(name: 'haproxy.cfg' | 'nginx.conf' | 'passage-edge@.service'): string {
+  return readFileSync(path.join(ROOT, 'deploy', name), 'utf8');
 }
 
-/** Replaces `from` in `text`, insisting it is there (a doc change must not silently skip a substitution). */
-function sub(text: string, from: string | RegExp, to: string): string {
+/** Replaces `from` in `text`, insisting it is there (a change to deploy/ must not silently skip a substitution). */
+export function sub(text: string, from: string | RegExp, to: string): string {
   const out = text.replace(from, to);
-  if (out === text) throw new Error(`DEPLOY.md block no longer contains ${String(from)}`);
+  if (out === text) throw new Error(`the deploy file no longer contains ${String(from)}`);
   return out;
 }
 
@@ -112,18 +109,21 @@ function supervise(cmd: string, args: string[], socket: string, dir: string): Pr
   });
 }
 
-export interface ProxyOptions {
-  edgePort: number;
-  /** Serve TLS with this certificate (DEPLOY.md's blocks do); HAProxy wants both in one `pem`. */
-  tls: { cert: string; key: string; pem?: string };
+/** An edge behind a balancer: its meek port and its admin port (where /ready is checked). */
+export interface EdgePorts {
+  port: number;
+  adminPort: number;
 }
 
-/** nginx as DEPLOY.md configures it, in the foreground, with its state in a private folder. */
-export function startNginx(o: ProxyOptions): Promise<Proxy> {
+/** The admin port of a started companion. */
+export const edgePorts = (c: { port: number; adminUrl: string }): EdgePorts => ({ port: c.port, adminPort: Number(new URL(c.adminUrl).port) });
+
+/** nginx with deploy/nginx.conf as its one site (a `server` line per edge), in the foreground, its state in a private folder. */
+export function startNginx(o: { edges: EdgePorts[]; tls: { cert: string; key: string } }): Promise<Proxy> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-nginx-'));
   const socket = path.join(dir, 'nginx.sock');
-  let site = deployBlock('nginx');
-  site = sub(site, 'server 127.0.0.1:8080;', `server 127.0.0.1:${o.edgePort};`);
+  let site = deployFile('nginx.conf');
+  site = sub(site, /( {4}server 127\.0\.0\.1:808\d [^\n]*\n)+/, o.edges.map((e) => `    server 127.0.0.1:${e.port} max_fails=1 fail_timeout=5s;\n`).join(''));
   site = sub(site, 'listen 443 ssl http2;', `listen unix:${socket} ssl http2;`);
   site = sub(site, '/etc/ssl/passage/fullchain.pem', o.tls.cert);
   site = sub(site, '/etc/ssl/passage/privkey.pem', o.tls.key);
@@ -139,17 +139,76 @@ ${site}
   return supervise('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], socket, dir);
 }
 
-/** HAProxy as DEPLOY.md configures it (several edges: one `server` line each), in the foreground. */
-export function startHaproxy(o: ProxyOptions & { edgePorts?: number[] }): Promise<Proxy> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-haproxy-'));
-  const socket = path.join(dir, 'haproxy.sock');
-  let cfg = deployBlock('haproxy');
-  const ports = o.edgePorts ?? [o.edgePort];
-  cfg = sub(cfg, '    server edge1 127.0.0.1:8080\n', ports.map((p, i) => `    server edge${i + 1} 127.0.0.1:${p}\n`).join(''));
+/** deploy/haproxy.cfg with a `server` line per edge, listening where `bind` says. */
+export function haproxyConfig(edges: EdgePorts[], bind: string): string {
+  let cfg = deployFile('haproxy.cfg');
+  cfg = sub(cfg, /( {4}server edge\d 127\.0\.0\.1:808\d check port 818\d\n)+/, edges.map((e, i) => `    server edge${i + 1} 127.0.0.1:${e.port} check port ${e.adminPort}\n`).join(''));
+  return sub(cfg, 'bind :443 ssl crt /etc/haproxy/passage.pem', bind);
+}
+
+export interface Haproxy extends Proxy {
+  /** What HAProxy printed (its log goes to stdout). */
+  log(): string;
+  /** Until HAProxy's checks see `count` edges ready (its stats socket, `show servers state`). */
+  untilReady(count: number): Promise<void>;
+  /** Each server's operational state from the stats socket (draining: its /ready said 404). */
+  servers(): Promise<Array<{ name: string; state: 'down' | 'starting' | 'up' | 'draining' }>>;
+}
+
+/** HAProxy with deploy/haproxy.cfg (one `server` per edge), in the foreground, on a port-0 socket it inherits. */
+export async function startHaproxy(o: { edges: EdgePorts[]; tls: { pem?: string } }): Promise<Haproxy> {
   if (!o.tls.pem) throw new Error('HAProxy needs the certificate and key in one PEM file');
-  cfg = sub(cfg, 'bind :443 ssl crt /etc/haproxy/passage.pem', `bind unix@${socket} ssl crt ${o.tls.pem}`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-haproxy-'));
+  const stats = path.join(dir, 'stats.sock');
+  const cfg = sub(haproxyConfig(o.edges, `bind fd@3 ssl crt ${o.tls.pem}`), 'global\n', `global\n    stats socket ${stats} level admin\n`);
   writeFileSync(path.join(dir, 'haproxy.cfg'), cfg);
-  return supervise('/usr/sbin/haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], socket, dir);
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const port = (listener.address() as net.AddressInfo).port;
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd; // Node keeps the listening fd here (internal, long-standing)
+  let log = '';
+  const child = spawn('/usr/sbin/haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+  listener.close(); // HAProxy holds its own copy of the socket now
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  await untilSocket(stats, child, () => log);
+  const command = (line: string) =>
+    new Promise<string>((resolve, reject) => {
+      let out = '';
+      const c = net.connect(stats, () => c.end(line + '\n'));
+      c.setEncoding('utf8').on('data', (d: string) => (out += d));
+      c.on('end', () => resolve(out)).on('error', reject);
+    });
+  const servers = async () => {
+    // show servers state: "<be_id> <be_name> <srv_id> <srv_name> <srv_addr> <srv_op_state> <srv_admin_state> <srv_uweight> <srv_iweight> …"
+    const lines = (await command('show servers state passage_edges')).split('\n').filter((l) => /^\d+ passage_edges /.test(l));
+    return lines.map((l) => {
+      const f = l.split(' ');
+      return { name: f[3]!, state: (['down', 'starting', 'up', 'draining'] as const)[Number(f[5])] ?? 'down' };
+    });
+  };
+  return {
+    port,
+    pid: child.pid ?? null,
+    log: () => log,
+    servers,
+    async untilReady(count) {
+      for (let i = 0; i < 400; i++) {
+        if ((await servers()).filter((s) => s.state === 'up').length >= count) return;
+        if (child.exitCode !== null) throw new Error(`haproxy exited ${child.exitCode}: ${log}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`HAProxy never saw ${count} edges up: ${JSON.stringify(await servers())}\n${log}`);
+    },
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**

@@ -109,13 +109,17 @@ class StandInUpstream implements Upstream {
   ended = false;
   closed = 0;
   held = 0;
+  told = 0;
+  movedAway = false;
   constructor(public streamCount: number = 0) {}
   memoryUsed() {
     return this.held;
   }
   relieve() {}
   async write() {}
-  goaway() {}
+  goaway() {
+    this.told++;
+  }
   close() {
     this.closed++;
   }
@@ -166,6 +170,26 @@ describe('SessionRegistry', () => {
       ['fresh', 'shutdown'],
     ]);
     expect(reg.size).toBe(0);
+  });
+
+  it('drain: every session, and each one opened after, is told to move; each ends once it has moved away', () => {
+    const ended: Array<[string, string]> = [];
+    const reg = new SessionRegistry({ maxSessions: 10, maxSessionsPerClient: 10, idleTimeoutMs: 60_000, onEnd: (s, r) => ended.push([s.id, r]) });
+    const before = new StandInUpstream(1);
+    reg.add('before', before);
+    reg.reap(0);
+    expect(before.told).toBe(0);
+    reg.drain();
+    expect(before.told).toBe(1);
+    const after = new StandInUpstream(1);
+    reg.add('after', after);
+    expect(after.told).toBe(1);
+    reg.reap(1);
+    expect(ended).toEqual([]);
+    after.movedAway = true;
+    reg.reap(2);
+    expect(ended).toEqual([['after', 'drained']]);
+    expect(reg.size).toBe(1);
   });
 
   it("gives each client a share of the table: one that holds its share is refused, the others are not", () => {

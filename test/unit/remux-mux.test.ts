@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { createHash, randomBytes } from 'node:crypto';
 import { FrameDecoder } from '../../shared/remux/decoder.ts';
 import { ControlType, INITIAL_WINDOW, ResetCode, decodeControl, encodeFrame, encodeControl } from '../../shared/remux/frame.ts';
-import { decodeDestination, type Destination } from '../../shared/eagersocks.ts';
+import { decodeDestination, encodeDestination, type Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { Mux } from '../../shared/remux/mux.ts';
 import { isProtocolError } from '../../shared/errors.ts';
@@ -321,6 +321,47 @@ describe('Mux', () => {
     s.write(new Uint8Array([1, 2, 3]));
     s.end();
     expect(Array.from(await back)).toEqual([1, 2, 3]);
+  });
+
+  it('an open that crosses the GOAWAY is served; one sent after the peer read it is refused 0x05', async () => {
+    const accepted: string[] = [];
+    const pair = muxPair({ manual: true, acceptor: { onStream: (s) => (accepted.push(s.destination.host), echo(s)) } });
+    pair.acceptor.goaway();
+    await settle();
+    // The opener has not read the GOAWAY yet: it opens, and that open crosses the GOAWAY and its PING.
+    const crossing = pair.opener.open(dest(1));
+    const back = collect(crossing);
+    crossing.write(new Uint8Array([7]));
+    crossing.end();
+    await settle();
+    const opening = pair.up.held.length;
+    pair.down.deliver(); // GOAWAY + PING reach the opener; it answers PONG after its open
+    await settle();
+    expect(pair.up.held.length).toBeGreaterThan(opening);
+    pair.up.deliver();
+    await settle();
+    expect(pair.acceptor.goawayAcknowledged).toBe(true);
+    pair.down.deliver();
+    await settle();
+    expect(Array.from(await back)).toEqual([7]);
+    expect(accepted).toEqual(['site1.test']);
+    // A peer that opens anyway once it has read the GOAWAY gets RESET 0x05: nothing is dialed.
+    const before = pair.down.held.length;
+    pair.acceptor.receive(encodeFrame(2, encodeDestination(dest(2))));
+    await settle();
+    const resets: number[] = [];
+    const decoder = new FrameDecoder();
+    for (const chunk of pair.down.held.slice(before)) {
+      decoder.push(chunk, {
+        data() {},
+        control(payload) {
+          const msg = decodeControl(payload);
+          if (msg.type === ControlType.RESET) resets.push(msg.code);
+        },
+      });
+    }
+    expect(accepted).toEqual(['site1.test']);
+    expect(resets).toEqual([ResetCode.CANCELLED]);
   });
 
   it('RESET races never open a phantom stream, ids are reused only when free, and nothing leaks', async () => {
