@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # program-to-look-for:debian-package
-needs=(/usr/bin/chromium:chromium openssl:openssl curl:curl /usr/sbin/nginx:nginx /usr/sbin/haproxy:haproxy)
+needs=(/usr/bin/chromium:chromium openssl:openssl curl:curl /usr/sbin/nginx:nginx /usr/sbin/haproxy:haproxy systemd-analyze:systemd)
 
 missing=()
 for need in "${needs[@]}"; do

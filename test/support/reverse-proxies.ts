@@ -28,9 +28,8 @@ export function deployFile(name: 'haproxy.cfg' | 'nginx.conf' | 'passage-edge@.s
 
 /** Replaces `from` in `text`, insisting it is there (a change to deploy/ must not silently skip a substitution). */
 export function sub(text: string, from: string | RegExp, to: string): string {
-  const out = text.replace(from, to);
-  if (out === text) throw new Error(`the deploy file no longer contains ${String(from)}`);
-  return out;
+  if (typeof from === 'string' ? !text.includes(from) : !from.test(text)) throw new Error(`the deploy file no longer contains ${String(from)}`);
+  return text.replace(from, to);
 }
 
 /** A self-signed certificate for 127.0.0.1 / localhost (openssl from Debian). */
@@ -118,24 +117,31 @@ export interface EdgePorts {
 /** The admin port of a started companion. */
 export const edgePorts = (c: { port: number; adminUrl: string }): EdgePorts => ({ port: c.port, adminPort: Number(new URL(c.adminUrl).port) });
 
-/** nginx with deploy/nginx.conf as its one site (a `server` line per edge), in the foreground, its state in a private folder. */
-export function startNginx(o: { edges: EdgePorts[]; tls: { cert: string; key: string } }): Promise<Proxy> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-nginx-'));
-  const socket = path.join(dir, 'nginx.sock');
+/** deploy/nginx.conf with a `server` line per edge, listening where `listen` says, with this certificate. */
+export function nginxSite(edges: EdgePorts[], listen: string, tls: { cert: string; key: string }): string {
   let site = deployFile('nginx.conf');
-  site = sub(site, /( {4}server 127\.0\.0\.1:808\d [^\n]*\n)+/, o.edges.map((e) => `    server 127.0.0.1:${e.port} max_fails=1 fail_timeout=5s;\n`).join(''));
-  site = sub(site, 'listen 443 ssl http2;', `listen unix:${socket} ssl http2;`);
-  site = sub(site, '/etc/ssl/passage/fullchain.pem', o.tls.cert);
-  site = sub(site, '/etc/ssl/passage/privkey.pem', o.tls.key);
+  site = sub(site, /( {4}server 127\.0\.0\.1:808\d [^\n]*\n)+/, edges.map((e) => `    server 127.0.0.1:${e.port} max_fails=1 fail_timeout=5s;\n`).join(''));
+  site = sub(site, 'listen 443 ssl http2;', `listen ${listen} ssl http2;`);
+  site = sub(site, '/etc/ssl/passage/fullchain.pem', tls.cert);
+  return sub(site, '/etc/ssl/passage/privkey.pem', tls.key);
+}
+
+/** The main nginx.conf around one site: what Debian's /etc/nginx/nginx.conf sets, minus what needs root, state in `dir`. */
+export function nginxMain(dir: string, site: string): string {
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${t};`).join(' ');
-  // What Debian's /etc/nginx/nginx.conf sets around a site, minus what needs root.
-  const conf = `daemon off; master_process on; worker_processes 1; pid ${dir}/nginx.pid; error_log stderr warn;
+  return `daemon off; master_process on; worker_processes 1; pid ${dir}/nginx.pid; error_log stderr warn;
 events { worker_connections 768; }
 http { sendfile on; tcp_nopush on; types_hash_max_size 2048; default_type application/octet-stream; access_log off; ${temp}
 ${site}
 }
 `;
-  writeFileSync(path.join(dir, 'nginx.conf'), conf);
+}
+
+/** nginx with deploy/nginx.conf as its one site, in the foreground, its state in a private folder. */
+export function startNginx(o: { edges: EdgePorts[]; tls: { cert: string; key: string } }): Promise<Proxy> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-nginx-'));
+  const socket = path.join(dir, 'nginx.sock');
+  writeFileSync(path.join(dir, 'nginx.conf'), nginxMain(dir, nginxSite(o.edges, `unix:${socket}`, o.tls)));
   return supervise('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], socket, dir);
 }
 
