@@ -86,9 +86,9 @@ export class RemuxUpstream implements Upstream {
     return this.mux.goawayAcknowledged && this.mux.streamCount === 0 && this.downstream.size === 0;
   }
 
+  /** A graceful GOAWAY: open streams go on; the registry ends the session once it has moved away. */
   goaway(): void {
     this.mux.goaway(GoawayCode.NORMAL);
-    this.ended = true;
     // The GOAWAY flushes in a microtask; wake polls after it is buffered.
     queueMicrotask(() => this.downstream.wake());
   }

@@ -157,8 +157,10 @@ export interface Haproxy extends Proxy {
   log(): string;
   /** Until HAProxy's checks see `count` edges ready (its stats socket, `show servers state`). */
   untilReady(count: number): Promise<void>;
+  /** The stick table: which server (1-based, as `edgeN`) each session id is held to. */
+  stickTable(): Promise<Map<string, number>>;
   /** Each server's operational state from the stats socket (draining: its /ready said 404). */
-  servers(): Promise<Array<{ name: string; state: 'down' | 'starting' | 'up' | 'draining' }>>;
+  servers(): Promise<Array<{ name: string; state: 'down' | 'up' | 'draining' }>>;
 }
 
 /** HAProxy with deploy/haproxy.cfg (one `server` per edge), in the foreground, on a port-0 socket it inherits. */
@@ -186,18 +188,27 @@ export async function startHaproxy(o: { edges: EdgePorts[]; tls: { pem?: string 
       c.on('end', () => resolve(out)).on('error', reject);
     });
   const servers = async () => {
-    // show servers state: "<be_id> <be_name> <srv_id> <srv_name> <srv_addr> <srv_op_state> <srv_admin_state> <srv_uweight> <srv_iweight> …"
-    const lines = (await command('show servers state passage_edges')).split('\n').filter((l) => /^\d+ passage_edges /.test(l));
-    return lines.map((l) => {
-      const f = l.split(' ');
-      return { name: f[3]!, state: (['down', 'starting', 'up', 'draining'] as const)[Number(f[5])] ?? 'down' };
-    });
+    // `show stat` CSV: pxname,svname,…,status (UP, DOWN, NOLB: its check said 404, MAINT, …)
+    const rows = (await command('show stat')).split('\n').map((l) => l.split(','));
+    const at = rows[0]!.indexOf('status');
+    return rows
+      .filter((r) => r[0] === 'passage_edges' && /^edge\d+$/.test(r[1] ?? ''))
+      .map((r) => {
+        const status = r[at] ?? '';
+        return { name: r[1]!, state: status.startsWith('UP') ? ('up' as const) : status.startsWith('NOLB') ? ('draining' as const) : ('down' as const) };
+      });
+  };
+  const stickTable = async () => {
+    // "0x55d0…: key=<id> use=0 exp=599990 shard=0 server_id=2 server_key=edge2"
+    const out = await command('show table passage_edges');
+    return new Map([...out.matchAll(/key=(\S+) .*?server_id=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
   };
   return {
     port,
     pid: child.pid ?? null,
     log: () => log,
     servers,
+    stickTable,
     async untilReady(count) {
       for (let i = 0; i < 400; i++) {
         if ((await servers()).filter((s) => s.state === 'up').length >= count) return;
