@@ -42,6 +42,9 @@ export interface RunningEdge {
   close(): Promise<void>;
 }
 
+/** Draining: a stream whose last bytes went to the client and that has been quiet this long is ended. */
+export const DRAIN_QUIET_MS = 200;
+
 export async function startEdge(config: EdgeConfig, logger: Logger): Promise<RunningEdge> {
   const started = Date.now();
   const metrics = createEdgeMetrics();
@@ -186,9 +189,11 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       const deadline = Date.now() + config.drainTimeoutMs;
       while ((registry.size > 0 || webtransportSessions > 0) && Date.now() < deadline && !closing) {
         await delay(100);
+        // A browser reuses a keep-alive connection for as long as it lives: end each at a quiet moment.
+        registry.closeQuiet(DRAIN_QUIET_MS);
         registry.reap(Date.now());
       }
-      logger.info({ sessions: registry.size, webtransportSessions }, registry.size + webtransportSessions > 0 ? 'drain deadline: cutting what is left' : 'drained');
+      logger.info({ sessions: registry.size, streams: registry.streamCount, webtransportSessions }, registry.size + webtransportSessions > 0 ? 'drain deadline: cutting what is left' : 'drained');
       await close();
     })());
   return { url: listener.url, port: listener.port, adminUrl: adminListener.url, registry, webtransport, drain, close };

@@ -126,6 +126,11 @@ export class SessionRegistry {
     for (const s of this.sessions.values()) s.upstream.goaway();
   }
 
+  /** Draining: every session's streams that sit at a quiet moment are ended (FIN both ways). */
+  closeQuiet(quietMs: number): void {
+    for (const s of this.sessions.values()) s.upstream.closeQuiet(quietMs);
+  }
+
   end(session: EdgeSession, reason: EndReason): void {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);

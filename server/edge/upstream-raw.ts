@@ -87,6 +87,9 @@ export class RawUpstream implements Upstream {
     });
   }
 
+  /** Raw mode carries one connection a meek-v1 client cannot reopen elsewhere: it runs to the deadline. */
+  closeQuiet(): void {}
+
   /** A raw session has no GOAWAY: it is over only when its upstream is. */
   get movedAway(): boolean {
     return this.finished;

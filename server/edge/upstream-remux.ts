@@ -86,6 +86,10 @@ export class RemuxUpstream implements Upstream {
     return this.mux.goawayAcknowledged && this.mux.streamCount === 0 && this.downstream.size === 0;
   }
 
+  closeQuiet(quietMs: number): void {
+    this.exit.closeQuiet(quietMs);
+  }
+
   /** A graceful GOAWAY: open streams go on; the registry ends the session once it has moved away. */
   goaway(): void {
     this.mux.goaway(GoawayCode.NORMAL);

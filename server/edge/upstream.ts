@@ -18,6 +18,8 @@ export interface Upstream {
   relieve(): void;
   /** Ask the client to stop (remux: GOAWAY); the session ends once drained. */
   goaway(): void;
+  /** Draining: ends the streams that sit at a quiet moment (remux; raw has none to end). */
+  closeQuiet(quietMs: number): void;
   /** After goaway(): the client has read it and nothing is left to carry, so the session may end now. */
   readonly movedAway: boolean;
   close(): void;

@@ -7,7 +7,7 @@ import type { PaddingPolicy } from '../../shared/remux/padding.ts';
 import type { PassageError } from '../../shared/errors.ts';
 import { Mux, type MuxSink } from '../../shared/remux/mux.ts';
 import type { Dial } from './dialer.ts';
-import { relayStream, type RelayEvents } from './stream-relay.ts';
+import { relayStream, type Relay, type RelayEvents } from './stream-relay.ts';
 
 /** What the edge counts and logs about tunneled streams, whichever transport carried them. */
 export type ExitEvents = Omit<RelayEvents, 'onClose'> & {
@@ -52,10 +52,13 @@ export interface ExitMux {
   readonly mux: Mux;
   /** Streams of this session still open. */
   readonly streamCount: number;
+  /** Ends (FIN both ways) every stream at a quiet moment (socket-stream.ts); how many it ended. */
+  closeQuiet(quietMs: number): number;
 }
 
 export function createExitMux(o: ExitMuxOptions): ExitMux {
   let streams = 0;
+  const relays = new Set<Relay>();
   const mux = new Mux({
     role: 'acceptor',
     maxStreams: o.maxStreams,
@@ -69,13 +72,15 @@ export function createExitMux(o: ExitMuxOptions): ExitMux {
     onStream: (stream) => {
       streams++;
       o.events.onStreamOpen();
-      relayStream(stream, o.dial, {
+      const relay = relayStream(stream, o.dial, {
         ...o.events,
         onClose: () => {
           streams--;
+          relays.delete(relay);
           o.events.onStreamClose();
         },
       });
+      relays.add(relay);
     },
     onClose: (error) => {
       if (error) o.events.onProtocolError(error);
@@ -86,6 +91,12 @@ export function createExitMux(o: ExitMuxOptions): ExitMux {
     mux,
     get streamCount() {
       return streams;
+    },
+    closeQuiet(quietMs) {
+      const now = Date.now();
+      let n = 0;
+      for (const r of relays) if (r.closeIfQuiet(quietMs, now)) n++;
+      return n;
     },
   };
 }

@@ -49,8 +49,22 @@ export function creditedWriter(socket: net.Socket, stream: MuxStream): { write(p
   };
 }
 
-export function joinSocketStream(socket: net.Socket, stream: MuxStream, options: JoinOptions, events: JoinEvents = {}): void {
+/** A joined pair, as a draining edge sees it. */
+export interface JoinedStream {
+  /**
+   * Ends the pair with FIN both ways if it is at a quiet moment — its last bytes went toward the
+   * stream's peer, nothing has moved for `quietMs`, nothing waits for the socket — which is where
+   * a keep-alive connection sits between a response and the next request. True if it did.
+   */
+  closeIfQuiet(quietMs: number, now: number): boolean;
+}
+
+export function joinSocketStream(socket: net.Socket, stream: MuxStream, options: JoinOptions, events: JoinEvents = {}): JoinedStream {
   let closed = false;
+  /** Ended by closeIfQuiet: the socket's late bytes (a TLS close_notify) have nowhere to go. */
+  let quietEnded = false;
+  let lastMoved = Date.now();
+  let lastToPeer = false;
   const writer = creditedWriter(socket, stream);
   const finish = () => {
     if (closed) return;
@@ -68,6 +82,8 @@ export function joinSocketStream(socket: net.Socket, stream: MuxStream, options:
   socket.setNoDelay(true);
   stream.attach({
     data(piece) {
+      lastMoved = Date.now();
+      lastToPeer = false;
       events.onBytes?.(piece.length, 0);
       writer.write(piece);
     },
@@ -85,19 +101,32 @@ export function joinSocketStream(socket: net.Socket, stream: MuxStream, options:
     },
   });
   socket.on('data', (chunk: Buffer) => {
+    if (quietEnded) return;
+    lastMoved = Date.now();
+    lastToPeer = true;
     events.onBytes?.(0, chunk.length);
     if (!stream.write(chunk)) socket.pause();
   });
   socket.on('end', () => {
+    if (quietEnded) return;
     if (wasReset(socket)) abort(options.abortCode);
     else stream.end();
   });
-  socket.on('error', () => abort(options.abortCode));
+  socket.on('error', () => (quietEnded ? socket.destroy() : abort(options.abortCode)));
   socket.on('close', () => {
     // Closed without its FIN having arrived: never let that look like a clean end.
-    if (!socket.readableEnded) abort(options.abortCode);
+    if (!socket.readableEnded && !quietEnded) abort(options.abortCode);
     finish();
   });
+  return {
+    closeIfQuiet(quietMs, now) {
+      if (closed || quietEnded || !lastToPeer || now - lastMoved < quietMs || socket.writableLength > 0 || socket.readableEnded) return false;
+      quietEnded = true;
+      stream.end();
+      socket.end();
+      return true;
+    },
+  };
 }
 
 /**

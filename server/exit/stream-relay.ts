@@ -5,7 +5,7 @@
  */
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
-import { joinSocketStream } from './socket-stream.ts';
+import { joinSocketStream, type JoinedStream } from './socket-stream.ts';
 import type { Dial } from './dialer.ts';
 
 export interface RelayEvents {
@@ -20,8 +20,14 @@ function dialCode(error: unknown): number {
   return typeof code === 'number' ? code : ResetCode.UNREACHABLE;
 }
 
-export function relayStream(stream: MuxStream, dial: Dial, events: RelayEvents): void {
+/** The relay of one stream: joined once its destination answers (edge drain closes quiet ones). */
+export interface Relay {
+  closeIfQuiet(quietMs: number, now: number): boolean;
+}
+
+export function relayStream(stream: MuxStream, dial: Dial, events: RelayEvents): Relay {
   let cancelled = false;
+  let joined: JoinedStream | null = null;
   // Only a reset handler while dialing: data and a FIN wait in the stream for the join.
   stream.attach({
     reset(code) {
@@ -33,7 +39,7 @@ export function relayStream(stream: MuxStream, dial: Dial, events: RelayEvents):
   dial(stream.destination).then(
     (socket) => {
       if (cancelled) return void socket.destroy();
-      joinSocketStream(
+      joined = joinSocketStream(
         socket,
         stream,
         { abortCode: ResetCode.CONNECTION_RESET },
@@ -52,4 +58,5 @@ export function relayStream(stream: MuxStream, dial: Dial, events: RelayEvents):
       events.onClose();
     },
   );
+  return { closeIfQuiet: (quietMs, now) => joined?.closeIfQuiet(quietMs, now) ?? false };
 }

@@ -41,6 +41,9 @@ function pingPong(stream: MuxStream) {
   let got: Uint8Array[] = [];
   let waiting: { want: number; resolve(b: Uint8Array): void; reject(e: Error): void } | null = null;
   let failed: Error | null = null;
+  let endedBy: (() => void) | null = null;
+  const ended = new Promise<void>((r) => (endedBy = r));
+  let isEnded = false;
   const check = () => {
     const have = got.reduce((n, p) => n + p.length, 0);
     if (waiting && have >= waiting.want) {
@@ -56,12 +59,21 @@ function pingPong(stream: MuxStream) {
       stream.consume(p.length);
       check();
     },
+    end: () => {
+      isEnded = true;
+      endedBy!();
+    },
     reset: (code) => {
       failed = Object.assign(new Error(`reset 0x0${code}`), { code });
       waiting?.reject(failed);
     },
   });
   return {
+    /** The edge ended the stream (FIN toward us). */
+    ended,
+    get isEnded() {
+      return isEnded;
+    },
     async round(size = 8192): Promise<void> {
       if (failed) throw failed;
       const msg = randomBytes(size);
@@ -235,13 +247,31 @@ describe('edges behind HAProxy (deploy/haproxy.cfg)', () => {
     url = `https://127.0.0.1:${haproxy.port}/m/`;
   });
 
-  it('SIGTERM drains an edge: out of balancing first, its sessions told to move (GOAWAY), open streams finish, then exit 0', async () => {
+  it('SIGTERM drains an edge: out of balancing first, its sessions told to move (GOAWAY), busy streams finish, quiet ones end with FIN, then exit 0', async () => {
+    const silent = await listen((sock) => sock.resume()); // reads, never answers: a request waiting for its response
     const sessions = Array.from({ length: 12 }, () => client());
-    const talks = sessions.map((c) => pingPong(c.mux.open(ECHO(echo.port))));
-    await Promise.all(talks.map((t) => t.round()));
+    const busy = sessions.map((c) => pingPong(c.mux.open(ECHO(echo.port))));
+    await Promise.all(busy.map((t) => t.round()));
     const where = await Promise.all(sessions.map(edgeOf));
     const drainee = where[0]!;
     const mine = sessions.filter((_, i) => where[i] === drainee);
+    // On the drainee: a keep-alive connection between requests (its last bytes came back), and one waiting for an answer.
+    const idle = pingPong(mine[0]!.mux.open(ECHO(echo.port)));
+    await idle.round();
+    const waiting = mine[0]!.mux.open(ECHO(silent.port));
+    let waitingEnded = false;
+    waiting.attach({ end: () => (waitingEnded = true), reset: () => (waitingEnded = true) });
+    waiting.write(randomBytes(100));
+    let talking = true;
+    const talks = busy.map(async (t) => {
+      let rounds = 0;
+      while (talking || rounds < 3) {
+        await t.round(2048);
+        rounds++;
+      }
+      t.end();
+      return rounds;
+    });
     const exited = edges[drainee]!.stop('SIGTERM');
     await until('HAProxy to see the edge draining', async () => (await haproxy.servers())[drainee]!.state === 'draining');
     // New sessions go elsewhere while the drainee still serves its own.
@@ -250,8 +280,12 @@ describe('edges behind HAProxy (deploy/haproxy.cfg)', () => {
     expect((await Promise.all(fresh.map(edgeOf))).filter((e) => e === drainee)).toEqual([]);
     // Its sessions are told to move: no new stream may open on them, and the open ones go on.
     await until('GOAWAY at the drainee\'s clients', async () => mine.every((c) => !c.mux.canOpen));
-    for (let i = 0; i < 5; i++) await Promise.all(talks.map((t) => t.round()));
-    for (const t of talks) t.end();
+    await idle.ended;
+    expect(waitingEnded).toBe(false);
+    waiting.reset(0x05);
+    talking = false;
+    expect(Math.min(...(await Promise.all(talks)))).toBeGreaterThanOrEqual(3);
     expect(await exited).toBe(0);
+    silent.close();
   });
 });

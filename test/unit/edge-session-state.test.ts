@@ -120,6 +120,7 @@ class StandInUpstream implements Upstream {
   goaway() {
     this.told++;
   }
+  closeQuiet() {}
   close() {
     this.closed++;
   }
