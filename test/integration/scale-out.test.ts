@@ -19,6 +19,8 @@ import { exchange } from '../support/stream-exchange.ts';
 import { edgePorts, selfSigned, startHaproxy, type Haproxy } from '../support/reverse-proxies.ts';
 import { concat } from '../support/bytes.ts';
 import { decodeProxyV2 } from '../../shared/proxy-protocol.ts';
+import { encodeDestination } from '../../shared/eagersocks.ts';
+import { startWebTransportClient } from '../support/webtransport-client.ts';
 import type { MeekMux } from '../../shared/meek/meek-mux.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 
@@ -102,6 +104,19 @@ describe('edges behind HAProxy (deploy/haproxy.cfg)', () => {
     clients.push(c);
     return c;
   };
+  /** A GET over HTTPS trusting the test's certificate, its JSON answer. */
+  const getJson = (target: string, headers: Record<string, string>) =>
+    new Promise<unknown>((resolve, reject) => {
+      https
+        .get(target, { ca: tls.ca, headers, agent: false }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d));
+          res.on('end', () => resolve(JSON.parse(text)));
+        })
+        .on('error', reject);
+    });
+  const streamsOpened = async (e: Companion) =>
+    Number(/passage_edge_streams_opened_total\{transport="webtransport"\} (\d+)/.exec(await (await fetch(`${e.adminUrl}/metrics`)).text())?.[1] ?? 0);
   /** Which edge (0-based) HAProxy holds a session to. */
   const edgeOf = async (c: MeekMux) => (await haproxy.stickTable()).get(c.session.id)! - 1;
 
@@ -209,6 +224,42 @@ describe('edges behind HAProxy (deploy/haproxy.cfg)', () => {
       await front.close();
       await Promise.all(raw.map((e) => e.stop()));
       await upstream.close();
+    }
+  });
+
+  it("WebTransport: discovery through HAProxy hands out one edge's own URL (its --wt-advertise, or its ready line's) and hashes, and that edge carries the session", async () => {
+    const wt = await Promise.all(
+      [0, 1].map(async (i) => {
+        const e = await startCompanion(['edge', ...EDGE_ARGS, '--auth-token', 'scale-out-token-0123456789', '--wt-listen', '127.0.0.1:0', '--config-dir', path.join(dir, `wt-${i}`)]);
+        const offer = (await (await fetch(`${e.url}/m/config`, { headers: { 'x-meek-auth': 'scale-out-token-0123456789' } })).json()) as { webtransport: { url: string; certificateHashes: string[] } };
+        return { edge: e, offer: offer.webtransport };
+      }),
+    );
+    const front = await startHaproxy({ edges: wt.map((w) => edgePorts(w.edge)), tls });
+    const quic = startWebTransportClient();
+    const greeter = await listen((socket) => socket.end('hello from the edge\n'));
+    try {
+      await front.untilReady(2);
+      expect(wt[0]!.offer.url).not.toBe(wt[1]!.offer.url);
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const body = ((await getJson(`https://127.0.0.1:${front.port}/m/config`, { 'x-meek-auth': 'scale-out-token-0123456789' })) as { webtransport: { url: string; certificateHashes: string[] } }).webtransport;
+        // Always one edge's own pair: its URL with its hashes, never a mix.
+        expect(wt.map((w) => w.offer)).toContainEqual(body);
+        seen.add(body.url);
+      }
+      expect(seen.size).toBe(2);
+      const chosen = wt[1]!;
+      const before = await streamsOpened(chosen.edge);
+      const r = await quic.builtin(`${chosen.offer.url}?token=scale-out-token-0123456789`, chosen.offer.certificateHashes[0]!, encodeDestination(ECHO(greeter.port)));
+      expect(r).toMatchObject({ ready: true, fin: true, text: 'hello from the edge\n' });
+      expect(await streamsOpened(chosen.edge)).toBe(before + 1);
+      expect(await streamsOpened(wt[0]!.edge)).toBe(0);
+    } finally {
+      quic.stop();
+      await greeter.close();
+      await front.close();
+      await Promise.all(wt.map((w) => w.edge.stop()));
     }
   });
 
