@@ -9,10 +9,9 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { meekMux } from '../support/node-meek.ts';
-import { rssBytes, startCompanion, type Companion } from '../support/processes.ts';
+import { cpuSeconds, rssBytes, startCompanion, type Companion } from '../support/processes.ts';
 import { echoServer, sourceServer, type TestServer } from '../support/servers.ts';
 
 export interface LoadFigures {
@@ -31,12 +30,6 @@ export const LOAD_SHARE = 32;
 export const LOAD_MEMORY = 4 * 1024 ** 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-
-/** CPU seconds (user + system) the process has used, from /proc. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
-}
 
 /** The background: sessions × streams from many addresses, each stream echoing 1 KiB every 2 s. */
 async function background(edge: Companion, echo: TestServer): Promise<() => void> {

@@ -7,7 +7,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { startCompanion, rssBytes, type Companion } from '../support/processes.ts';
 import { listen, sourceServer, type TestServer } from '../support/servers.ts';
-import { meekMux } from '../support/node-meek.ts';
+import { meekMux, type NodeMeekOptions } from '../support/node-meek.ts';
+import type { MeekMux } from '../../shared/meek/meek-mux.ts';
 
 export interface ThroughputResult {
   direction: 'up' | 'down';
@@ -55,10 +56,24 @@ export function delayRelay(targetPort: number, oneWayMs: number): Promise<DelayR
   );
 }
 
-/** Moves `bytesPerSession` in one direction over `sessions` parallel meek sessions; MB/s. */
-async function transfer(edgeUrl: string, target: TestServer, direction: 'up' | 'down', sessions: number, bytesPerSession: number): Promise<number> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: sessions * 2 });
-  const clients = Array.from({ length: sessions }, () => meekMux({ url: edgeUrl, agent }));
+/**
+ * Moves `bytesPerSession` in one direction over `sessions` parallel meek sessions; MB/s. The
+ * sessions are meek v1 over plain HTTP unless `client` makes them otherwise.
+ */
+export async function transfer(
+  edgeUrl: string,
+  target: TestServer,
+  direction: 'up' | 'down',
+  sessions: number,
+  bytesPerSession: number,
+  client?: { agent: http.Agent; options?: Partial<NodeMeekOptions>; made?: (c: MeekMux) => void },
+): Promise<number> {
+  const agent = client?.agent ?? new http.Agent({ keepAlive: true, maxSockets: sessions * 2 });
+  const clients = Array.from({ length: sessions }, () => {
+    const c = meekMux({ url: edgeUrl, agent, ...client?.options });
+    client?.made?.(c);
+    return c;
+  });
   const chunk = new Uint8Array(64 * 1024);
   const start = process.hrtime.bigint();
   await Promise.all(
@@ -91,7 +106,7 @@ async function transfer(edgeUrl: string, target: TestServer, direction: 'up' | '
   );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   for (const c of clients) c.session.close();
-  agent.destroy();
+  if (!client) agent.destroy();
   return (sessions * bytesPerSession) / 1e6 / seconds;
 }
 

@@ -7,6 +7,7 @@ import { benchRemux, benchYamux, type MuxBenchResult } from './mux-throughput.ts
 import { benchEdgeThroughput, benchIdleSessions } from './edge-throughput.ts';
 import { benchEdgeLoad } from './edge-load.ts';
 import { benchShape } from './shape-classifier.ts';
+import { benchScaleOut } from './scale-out.ts';
 
 interface Row {
   section: string;
@@ -86,12 +87,27 @@ async function shapeSection(rows: Row[]): Promise<void> {
   }
 }
 
+async function scaleSection(rows: Row[]): Promise<void> {
+  const results = await benchScaleOut();
+  const one = results[0]!;
+  for (const r of results) {
+    const section = `scale-out: ${r.sessions} meek v2 sessions through HAProxy (TLS), ${r.edges} edge${r.edges > 1 ? 's' : ''}`;
+    rows.push({ section, name: 'download, aggregate', value: r.downMBs, unit: 'MB/s', note: r === one ? '' : `×${(r.downMBs / one.downMBs).toFixed(2)} of 1 edge` });
+    rows.push({ section, name: 'upload, aggregate', value: r.upMBs, unit: 'MB/s', note: r === one ? '' : `×${(r.upMBs / one.upMBs).toFixed(2)} of 1 edge` });
+    rows.push({ section, name: 'edges RSS, together', value: r.edgesRssMiB, unit: 'MiB', note: `HAProxy ${r.haproxyRssMiB.toFixed(0)} MiB` });
+    const mean = r.spread.reduce((a, b) => a + b, 0) / r.spread.length;
+    rows.push({ section, name: 'sessions per edge, largest ÷ mean', value: Math.max(...r.spread) / mean, unit: '×', note: `sessions per edge: ${r.spread.join(', ')}` });
+    rows.push({ section, name: 'edge CPU, all edges', value: r.edgeCpu.reduce((a, b) => a + b, 0), unit: 's', note: `per edge ${r.edgeCpu.map((c) => c.toFixed(1)).join(', ')} s; HAProxy ${r.haproxyCpu.toFixed(1)} s; 2 cores shared with the client` });
+  }
+}
+
 const SECTIONS: Record<string, (rows: Row[]) => Promise<void> | void> = {
   codec: codecSection,
   mux: muxSection,
   edge: edgeSection,
   load: loadSection,
   shape: shapeSection,
+  scale: scaleSection,
 };
 
 async function main(): Promise<void> {

@@ -97,6 +97,13 @@ export function runCompanion(args: string[], env: Record<string, string> = {}): 
   });
 }
 
+/** CPU seconds (user + system) a process has used, from /proc (Linux). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
 /** Resident set size of a process, from /proc (Linux). */
 export async function rssBytes(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises');
