@@ -191,6 +191,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         await delay(100);
         // A browser reuses a keep-alive connection for as long as it lives: end each at a quiet moment.
         registry.closeQuiet(DRAIN_QUIET_MS);
+        webtransport?.closeQuiet(DRAIN_QUIET_MS);
         registry.reap(Date.now());
       }
       logger.info({ sessions: registry.size, streams: registry.streamCount, webtransportSessions }, registry.size + webtransportSessions > 0 ? 'drain deadline: cutting what is left' : 'drained');

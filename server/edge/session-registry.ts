@@ -126,7 +126,7 @@ export class SessionRegistry {
     for (const s of this.sessions.values()) s.upstream.goaway();
   }
 
-  /** Draining: every session's streams that sit at a quiet moment are ended (FIN both ways). */
+  /** Draining: every session's streams that sit at a quiet moment are ended (FIN to the client). */
   closeQuiet(quietMs: number): void {
     for (const s of this.sessions.values()) s.upstream.closeQuiet(quietMs);
   }

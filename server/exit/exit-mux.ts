@@ -52,7 +52,7 @@ export interface ExitMux {
   readonly mux: Mux;
   /** Streams of this session still open. */
   readonly streamCount: number;
-  /** Ends (FIN both ways) every stream at a quiet moment (socket-stream.ts); how many it ended. */
+  /** Ends (FIN to the client) every stream at a quiet moment (socket-stream.ts); how many it ended. */
   closeQuiet(quietMs: number): number;
 }
 

@@ -52,7 +52,7 @@ export function creditedWriter(socket: net.Socket, stream: MuxStream): { write(p
 /** A joined pair, as a draining edge sees it. */
 export interface JoinedStream {
   /**
-   * Ends the pair with FIN both ways if it is at a quiet moment — its last bytes went toward the
+   * Ends the pair — FIN toward the stream's peer, the socket closed — if it is at a quiet moment — its last bytes went toward the
    * stream's peer, nothing has moved for `quietMs`, nothing waits for the socket — which is where
    * a keep-alive connection sits between a response and the next request. True if it did.
    */
@@ -123,7 +123,8 @@ export function joinSocketStream(socket: net.Socket, stream: MuxStream, options:
       if (closed || quietEnded || !lastToPeer || now - lastMoved < quietMs || socket.writableLength > 0 || socket.readableEnded) return false;
       quietEnded = true;
       stream.end();
-      socket.end();
+      // Closed, not half-closed: a destination that would keep its side open must not hold the drain.
+      socket.destroy();
       return true;
     },
   };

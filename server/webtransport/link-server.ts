@@ -9,7 +9,7 @@ import { concat } from '../../shared/bytes.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import { decodeSessionRequest, encodeSessionAnswer, type SessionRequest } from '../../shared/webtransport-link.ts';
 import type { Dial } from '../exit/dialer.ts';
-import { createExitMux, type ExitBudget, type ExitEvents } from '../exit/exit-mux.ts';
+import { createExitMux, type ExitBudget, type ExitEvents, type ExitMux } from '../exit/exit-mux.ts';
 
 /** A front that connects and never asks is dropped. */
 const HELLO_TIMEOUT_MS = 5000;
@@ -30,12 +30,18 @@ export interface LinkServerOptions {
 }
 
 export interface LinkServer {
+  /**
+   * Draining: ends each session's streams that sit at a quiet moment, and each session left with
+   * none (the client then falls back to meek and rediscovers, through the balancer, another edge).
+   */
+  closeQuiet(quietMs: number): void;
   close(): Promise<void>;
 }
 
 export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer> {
   const { socketPath } = o;
   const open = new Set<net.Socket>();
+  const sessions = new Map<net.Socket, ExitMux>();
 
   const server = net.createServer((socket) => {
     open.add(socket);
@@ -65,7 +71,7 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
   const serveSession = (socket: net.Socket, early: Uint8Array) => {
     o.onSessionOpen();
     let blocked = false;
-    const { mux } = createExitMux({
+    const exit = createExitMux({
       maxStreams: o.maxStreams,
       budget: o.budget,
       dial: o.dial,
@@ -81,6 +87,8 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
       },
       onClose: () => socket.end(),
     });
+    const { mux } = exit;
+    sessions.set(socket, exit);
     const unaccount = o.budget.track({ memoryUsed: () => socket.writableLength + mux.memoryUsed, relieve: () => mux.relieve() });
     socket.on('drain', () => {
       if (!blocked) return;
@@ -89,6 +97,7 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
     });
     socket.on('data', (chunk: Buffer) => mux.receive(chunk));
     socket.on('close', () => {
+      sessions.delete(socket);
       unaccount();
       mux.destroy(undefined, ResetCode.CANCELLED);
       o.onSessionClose();
@@ -101,6 +110,12 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
     server.listen(socketPath, () => resolve());
   });
   return {
+    closeQuiet(quietMs) {
+      for (const [socket, exit] of sessions) {
+        exit.closeQuiet(quietMs);
+        if (exit.streamCount === 0) socket.end();
+      }
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of open) s.destroy();

@@ -46,6 +46,8 @@ export interface RunningWebTransport {
    * restarted on the new certificate. Runs hourly; true when it rotated.
    */
   rotate(): Promise<boolean>;
+  /** Draining: quiet streams end, and sessions left without a stream (link-server.ts). */
+  closeQuiet(quietMs: number): void;
   close(): Promise<void>;
 }
 
@@ -100,6 +102,7 @@ export async function startWebTransport(o: WebTransportOptions): Promise<Running
     front,
     rotate,
     discovery: () => ({ url, certificateHashes: hashes }),
+    closeQuiet: (quietMs) => link.closeQuiet(quietMs),
     close: async () => {
       clearInterval(timer);
       await front.close();

@@ -639,3 +639,27 @@ describe('edge WebTransport: the supervised front', () => {
     for (const p of pids) expect(alive(p), `front pid ${p}`).toBe(false);
   });
 });
+
+describe('edge WebTransport: SIGTERM drains', () => {
+  it('new sessions are refused, a quiet stream ends with FIN, the session left without streams is closed, and the edge exits 0', async () => {
+    const edge = await startWtEdge(['--allow-private', '--auth-token', TOKEN, '--drain-timeout', '300']);
+    const client = startWebTransportClient();
+    // Sends its greeting and then keeps the connection open: a keep-alive connection between two requests.
+    const greeter = await listen((socket) => socket.write('hello, then quiet\n'));
+    try {
+      const session = await client.session(edge.sessionUrl, edge.hash);
+      const quiet = client.stream(session, { head: toLoopback(greeter.port), readTimeoutMs: 40_000 });
+      await waitFor('the stream to be open at the edge', async () => (await edge.health()).webtransportSessions === 1 && /passage_edge_streams 1\b/.test(await edge.metrics()));
+      const exited = edge.process.stop('SIGTERM');
+      await waitFor('the drain to refuse new sessions', async () => (await client.connect(edge.sessionUrl, edge.hash)).status === 503);
+      const r = await quiet;
+      expect(r, JSON.stringify(r)).toMatchObject({ fin: true, readTimedOut: false, readError: null, received: 'hello, then quiet\n'.length });
+      // With --drain-timeout 300 the edge exits within the test only if the drain closed the session itself.
+      expect(await exited).toBe(0);
+    } finally {
+      client.stop();
+      await greeter.close();
+      await edge.process.stop();
+    }
+  });
+});
