@@ -76,12 +76,17 @@ export function decodeProxyV2(buf: Uint8Array): { header: ProxyHeader; length: n
   };
 }
 
-/** A PROXY v2 header for a TCP connection from `source` to `destination` (both IPv4 or both IPv6), no TLVs. */
+/**
+ * A PROXY v2 header for a TCP connection from `source` to `destination`, no TLVs: INET for two
+ * IPv4 addresses, else INET6 (an IPv4 one beside an IPv6 one written IPv4-mapped, as a dual-stack
+ * socket would report it).
+ */
 export function encodeProxyV2(source: ProxyEndpoint, destination: ProxyEndpoint): Uint8Array {
   const v4 = [parseIPv4(source.address), parseIPv4(destination.address)];
-  const v6 = [parseIPv6(source.address), parseIPv6(destination.address)];
   const ipv4 = v4[0] !== null && v4[1] !== null;
-  if (!ipv4 && (v6[0] === null || v6[1] === null)) throw new ProxyProtocolError('UNSUPPORTED', 'PROXY v2 needs two IPv4 or two IPv6 addresses');
+  const asV6 = (address: string, n: number | null) => (n !== null ? parseIPv6(`::ffff:${address}`) : parseIPv6(address));
+  const v6 = [asV6(source.address, v4[0]!), asV6(destination.address, v4[1]!)];
+  if (!ipv4 && (v6[0] === null || v6[1] === null)) throw new ProxyProtocolError('UNSUPPORTED', 'PROXY v2 needs IPv4 or IPv6 addresses');
   const size = ipv4 ? 4 : 16;
   const out = new Uint8Array(16 + 2 * size + 4);
   out.set(PROXY_V2_SIGNATURE, 0);

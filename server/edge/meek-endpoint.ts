@@ -32,15 +32,6 @@ export interface MeekEndpointOptions extends Pick<EdgeConfig, 'mode' | 'upstream
   logger: Logger;
 }
 
-/** The PROXY v2 header for a raw upstream; a client and destination of different families are named as IPv6 (v4-mapped). */
-function proxyPreamble(from: ClientAddress): Uint8Array {
-  const v6 = (a: string) => (a.includes(':') ? a : `::ffff:${a}`);
-  const mixed = from.source.address.includes(':') !== from.destination.address.includes(':');
-  return mixed
-    ? encodeProxyV2({ ...from.source, address: v6(from.source.address) }, { ...from.destination, address: v6(from.destination.address) })
-    : encodeProxyV2(from.source, from.destination);
-}
-
 export function createMeekEndpoint(o: MeekEndpointOptions) {
   const { metrics, logger } = o;
   const openUpstream = async (from: ClientAddress, v2: boolean): Promise<Upstream> => {
@@ -66,7 +57,7 @@ export function createMeekEndpoint(o: MeekEndpointOptions) {
     const target = o.upstream!;
     try {
       // As Tor's meek-server tells its relay the client through the extended ORPort.
-      const preamble = o.upstreamProxyProtocol ? proxyPreamble(from) : null;
+      const preamble = o.upstreamProxyProtocol ? encodeProxyV2(from.source, from.destination) : null;
       return await RawUpstream.connect(target.host, target.port, o.dialTimeoutMs, bufferLimit, o.events.onBytes, preamble);
     } catch (e) {
       metrics.dialErrors.inc({ reason: 'raw-upstream' });

@@ -13,7 +13,10 @@ describe('PROXY v2', () => {
     expect(v4).toEqual(hex('0d0a0d0a000d0a515549540a 21 11 000c c0000201 c6336402 dc04 01bb'));
     const v6 = encodeProxyV2({ address: '2001:db8::1', port: 1 }, { address: '2001:db8::2', port: 2 });
     expect(v6).toEqual(hex('0d0a0d0a000d0a515549540a 21 21 0024 20010db8000000000000000000000001 20010db8000000000000000000000002 0001 0002'));
-    expect(() => encodeProxyV2({ address: '192.0.2.1', port: 1 }, { address: '::1', port: 2 })).toThrow(ProxyProtocolError);
+    // Mixed families: INET6, the IPv4 side IPv4-mapped. A name is no address.
+    const mixed = encodeProxyV2({ address: '192.0.2.1', port: 1 }, { address: '2001:db8::2', port: 2 });
+    expect(mixed).toEqual(hex('0d0a0d0a000d0a515549540a 21 21 0024 00000000000000000000ffffc0000201 20010db8000000000000000000000002 0001 0002'));
+    expect(() => encodeProxyV2({ address: 'example.net', port: 1 }, { address: '::1', port: 2 })).toThrow(ProxyProtocolError);
   });
 
   it('reads back what it writes, for any IPv4 or IPv6 pair, with TLVs after the addresses skipped', () => {
