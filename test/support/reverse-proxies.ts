@@ -180,13 +180,24 @@ export async function startHaproxy(o: { edges: EdgePorts[]; tls: { pem?: string 
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));
   await untilSocket(stats, child, () => log);
-  const command = (line: string) =>
+  const once = (line: string) =>
     new Promise<string>((resolve, reject) => {
       let out = '';
       const c = net.connect(stats, () => c.end(line + '\n'));
       c.setEncoding('utf8').on('data', (d: string) => (out += d));
       c.on('end', () => resolve(out)).on('error', reject);
     });
+  // A busy HAProxy's stats socket may have its backlog full for a moment (EAGAIN): ask again.
+  const command = async (line: string): Promise<string> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await once(line);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt >= 50) throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  };
   const servers = async () => {
     // `show stat` CSV: pxname,svname,…,status (UP, DOWN, NOLB: its check said 404, MAINT, …)
     const rows = (await command('show stat')).split('\n').map((l) => l.split(','));
