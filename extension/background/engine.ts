@@ -10,9 +10,9 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { checkSettings, DEFAULT_SETTINGS, edgeUrlProblem, type PassageSettings } from '../../shared/settings.ts';
 import type { EngineStatus, SiteCounters } from '../lib/api.ts';
-import { siteOf, coveredBy, type Rules } from '../lib/pac.ts';
+import { decide, normalizeRules, siteOf, type Rules } from '../lib/rules.ts';
 import type { LinkState } from './bridge-link.ts';
-import { DEFAULT_RULES, type Store } from './store.ts';
+import { DEFAULT_RULES, type SessionStore, type Store } from './store.ts';
 import type { TunnelStatus } from './tunnel.ts';
 
 /** How long byte counters wait before they are written (they change with every chunk). */
@@ -21,7 +21,9 @@ const SAVE_DELAY_MS = 2000;
 export interface EngineDeps {
   store: Store;
   /** Applies the PAC and the WebRTC guard to the browser. */
-  applyProxy(rules: Rules, bridgePort: number, edgeUrl: string, guardWebRtc: boolean): Promise<unknown>;
+  applyProxy(rules: Rules, bridgePort: number, edgeUrl: string, guardWebRtc: boolean, temporary: readonly string[]): Promise<unknown>;
+  /** Temporary rules (until the browser restarts); none kept when absent. */
+  session?: SessionStore;
   /** The link to the bridge; it hands every browser connection to `onStream`. */
   link(onStream: (stream: MuxStream) => void): { connect(port: number, token: string): void; readonly state: LinkState };
   /** The transports to the edge for these settings. */
@@ -32,6 +34,8 @@ export interface EngineDeps {
 export class Engine {
   settings: PassageSettings = DEFAULT_SETTINGS;
   rules: Rules = DEFAULT_RULES;
+  /** Rules until the browser restarts. */
+  temporary: string[] = [];
   counters: Record<string, SiteCounters> = {};
   private tunnel: ReturnType<EngineDeps['tunnel']> | null = null;
   private transportKey = '';
@@ -57,9 +61,10 @@ export class Engine {
 
   private async boot(): Promise<void> {
     const { store } = this.deps;
-    const [settings, rules, counters] = await Promise.all([store.load('settings'), store.load('rules'), store.load('counters')]);
+    const [settings, rules, counters, temporary] = await Promise.all([store.load('settings'), store.load('rules'), store.load('counters'), this.deps.session?.loadTemporary() ?? []]);
     this.settings = { ...DEFAULT_SETTINGS, ...settings };
     this.rules = { ...DEFAULT_RULES, ...rules };
+    this.temporary = normalizeRules(temporary);
     this.counters = counters ?? {};
     this.settingsError = null;
     await this.apply();
@@ -68,7 +73,7 @@ export class Engine {
   /** Re-applies the PAC and (re)links after any change of rules or settings. */
   async apply(): Promise<void> {
     try {
-      await this.deps.applyProxy(this.rules, this.settings.bridgePort, this.settings.edgeUrl, this.settings.guardWebRtc);
+      await this.deps.applyProxy(this.rules, this.settings.bridgePort, this.settings.edgeUrl, this.settings.guardWebRtc, this.temporary);
       this.proxyError = null;
     } catch (e) {
       this.proxyError = `could not apply the proxy settings: ${(e as Error).message}`;
@@ -115,9 +120,10 @@ export class Engine {
     });
   }
 
+  /** What a connection counts under: the rule that sent it through, else its site. */
   private siteFor(host: string): string {
     const h = host.toLowerCase();
-    return this.rules.sites.find((s) => coveredBy(h, s)) ?? siteOf(h) ?? h;
+    return decide(h, this.rules, this.temporary).rule ?? siteOf(h) ?? h;
   }
 
   private scheduleSave(): void {
@@ -157,6 +163,12 @@ export class Engine {
   async setRules(rules: Rules): Promise<void> {
     this.rules = rules;
     await this.deps.store.save('rules', rules);
+    await this.apply();
+  }
+
+  async setTemporary(temporary: string[]): Promise<void> {
+    this.temporary = normalizeRules(temporary);
+    await this.deps.session?.saveTemporary(this.temporary);
     await this.apply();
   }
 

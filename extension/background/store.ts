@@ -5,9 +5,9 @@
 import { openDB, type IDBPDatabase } from 'idb';
 import type { PassageSettings } from '../../shared/settings.ts';
 import type { SiteCounters } from '../lib/api.ts';
-import type { Rules } from '../lib/pac.ts';
+import { EMPTY_RULES, type Rules } from '../lib/rules.ts';
 
-export const DEFAULT_RULES: Rules = { enabled: true, allSites: false, sites: [] };
+export const DEFAULT_RULES: Rules = EMPTY_RULES;
 
 /** What the edge last advertised (PROTOCOL.md §4), kept for when asking again fails. */
 export interface StoredOffer {
@@ -64,3 +64,19 @@ async function save<K extends keyof Schema>(key: K, value: Schema[K]): Promise<v
 }
 
 export const indexedDbStore: Store = { load, save };
+
+/** Where temporary rules live: gone when the browser restarts (chrome.storage.session), kept while the worker sleeps. */
+export interface SessionStore {
+  loadTemporary(): Promise<string[]>;
+  saveTemporary(rules: string[]): Promise<void>;
+}
+
+export const chromeSessionStore: SessionStore = {
+  async loadTemporary() {
+    const got = (await chrome.storage.session.get('temporary')) as { temporary?: unknown };
+    return Array.isArray(got.temporary) ? got.temporary.filter((t): t is string => typeof t === 'string') : [];
+  },
+  async saveTemporary(rules) {
+    await chrome.storage.session.set({ temporary: rules });
+  },
+};

@@ -4,7 +4,7 @@
  * import only this, never the background's modules.
  */
 import type { PassageSettings } from '../../shared/settings.ts';
-import type { Rules } from './pac.ts';
+import type { Decision, Rules } from './rules.ts';
 
 export interface SiteCounters {
   up: number;
@@ -38,16 +38,39 @@ export interface EngineStatus {
 export interface TabInfo {
   id: number | null;
   url: string | null;
+  /** The site a rule for this tab would name (ASCII), null when it is no web site. */
   site: string | null;
+  /** Where the tab's host goes now, by which rule — what the PAC decides. */
+  decision: Decision | null;
   proxied: boolean;
+}
+
+/** Which list a rule goes in. */
+export type RuleList = 'sites' | 'temporary' | 'exclusions';
+
+export interface ImportSummary {
+  format: 'gfwlist' | 'v2fly' | 'plain';
+  /** New rules (already present ones not counted). */
+  added: number;
+  excluded: number;
+  skipped: number;
 }
 
 export interface PassageApi {
   status(): Promise<EngineStatus & { counters: Record<string, SiteCounters> }>;
   /** The tab a popup is about (`?tab=ID`, or the active tab when absent). */
   tab(tabId: number | null): Promise<TabInfo>;
-  /** Switches a site on or off; answers the site name the input was read as. */
-  setSite(input: string, on: boolean): Promise<string>;
+  /**
+   * Puts a rule in a list (`sites` by default) or takes it out of every list it is in; answers
+   * the rule as stored. A rule goes in one list at a time.
+   */
+  setSite(input: string, on: boolean, list?: RuleList): Promise<string>;
+  /** Where a URL or host name would go now, and by which rule. */
+  testUrl(input: string): Promise<{ host: string; decision: Decision }>;
+  /** A rule list's text (gfwlist, v2fly or plain) added to the rules. */
+  importRules(text: string): Promise<ImportSummary>;
+  /** The same, fetched from a URL first. */
+  importRulesFrom(url: string): Promise<ImportSummary>;
   setEnabled(enabled: boolean): Promise<void>;
   setAllSites(allSites: boolean): Promise<void>;
   settings(): Promise<PassageSettings>;

@@ -12,7 +12,7 @@ import { Engine } from '../../extension/background/engine.ts';
 import type { LinkState } from '../../extension/background/bridge-link.ts';
 import type { Schema, Store } from '../../extension/background/store.ts';
 import type { TunnelStatus } from '../../extension/background/tunnel.ts';
-import type { Rules } from '../../extension/lib/pac.ts';
+import type { Rules } from '../../extension/lib/rules.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { muxPair, settle } from '../support/mux-pipe.ts';
 
@@ -75,7 +75,7 @@ function world(stored: Partial<Schema> = {}) {
 describe('Engine', () => {
   it('starts from what the store kept: PAC applied, bridge linked, one tunnel; starting again changes nothing', async () => {
     const settings = { ...DEFAULT_SETTINGS, bridgePort: 9999, pairingToken: 'paired-token-0123456789' };
-    const rules: Rules = { enabled: true, allSites: false, sites: ['blocked.test'] };
+    const rules: Rules = { enabled: true, allSites: false, sites: ['blocked.test'], exclusions: [] };
     const w = world({ settings, rules });
     await w.engine.start();
     await w.engine.start();
@@ -98,7 +98,7 @@ describe('Engine', () => {
   it('new transport settings replace the tunnel; rules alone keep it', async () => {
     const w = world();
     await w.engine.start();
-    await w.engine.setRules({ enabled: true, allSites: true, sites: [] });
+    await w.engine.setRules({ enabled: true, allSites: true, sites: [], exclusions: [] });
     expect(w.tunnels).toHaveLength(1);
     await w.engine.setSettings({ ...w.engine.settings, sessions: 4 });
     expect(w.tunnels).toHaveLength(2);
@@ -132,7 +132,7 @@ describe('Engine', () => {
   });
 
   it('joins a browser connection to the tunnel byte for byte, counts it under its site and saves the counters later', async () => {
-    const w = world({ rules: { enabled: true, allSites: false, sites: ['blocked.test'] } });
+    const w = world({ rules: { enabled: true, allSites: false, sites: ['blocked.test'], exclusions: [] } });
     await w.engine.start();
     const browser = w.bridge.opener.open(SITE_DEST);
     const back: number[] = [];
