@@ -132,6 +132,16 @@ export function createApi(engine: Engine): PassageApi {
       await engine.setSettings({ ...engine.settings, ...patch });
     },
 
+    async connections() {
+      await ready();
+      return engine.connections();
+    },
+
+    async clearConnections() {
+      await ready();
+      engine.clearConnections();
+    },
+
     async exportConfig() {
       await ready();
       return encodeConfigLink(engine.settings);

@@ -12,10 +12,28 @@ const HIGH_WATER = 1024 * 1024;
 
 const KEEPALIVE_MS = 15_000;
 
+/** Why the link is down, for the popup to put in words: no token yet, nothing listening, or the bridge refused us. */
+export type LinkProblem = 'not-paired' | 'not-running' | 'refused' | 'closed';
+
 export interface LinkState {
   linked: boolean;
   rttMs: number | null;
   error: string | null;
+  problem: LinkProblem | null;
+}
+
+/**
+ * Whether something answers HTTP on the bridge's port. A refused WebSocket upgrade (403: wrong
+ * pairing token, or another extension id) looks like "nothing there" to a page; the bridge's
+ * own /status tells the two apart.
+ */
+async function bridgeAnswers(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/status`, { cache: 'no-store', credentials: 'omit', signal: AbortSignal.timeout(2000) });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export class BridgeLink {
@@ -25,7 +43,7 @@ export class BridgeLink {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private keepalive: ReturnType<typeof setInterval> | null = null;
   private target: { port: number; token: string } | null = null;
-  readonly state: LinkState = { linked: false, rttMs: null, error: null };
+  readonly state: LinkState = { linked: false, rttMs: null, error: null, problem: null };
 
   constructor(private readonly onStream: (stream: MuxStream) => void) {}
 
@@ -35,7 +53,8 @@ export class BridgeLink {
     this.disconnect();
     this.target = { port, token };
     if (!token) {
-      this.state.error = 'not paired: paste the pairing token printed by `npm start` into Passage’s options';
+      this.state.error = 'not paired: no pairing token in the options';
+      this.state.problem = 'not-paired';
       return;
     }
     this.open();
@@ -86,6 +105,7 @@ export class BridgeLink {
       this.retryMs = 100;
       this.state.linked = true;
       this.state.error = null;
+      this.state.problem = null;
       this.keepalive = setInterval(() => {
         mux.ping().then((rtt) => (this.state.rttMs = rtt), () => {});
       }, KEEPALIVE_MS);
@@ -94,11 +114,16 @@ export class BridgeLink {
     socket.onmessage = (ev) => mux.receive(new Uint8Array(ev.data as ArrayBuffer));
     socket.onclose = (ev) => {
       if (this.socket !== socket) return;
+      const wasLinked = this.state.linked;
       this.teardown();
-      this.state.error =
-        ev.code === 1006 && !this.state.linked
-          ? 'The companion is not running: start it with npm start'
-          : `link closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`;
+      this.state.error = `link closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`;
+      if (ev.code === 1006 && !wasLinked) {
+        void bridgeAnswers(target.port).then((answers) => {
+          if (this.target !== target || this.state.linked) return;
+          this.state.problem = answers ? 'refused' : 'not-running';
+          this.state.error = answers ? 'the companion refused the pairing token' : 'nothing answers on the bridge port';
+        });
+      } else this.state.problem = 'closed';
       if (this.target) {
         this.timer = setTimeout(() => this.open(), this.retryMs);
         this.retryMs = Math.min(this.retryMs * 2, 5000);

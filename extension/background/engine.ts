@@ -9,7 +9,7 @@ import { pipeStreams, type PipeEnd } from '../../shared/remux/pipe.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { checkSettings, DEFAULT_SETTINGS, edgeUrlProblem, type PassageSettings } from '../../shared/settings.ts';
-import type { EngineStatus, SiteCounters } from '../lib/api.ts';
+import type { ConnectionEntry, EngineStatus, SiteCounters } from '../lib/api.ts';
 import { decide, normalizeRules, siteOf, type Rules } from '../lib/rules.ts';
 import type { LinkState } from './bridge-link.ts';
 import { DEFAULT_RULES, type SessionStore, type Store } from './store.ts';
@@ -17,6 +17,10 @@ import type { TunnelStatus } from './tunnel.ts';
 
 /** How long byte counters wait before they are written (they change with every chunk). */
 const SAVE_DELAY_MS = 2000;
+/** The connection log keeps this many (memory only). */
+export const CONNECTION_LOG_SIZE = 300;
+/** RESET codes that say why a site could not be reached through the edge (PROTOCOL.md §2). */
+const SITE_FAILURES: ReadonlySet<number> = new Set([ResetCode.UNREACHABLE, ResetCode.POLICY, ResetCode.TIMEOUT, ResetCode.CONNECTION_RESET, ResetCode.NAME_NOT_RESOLVED]);
 
 export interface EngineDeps {
   store: Store;
@@ -45,6 +49,8 @@ export class Engine {
   private proxyError: string | null = null;
   private openStreams = 0;
   private saveTimer: unknown = null;
+  /** Newest last; at most CONNECTION_LOG_SIZE. */
+  private log: ConnectionEntry[] = [];
 
   constructor(private readonly deps: EngineDeps) {
     this.link = deps.link((s) => this.onBrowserStream(s));
@@ -95,15 +101,22 @@ export class Engine {
 
   private onBrowserStream(browser: MuxStream): void {
     const tunnel = this.tunnel;
-    if (!tunnel) return browser.reset(ResetCode.UNREACHABLE);
+    const { host, port } = browser.destination;
+    const site = this.siteFor(host);
+    const entry: ConnectionEntry = { at: this.deps.clock.now(), site, host, port, transport: tunnel?.status().transport ?? 'none', up: 0, down: 0, outcome: 'open', code: null, by: null };
+    this.record(entry);
+    const refuse = () => {
+      // No transport can take it now (none configured, WebTransport only and down, meek out of streams).
+      Object.assign(entry, { outcome: 'reset', code: ResetCode.UNREACHABLE, by: 'edge' });
+      browser.reset(ResetCode.UNREACHABLE);
+    };
+    if (!tunnel) return refuse();
     let toEdge: PipeEnd;
     try {
       toEdge = tunnel.open(browser.destination);
     } catch {
-      // No transport can take it now (WebTransport only and down, or meek out of streams).
-      return browser.reset(ResetCode.UNREACHABLE);
+      return refuse();
     }
-    const site = this.siteFor(browser.destination.host);
     const counter = (this.counters[site] ??= { up: 0, down: 0, streams: 0, rttMs: null });
     counter.streams++;
     this.openStreams++;
@@ -111,13 +124,35 @@ export class Engine {
       onBytes: (up, down) => {
         counter.up += up;
         counter.down += down;
+        entry.up += up;
+        entry.down += down;
         counter.rttMs = tunnel.rttMs;
         this.scheduleSave();
       },
-      onClose: () => {
+      onClose: (code, by) => {
         this.openStreams--;
+        entry.outcome = code === null ? 'closed' : 'reset';
+        entry.code = code;
+        entry.by = by === 'b' ? 'edge' : by === 'a' ? 'browser' : null;
+        // The edge's reason for a site stays until a connection to it goes through again.
+        if (by === 'b' && code !== null && SITE_FAILURES.has(code)) counter.failure = { code, at: entry.at };
+        else if (code === null && entry.down > 0) counter.failure = null;
       },
     });
+  }
+
+  private record(entry: ConnectionEntry): void {
+    this.log.push(entry);
+    if (this.log.length > CONNECTION_LOG_SIZE) this.log.splice(0, this.log.length - CONNECTION_LOG_SIZE);
+  }
+
+  /** The connection log, newest first. */
+  connections(): ConnectionEntry[] {
+    return this.log.map((e) => ({ ...e })).reverse();
+  }
+
+  clearConnections(): void {
+    this.log = [];
   }
 
   /** What a connection counts under: the rule that sent it through, else its site. */
@@ -150,6 +185,9 @@ export class Engine {
       transportDetail: t?.detail ?? null,
       edgeReachable: t?.reachable ?? null,
       edgeError: t?.error ?? null,
+      linkProblem: this.link.state.linked ? null : this.link.state.problem,
+      edgeProblem: t?.problem ?? null,
+      webtransportFallback: t?.fallback ?? false,
       rttMs: t?.rttMs ?? null,
       bytesUp,
       bytesDown,

@@ -43,7 +43,7 @@ export class MeekTransport implements Transport {
   private version: 1 | 2 = 2;
   /** Set once a session found that the path buffers responses: later sessions poll from the start. */
   private buffered = false;
-  readonly state: TransportState = { name: 'meek', reachable: null, rttMs: null, error: null, sessions: 0, detail: null };
+  readonly state: TransportState = { name: 'meek', reachable: null, rttMs: null, error: null, sessions: 0, detail: null, problem: null };
 
   constructor(private readonly o: MeekTransportOptions) {}
 
@@ -59,13 +59,24 @@ export class MeekTransport implements Transport {
         redirect: 'error',
       });
       const max = Number(res.headers.get('x-meek-max-body'));
-      const base = { status: res.status, serverMaxBody: Number.isFinite(max) && max > 0 ? max : null, header: (n: string) => res.headers.get(n) };
       this.state.reachable = true;
+      // Every meek answer carries X-Meek-Max-Body (PROTOCOL.md §1); a 200 without it is the edge's
+      // cover site, which is what a missing or wrong auth token gets.
+      if (res.status === 200 && !res.headers.has('x-meek-max-body')) {
+        void res.body?.cancel().catch(() => undefined);
+        this.state.problem = 'token';
+        this.state.error = 'the edge did not take the auth token';
+        return { status: 401, serverMaxBody: null, header: () => null, body: new Uint8Array(0) };
+      }
+      const base = { status: res.status, serverMaxBody: Number.isFinite(max) && max > 0 ? max : null, header: (n: string) => res.headers.get(n) };
+      this.state.problem = null;
       this.state.error = res.status === 200 ? null : `the edge answered ${res.status}`;
       if (req.v2?.down === 'stream' && res.status === 200 && res.body) return { ...base, body: new Uint8Array(0), stream: chunks(res.body) };
       return { ...base, body: new Uint8Array(await res.arrayBuffer()) };
     } catch (e) {
+      if (req.signal?.aborted) throw e; // a request the session ended itself says nothing about the edge
       this.state.reachable = false;
+      this.state.problem = 'unreachable';
       this.state.error = `edge unreachable: ${(e as Error).message}`;
       throw e;
     }

@@ -14,6 +14,8 @@ export interface TransportState {
   sessions: number;
   /** How it carries bytes now, in words for the popup (meek: streaming or polling, and why); null: nothing to say. */
   detail: string | null;
+  /** What the popup should say is wrong: the edge cannot be reached, or it did not take the auth token. */
+  problem: 'unreachable' | 'token' | null;
 }
 
 export interface Transport {

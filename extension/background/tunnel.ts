@@ -37,12 +37,17 @@ export interface TunnelStatus {
   error: string | null;
   rttMs: number | null;
   detail: string | null;
+  problem: TransportState['problem'];
+  /** WebTransport was tried and failed (blocked, or the edge has none up): meek carries the tunnel meanwhile. */
+  fallback: boolean;
 }
 
 export class Tunnel {
   private readonly meek: Transport;
   private wt: SessionTransport | null = null;
   private wtUp = false;
+  /** A WebTransport attempt failed since the last success. */
+  private wtFailed = false;
   /** Until the first handshake settles, new connections wait for it instead of taking meek. */
   private waiting: Array<{ end: DeferredEnd; destination: Destination }> | null = [];
   private why = 'starting';
@@ -112,6 +117,7 @@ export class Tunnel {
     }
     if (this.closed || this.wt !== wt) return wt.close();
     this.wtUp = true;
+    this.wtFailed = false;
     this.settle(`WebTransport: QUIC to ${new URL(offer.url).host}`);
     void wt.closed.then((reason) => {
       if (this.wt !== wt || this.closed) return;
@@ -123,6 +129,7 @@ export class Tunnel {
 
   private fallBack(reason: string): void {
     if (this.closed) return;
+    this.wtFailed = true;
     const retryS = this.settings.webtransportRetrySeconds;
     const auto = this.settings.transport === 'auto';
     this.settle(`${auto ? 'meek: ' : ''}${reason}; trying WebTransport again in ${retryS} s`);
@@ -183,6 +190,8 @@ export class Tunnel {
       error: active?.error ?? null,
       rttMs: active?.rttMs ?? null,
       detail: active?.detail ?? null,
+      problem: active?.problem ?? null,
+      fallback: !this.wtUp && this.wtFailed,
     };
   }
 

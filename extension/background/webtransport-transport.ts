@@ -27,7 +27,7 @@ const COVER_MIN = 64;
 const COVER_MAX = 1000;
 
 export class WebTransportTransport implements SessionTransport {
-  readonly state: TransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0, detail: null };
+  readonly state: TransportState = { name: 'webtransport', reachable: null, rttMs: null, error: null, sessions: 0, detail: null, problem: null };
   private readonly session: WebTransport;
   /** Settles with the handshake: resolves once the session is up, rejects with why it is not. */
   readonly ready: Promise<void>;

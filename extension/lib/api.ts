@@ -12,6 +12,24 @@ export interface SiteCounters {
   streams: number;
   /** The tunnel's round trip when this site's bytes last moved. */
   rttMs: number | null;
+  /** The edge's last refusal of a connection to this site (a RESET code, PROTOCOL.md §2), until one succeeds again. */
+  failure?: { code: number; at: number } | null;
+}
+
+/** One browser connection as the connection log keeps it: never a byte of payload. */
+export interface ConnectionEntry {
+  at: number;
+  /** The rule or site it counted under, and where it went. */
+  site: string;
+  host: string;
+  port: number;
+  transport: TransportName;
+  up: number;
+  down: number;
+  outcome: 'open' | 'closed' | 'reset';
+  /** The RESET code, and which side sent it: the edge (or the tunnel) or the browser. */
+  code: number | null;
+  by: 'edge' | 'browser' | null;
 }
 
 export type TransportName = 'webtransport' | 'meek' | 'none';
@@ -26,6 +44,11 @@ export interface EngineStatus {
   transportDetail: string | null;
   edgeReachable: boolean | null;
   edgeError: string | null;
+  /** What is wrong, as codes the popup puts in words: the bridge link's, and the edge's. */
+  linkProblem: 'not-paired' | 'not-running' | 'refused' | 'closed' | null;
+  edgeProblem: 'unreachable' | 'token' | null;
+  /** WebTransport failed and meek carries the tunnel meanwhile. */
+  webtransportFallback: boolean;
   rttMs: number | null;
   bytesUp: number;
   bytesDown: number;
@@ -75,6 +98,9 @@ export interface PassageApi {
   setAllSites(allSites: boolean): Promise<void>;
   settings(): Promise<PassageSettings>;
   saveSettings(patch: Partial<PassageSettings>): Promise<void>;
+  /** The connection log, newest first (memory only: gone with the worker). */
+  connections(): Promise<ConnectionEntry[]>;
+  clearConnections(): Promise<void>;
   exportConfig(): Promise<string>;
   importConfig(link: string): Promise<void>;
 }

@@ -5,7 +5,7 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 export type DialFailure = 'resolve' | 'policy' | 'unreachable' | 'timeout';
 
 const CODE_FOR: Record<DialFailure, number> = {
-  resolve: ResetCode.UNREACHABLE,
+  resolve: ResetCode.NAME_NOT_RESOLVED,
   policy: ResetCode.POLICY,
   unreachable: ResetCode.UNREACHABLE,
   timeout: ResetCode.TIMEOUT,

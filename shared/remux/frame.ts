@@ -40,12 +40,14 @@ export const ResetCode = {
   CANCELLED: 0x05,
   RESOURCES: 0x06,
   CONNECTION_RESET: 0x07,
+  /** The destination's name did not resolve at the edge (told apart from 0x01 so that the user learns which). */
+  NAME_NOT_RESOLVED: 0x08,
 } as const;
 export type ResetCode = (typeof ResetCode)[keyof typeof ResetCode];
 
 /** `code` as a RESET code (§2) when it is one (a WebTransport stream error may carry any number), else `fallback`. */
 export function asResetCode(code: unknown, fallback: ResetCode): number {
-  return typeof code === 'number' && code >= ResetCode.UNREACHABLE && code <= ResetCode.CONNECTION_RESET ? code : fallback;
+  return typeof code === 'number' && code >= ResetCode.UNREACHABLE && code <= ResetCode.NAME_NOT_RESOLVED ? code : fallback;
 }
 
 export const GoawayCode = {

@@ -15,19 +15,19 @@ export type PipeEnd = Pick<MuxStream, 'attach' | 'write' | 'end' | 'reset' | 'co
 export interface PipeEvents {
   /** Bytes moved a → b (`up`) and b → a (`down`). */
   onBytes?(up: number, down: number): void;
-  /** Both directions finished or one side was reset; `code` is the RESET code, if any. */
-  onClose?(code: number | null): void;
+  /** Both directions finished or one side was reset; `code` is the RESET code, if any, and `by` the end it came from. */
+  onClose?(code: number | null, by: 'a' | 'b' | null): void;
 }
 
 export function pipeStreams(a: PipeEnd, b: PipeEnd, events: PipeEvents = {}): void {
   let closed = false;
   let ends = 0;
-  const finish = (code: number | null) => {
+  const finish = (code: number | null, by: 'a' | 'b' | null) => {
     if (closed) return;
     closed = true;
-    events.onClose?.(code);
+    events.onClose?.(code, by);
   };
-  const oneWay = (from: PipeEnd, to: PipeEnd, count: (n: number) => void) => {
+  const oneWay = (from: PipeEnd, to: PipeEnd, count: (n: number) => void, side: 'a' | 'b') => {
     let owed = 0;
     from.attach({
       data(piece) {
@@ -37,11 +37,11 @@ export function pipeStreams(a: PipeEnd, b: PipeEnd, events: PipeEvents = {}): vo
       },
       end() {
         to.end();
-        if (++ends === 2) finish(null);
+        if (++ends === 2) finish(null, null);
       },
       reset(code) {
         to.reset(code);
-        finish(code);
+        finish(code, side);
       },
     });
     to.attach({
@@ -52,6 +52,6 @@ export function pipeStreams(a: PipeEnd, b: PipeEnd, events: PipeEvents = {}): vo
       },
     });
   };
-  oneWay(a, b, (n) => events.onBytes?.(n, 0));
-  oneWay(b, a, (n) => events.onBytes?.(0, n));
+  oneWay(a, b, (n) => events.onBytes?.(n, 0), 'a');
+  oneWay(b, a, (n) => events.onBytes?.(0, n), 'b');
 }

@@ -58,7 +58,7 @@ describe('dialer (real TCP on loopback)', () => {
     }
   });
 
-  it('maps a refused connection and an unresolvable name to 0x01', async () => {
+  it('maps a refused connection to 0x01 and an unresolvable name to 0x08', async () => {
     const gone = await listen(() => {});
     await gone.close();
     const refused = await failure(dial({ type: 'ipv4', host: '127.0.0.1', port: gone.port }, { allowPrivate: true, overrides, timeoutMs: 2000 }));
@@ -66,7 +66,7 @@ describe('dialer (real TCP on loopback)', () => {
     // An injected resolver: no DNS query leaves the machine.
     const lookupAll = () => Promise.reject(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }));
     const unknown = await failure(dial({ type: 'domain', host: 'nowhere.test', port: 80 }, { allowPrivate: false, overrides, timeoutMs: 2000, lookupAll }));
-    expect(unknown).toMatchObject({ resetCode: ResetCode.UNREACHABLE, reason: 'resolve' });
+    expect(unknown).toMatchObject({ resetCode: ResetCode.NAME_NOT_RESOLVED, reason: 'resolve' });
   });
 
   it('tries the next allowed address when one refuses', async () => {

@@ -40,7 +40,7 @@ function world(stored: Partial<Schema> = {}) {
   let proxyFails = false;
   const links: Array<{ port: number; token: string }> = [];
   let onStream: (s: MuxStream) => void = () => undefined;
-  const linkState: LinkState = { linked: true, rttMs: 3, error: null };
+  const linkState: LinkState = { linked: true, rttMs: 3, error: null, problem: null };
   const tunnels: Array<{ settings: PassageSettings; closed: boolean; opened: Destination[] }> = [];
   // The edge side of every tunneled connection: an echo over a second in-memory mux pair.
   const edge = muxPair({ acceptor: { onStream: (s) => s.attach({ data: (c) => (s.write(c.slice()), s.consume(c.length)), end: () => s.end() }) } });
@@ -57,7 +57,7 @@ function world(stored: Partial<Schema> = {}) {
     tunnel: (settings) => {
       const t = { settings, closed: false, opened: [] as Destination[] };
       tunnels.push(t);
-      const status: TunnelStatus = { transport: 'meek', why: 'meek: chosen in the options', reachable: true, error: null, rttMs: 42, detail: null };
+      const status: TunnelStatus = { transport: 'meek', why: 'meek: chosen in the options', reachable: true, error: null, rttMs: 42, detail: null, problem: null, fallback: false };
       return {
         open: (d) => (t.opened.push(d), edge.opener.open(d)),
         rttMs: 42,

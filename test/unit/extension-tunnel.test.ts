@@ -39,7 +39,7 @@ class RecordingEnd implements PipeEnd {
   consume() {}
 }
 
-const state = (name: TransportState['name']): TransportState => ({ name, reachable: true, rttMs: name === 'meek' ? 80 : 20, error: null, sessions: 1, detail: null });
+const state = (name: TransportState['name']): TransportState => ({ name, reachable: true, rttMs: name === 'meek' ? 80 : 20, error: null, sessions: 1, detail: null, problem: null });
 
 class StandInMeek implements Transport {
   readonly state = state('meek');
