@@ -145,10 +145,10 @@ describe('Engine', () => {
     expect(w.tunnels[0]!.opened).toEqual([SITE_DEST]);
     expect(back).toEqual([1, 2, 3]);
     expect(ended).toBe(true);
-    expect(w.engine.counters['blocked.test']).toEqual({ up: 3, down: 3, streams: 1, rttMs: 42 });
+    expect(w.engine.counters['blocked.test']).toEqual({ up: 3, down: 3, streams: 1, rttMs: 42, failure: null });
     expect(w.store.saves).not.toContain('counters');
     await w.clock.advance(2000);
-    expect(w.store.data.get('counters')).toEqual({ 'blocked.test': { up: 3, down: 3, streams: 1, rttMs: 42 } });
+    expect(w.store.data.get('counters')).toEqual({ 'blocked.test': { up: 3, down: 3, streams: 1, rttMs: 42, failure: null } });
   });
 
   it('with no usable edge, a browser connection is reset 0x01 at once', async () => {
