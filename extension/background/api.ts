@@ -3,16 +3,36 @@
  * no tunnel state: everything goes through here.
  */
 import { decodeConfigLink, encodeConfigLink } from '../../shared/config-link.ts';
+import { checkSettingsPatch, type PassageSettings } from '../../shared/settings.ts';
 import { SettingsError } from '../../shared/errors.ts';
-import type { ImportSummary, PassageApi, RuleList } from '../lib/api.ts';
-import { asciiHost, decide, importList, normalizeRules, parseRule, RuleError, ruleText, siteOf } from '../lib/rules.ts';
+import type { ImportSummary, PassageApi, RuleList, TabInfo } from '../lib/api.ts';
+import { asciiHost, decide, importList, normalizeRules, parseRule, RuleError, ruleText, siteOf, type Rules } from '../lib/rules.ts';
 import type { Engine } from './engine.ts';
+import type { FailedResources } from './failed-resources.ts';
 
 /** Rule lists from the network are small text files; a bigger answer is not a rule list. */
 const MAX_RULE_LIST_BYTES = 8 * 1024 * 1024;
 
-export function createApi(engine: Engine): PassageApi {
+/** A backup file: every setting and rule (it holds the tokens: the page says to keep it private). */
+interface BackupFile {
+  passageBackup: number;
+  settings: PassageSettings;
+  rules: Rules;
+}
+const BACKUP_VERSION = 1;
+
+export function createApi(engine: Engine, failed: FailedResources): PassageApi {
   const ready = () => engine.start();
+  /** The settings in `patch` that differ from the current ones, and a commit that saves them. */
+  const applySettingsLater = (patch: Partial<PassageSettings>) => {
+    const keys = (Object.keys(patch) as Array<keyof PassageSettings>).filter((k) => JSON.stringify(patch[k]) !== JSON.stringify(engine.settings[k]));
+    return { keys: keys as string[], commit: () => (keys.length ? engine.setSettings({ ...engine.settings, ...patch }) : Promise.resolve()) };
+  };
+  const applySettings = async (patch: Partial<PassageSettings>) => {
+    const change = applySettingsLater(patch);
+    await change.commit();
+    return change.keys;
+  };
   const alwaysDirect = () => {
     try {
       return [new URL(engine.settings.edgeUrl).hostname, '127.0.0.1'];
@@ -42,7 +62,22 @@ export function createApi(engine: Engine): PassageApi {
     };
   };
 
-  return {
+  const tabInfo = async (tabId: number | null): Promise<TabInfo> => {
+    const tab = tabId !== null ? await chrome.tabs.get(tabId).catch(() => null) : (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0] ?? null;
+    const url = tab?.url ?? tab?.pendingUrl ?? null;
+    const site = url ? siteOf(url) : null;
+    let host: string | null = null;
+    try {
+      host = url && /^https?:/.test(url) ? asciiHost(new URL(url).hostname) : null;
+    } catch {
+      host = null;
+    }
+    const decision = host ? decide(host, engine.rules, engine.temporary, alwaysDirect()) : null;
+    return { id: tab?.id ?? null, url, site, decision, proxied: decision?.tunnel ?? false };
+  };
+
+
+  const api: PassageApi = {
     async status() {
       await ready();
       return { ...engine.status(), counters: engine.counters };
@@ -50,17 +85,21 @@ export function createApi(engine: Engine): PassageApi {
 
     async tab(tabId) {
       await ready();
-      const tab = tabId !== null ? await chrome.tabs.get(tabId).catch(() => null) : (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0] ?? null;
-      const url = tab?.url ?? tab?.pendingUrl ?? null;
-      const site = url ? siteOf(url) : null;
-      let host: string | null = null;
-      try {
-        host = url && /^https?:/.test(url) ? asciiHost(new URL(url).hostname) : null;
-      } catch {
-        host = null;
-      }
-      const decision = host ? decide(host, engine.rules, engine.temporary, alwaysDirect()) : null;
-      return { id: tab?.id ?? null, url, site, decision, proxied: decision?.tunnel ?? false };
+      return tabInfo(tabId);
+    },
+
+    async switchTab(tabId, on, temporary) {
+      await ready();
+      const tab = await tabInfo(tabId);
+      const d = tab.decision;
+      if (!tab.site || !d || d.why === 'off' || d.why === 'always-direct' || on === d.tunnel) return tab;
+      if (on) {
+        // An excluded site is let through by ending its exclusion; in every-site mode that is all it needs.
+        if (d.why === 'excluded') await api.setSite(d.rule!, false, 'exclusions');
+        if (!engine.rules.allSites) await api.setSite(tab.site, true, temporary ? 'temporary' : 'sites');
+      } else if (d.why === 'every-site') await api.setSite(tab.site, true, 'exclusions');
+      else await api.setSite(d.rule ?? tab.site, false, d.why === 'temporary' ? 'temporary' : 'sites');
+      return tabInfo(tabId);
     },
 
     async setSite(input, on, list: RuleList = 'sites') {
@@ -132,6 +171,11 @@ export function createApi(engine: Engine): PassageApi {
       await engine.setSettings({ ...engine.settings, ...patch });
     },
 
+    async failedResources(tabId) {
+      await ready();
+      return failed.list(tabId, (host) => decide(host, engine.rules, engine.temporary).tunnel);
+    },
+
     async connections() {
       await ready();
       return engine.connections();
@@ -142,14 +186,50 @@ export function createApi(engine: Engine): PassageApi {
       engine.clearConnections();
     },
 
-    async exportConfig() {
+    async exportShareLink(includeEdgeToken) {
       await ready();
-      return encodeConfigLink(engine.settings);
+      const s = engine.settings;
+      return encodeConfigLink({
+        edgeUrl: s.edgeUrl,
+        transport: s.transport,
+        webtransportHashes: s.webtransportHashes,
+        ...(includeEdgeToken && s.authToken ? { authToken: s.authToken } : {}),
+      });
     },
 
     async importConfig(link) {
       await ready();
-      await engine.setSettings({ ...engine.settings, ...decodeConfigLink(link) });
+      return applySettings(decodeConfigLink(link));
+    },
+
+    async backup() {
+      await ready();
+      const file: BackupFile = { passageBackup: BACKUP_VERSION, settings: engine.settings, rules: engine.rules };
+      return JSON.stringify(file, null, 2);
+    },
+
+    async restore(text) {
+      await ready();
+      let file: Partial<BackupFile>;
+      try {
+        file = JSON.parse(text) as Partial<BackupFile>;
+      } catch {
+        throw new SettingsError('INVALID_SETTING', 'not a Passage backup file (it is not JSON)');
+      }
+      if (typeof file !== 'object' || file === null || file.passageBackup !== BACKUP_VERSION) throw new SettingsError('INVALID_SETTING', 'not a Passage backup file');
+      const changed = applySettingsLater(checkSettingsPatch(file.settings ?? {}));
+      const r = file.rules;
+      const rules = {
+        enabled: typeof r?.enabled === 'boolean' ? r.enabled : engine.rules.enabled,
+        allSites: typeof r?.allSites === 'boolean' ? r.allSites : engine.rules.allSites,
+        sites: Array.isArray(r?.sites) ? normalizeRules(r.sites.filter((x): x is string => typeof x === 'string')) : engine.rules.sites,
+        exclusions: Array.isArray(r?.exclusions) ? normalizeRules(r.exclusions.filter((x): x is string => typeof x === 'string')) : engine.rules.exclusions,
+      };
+      const ruleChanges = (['enabled', 'allSites', 'sites', 'exclusions'] as const).filter((k) => JSON.stringify(rules[k]) !== JSON.stringify(engine.rules[k]));
+      await changed.commit();
+      if (ruleChanges.length) await engine.setRules(rules);
+      return [...changed.keys, ...ruleChanges.map((k) => `rules.${k}`)];
     },
   };
+  return api;
 }

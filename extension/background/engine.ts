@@ -49,8 +49,12 @@ export class Engine {
   private proxyError: string | null = null;
   private openStreams = 0;
   private saveTimer: unknown = null;
+  /** Called when what the toolbar shows may have changed (rules, a site's failure). */
+  onChange: (() => void) | null = null;
   /** Newest last; at most CONNECTION_LOG_SIZE. */
   private log: ConnectionEntry[] = [];
+  /** Open tunneled connections by host, so that a rule change ends the ones it sends direct. */
+  private readonly live = new Map<{ host: string }, () => void>();
 
   constructor(private readonly deps: EngineDeps) {
     this.link = deps.link((s) => this.onBrowserStream(s));
@@ -120,22 +124,33 @@ export class Engine {
     const counter = (this.counters[site] ??= { up: 0, down: 0, streams: 0, rttMs: null });
     counter.streams++;
     this.openStreams++;
+    const key = { host };
+    this.live.set(key, () => {
+      browser.reset(ResetCode.CANCELLED);
+      toEdge.reset(ResetCode.CANCELLED);
+    });
     pipeStreams(browser, toEdge, {
       onBytes: (up, down) => {
         counter.up += up;
         counter.down += down;
         entry.up += up;
         entry.down += down;
+        // A proxied connection that carries bytes again means the proxy error is over.
+        if (down > 0) this.proxyError = null;
         counter.rttMs = tunnel.rttMs;
         this.scheduleSave();
       },
       onClose: (code, by) => {
         this.openStreams--;
+        this.live.delete(key);
         entry.outcome = code === null ? 'closed' : 'reset';
         entry.code = code;
         entry.by = by === 'b' ? 'edge' : by === 'a' ? 'browser' : null;
         // The edge's reason for a site stays until a connection to it goes through again.
-        if (by === 'b' && code !== null && SITE_FAILURES.has(code)) counter.failure = { code, at: entry.at };
+        if (by === 'b' && code !== null && SITE_FAILURES.has(code)) {
+          counter.failure = { code, at: entry.at };
+          this.onChange?.();
+        }
         else if (code === null && entry.down > 0) counter.failure = null;
       },
     });
@@ -193,6 +208,7 @@ export class Engine {
       bytesDown,
       openStreams: this.openStreams,
       rules: this.rules,
+      temporary: this.temporary,
       settingsError: this.settingsError,
       proxyError: this.proxyError,
     };
@@ -202,12 +218,20 @@ export class Engine {
     this.rules = rules;
     await this.deps.store.save('rules', rules);
     await this.apply();
+    this.endUntunneled();
+    this.onChange?.();
   }
 
   async setTemporary(temporary: string[]): Promise<void> {
     this.temporary = normalizeRules(temporary);
     await this.deps.session?.saveTemporary(this.temporary);
     await this.apply();
+    this.endUntunneled();
+  }
+
+  /** What the rules no longer send through the tunnel stops using it now (a switched-off site, Passage off). */
+  private endUntunneled(): void {
+    for (const [key, end] of [...this.live]) if (!decide(key.host, this.rules, this.temporary).tunnel) end();
   }
 
   /** Saves settings after checking them; what this version cannot honour is refused with a reason. */

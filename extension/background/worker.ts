@@ -14,13 +14,17 @@ import { Engine } from './engine.ts';
 import { MeekTransport } from './meek-transport.ts';
 import { ProxyAuth } from './proxy-auth.ts';
 import { applyProxy } from './proxy-settings.ts';
-import { indexedDbStore } from './store.ts';
+import { chromeSessionStore, indexedDbStore } from './store.ts';
+import { FailedResources } from './failed-resources.ts';
+import { decide } from '../lib/rules.ts';
+import { paintTab, toolbarFor } from './toolbar.ts';
 import { Tunnel } from './tunnel.ts';
 import { WebTransportTransport } from './webtransport-transport.ts';
 
 const store = indexedDbStore;
 const engine = new Engine({
   store,
+  session: chromeSessionStore,
   applyProxy,
   link: (onStream) => new BridgeLink(onStream),
   tunnel: (settings) =>
@@ -32,7 +36,9 @@ const engine = new Engine({
     }),
   clock: systemClock,
 });
-const api = createApi(engine);
+const failed = new FailedResources();
+const api = createApi(engine, failed);
+const tunneled = (host: string) => decide(host, engine.rules, engine.temporary).tunnel;
 const wake = () => void engine.start();
 
 chrome.runtime.onStartup.addListener(wake);
@@ -43,6 +49,12 @@ chrome.proxy.onProxyError.addListener((details) => {
   wake();
 });
 chrome.alarms.onAlarm.addListener(wake);
+// Failed resources: a page's requests that went direct and failed.
+chrome.webRequest.onErrorOccurred.addListener((d) => failed.note(d.tabId, d.url, d.error, tunneled, Date.now()), { urls: ['<all_urls>'] });
+chrome.webNavigation.onCommitted.addListener((d) => {
+  if (d.frameId === 0) failed.reset(d.tabId);
+});
+chrome.tabs.onRemoved.addListener((tabId) => failed.reset(tabId));
 // The bridge wants its credential on every proxied request; a cold worker is woken by the challenge.
 const proxyAuth = new ProxyAuth();
 chrome.webRequest.onAuthRequired.addListener(
@@ -54,6 +66,40 @@ chrome.webRequest.onAuthRequired.addListener(
 );
 
 void chrome.alarms.create('passage-wake', { periodInMinutes: 0.5 });
+
+/** Every tab's toolbar button, from the state in force now. */
+async function paintTabs(): Promise<void> {
+  await engine.start();
+  const status = engine.status();
+  const tabs = await chrome.tabs.query({});
+  await Promise.all(
+    tabs.map(async (tab) => {
+      if (tab.id === undefined) return;
+      const info = await api.tab(tab.id);
+      const { state, title } = toolbarFor(status, info, engine.counters, Date.now());
+      await paintTab(tab.id, state, title);
+    }),
+  );
+}
+let painting: Promise<void> | null = null;
+const repaint = () => void (painting ??= paintTabs().finally(() => (painting = null)));
+chrome.tabs.onUpdated.addListener((_id, change) => {
+  if (change.url || change.status) repaint();
+});
+chrome.tabs.onActivated.addListener(repaint);
+engine.onChange = repaint;
+// While problems come and go (the companion stopped, the edge unreachable) the buttons follow.
+setInterval(repaint, 2000);
+
+// The shortcut (Alt+Shift+P by default): the active tab's site through Passage, or not.
+chrome.commands.onCommand.addListener((command) => {
+  if (command !== 'toggle-site') return;
+  void (async () => {
+    const tab = await api.tab(null);
+    await api.switchTab(tab.id, !tab.proxied, false);
+    repaint();
+  })();
+});
 
 // comlink: a page sends one end of a MessageChannel; the api is served on it.
 self.addEventListener('message', (event: Event) => {

@@ -54,6 +54,8 @@ export interface EngineStatus {
   bytesDown: number;
   openStreams: number;
   rules: Rules;
+  /** Rules until the browser restarts. */
+  temporary: string[];
   settingsError: string | null;
   proxyError: string | null;
 }
@@ -88,6 +90,11 @@ export interface PassageApi {
    * the rule as stored. A rule goes in one list at a time.
    */
   setSite(input: string, on: boolean, list?: RuleList): Promise<string>;
+  /**
+   * The popup's switch and the shortcut: this tab's site through the tunnel or not, whatever
+   * decided it (a rule, an exclusion, every-site mode); answers the tab as it is then.
+   */
+  switchTab(tabId: number | null, on: boolean, temporary: boolean): Promise<TabInfo>;
   /** Where a URL or host name would go now, and by which rule. */
   testUrl(input: string): Promise<{ host: string; decision: Decision }>;
   /** A rule list's text (gfwlist, v2fly or plain) added to the rules. */
@@ -98,9 +105,17 @@ export interface PassageApi {
   setAllSites(allSites: boolean): Promise<void>;
   settings(): Promise<PassageSettings>;
   saveSettings(patch: Partial<PassageSettings>): Promise<void>;
+  /** Requests of a tab's tunneled page that failed on hosts going direct (they may need tunneling too). */
+  failedResources(tabId: number): Promise<Array<{ host: string; error: string; at: number }>>;
   /** The connection log, newest first (memory only: gone with the worker). */
   connections(): Promise<ConnectionEntry[]>;
   clearConnections(): Promise<void>;
-  exportConfig(): Promise<string>;
-  importConfig(link: string): Promise<void>;
+  /** A passage:// link with what another computer needs (edge URL, WebTransport hashes, transport; the edge token only when asked) — never the pairing token. */
+  exportShareLink(includeEdgeToken: boolean): Promise<string>;
+  /** Imports a passage:// link; answers the settings it changed (none: nothing to import). */
+  importConfig(link: string): Promise<string[]>;
+  /** Every setting and rule, as a backup file's text. */
+  backup(): Promise<string>;
+  /** Restores a backup file; answers what it changed. */
+  restore(text: string): Promise<string[]>;
 }
