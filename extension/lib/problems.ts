@@ -24,8 +24,7 @@ const SITE_MESSAGES: Record<number, string> = {
 export function currentProblem(s: EngineStatus, tab: TabInfo | null, counters: Record<string, SiteCounters>, now: number, showSite: (ascii: string) => string): Problem | null {
   if (s.settingsError) return { key: 'problemSettings', subs: [s.settingsError] };
   const tunneled = tab?.decision?.tunnel ?? false;
-  const anyRule = s.rules.enabled && (s.rules.allSites || s.rules.sites.length > 0);
-  if (!s.linked && (anyRule || tunneled)) {
+  if (!s.linked) {
     if (s.linkProblem === 'not-paired') return { key: 'problemNotPaired', subs: [] };
     if (s.linkProblem === 'refused') return { key: 'problemRefused', subs: [] };
     if (s.linkProblem === 'not-running') return { key: 'problemNotRunning', subs: [] };

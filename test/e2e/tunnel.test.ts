@@ -43,7 +43,7 @@ describe('e2e: a per-site switch in real Chromium', () => {
     const popup = await popupFor(`${base.blocked}/`);
     expect(await popup.textContent('#site')).toBe('blocked.test');
     await popup.click('#site-toggle');
-    await popup.waitForFunction(() => document.getElementById('site-state')!.textContent === 'through Passage');
+    await popup.waitForFunction(() => document.getElementById('site-state')!.textContent === 'through Passage (rule: blocked.test)');
     await popup.waitForFunction(() => /Companion linked/.test(document.getElementById('status-companion')!.textContent ?? ''));
 
     // The PAC is mandatory (fails closed) and names the bridge alone; WebRTC is kept off raw UDP.
@@ -65,7 +65,7 @@ describe('e2e: a per-site switch in real Chromium', () => {
     expect(await edgeBytesDown()).toBeGreaterThan(downBefore);
 
     await popup.reload();
-    await popup.waitForFunction(() => document.getElementById('site-state')!.textContent === 'through Passage');
+    await popup.waitForFunction(() => document.getElementById('site-state')!.textContent === 'through Passage (rule: blocked.test)');
     await popup.click('#site-toggle');
     await popup.waitForFunction(() => document.getElementById('site-state')!.textContent === 'direct');
     expect(await browser.visit(page, `${base.blocked}/`)).toMatch(/ERR_NAME_NOT_RESOLVED/);
@@ -106,7 +106,7 @@ describe('e2e: a per-site switch in real Chromium', () => {
     expect(await browser.visit(page, `${base.blocked}/many`)).toBeNull();
     expect((await engineStatus(browser)).transportDetail).toBe('streaming downloads');
     const popup = await popupFor(`${base.blocked}/many`);
-    await popup.waitForFunction(() => /streaming downloads/.test(document.getElementById('status-transport')!.textContent ?? ''));
+    await popup.waitForFunction(() => /downloads streamed/.test(document.getElementById('status-transport')!.textContent ?? ''));
     await popup.close();
     const buffering = await startBufferingProxy(companions.edge.port);
     try {
@@ -295,8 +295,8 @@ describe('e2e: setup through the UI', () => {
       expect(await options.textContent('#error')).toMatch(/https/);
       const popup = await browser.context.newPage();
       await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
-      await popup.waitForFunction(() => /npm start/.test(document.getElementById('status-companion')!.textContent ?? ''), null, { timeout: 15_000 });
-      expect(await popup.textContent('#status-companion')).toMatch(/The companion is not running: start it with npm start/);
+      await popup.waitForFunction(() => /not running/.test(document.getElementById('problem')!.textContent ?? ''), null, { timeout: 15_000 });
+      expect(await popup.textContent('#problem')).toBe('The companion is not running. Start it (npm start, or passage bridge) and this will clear by itself.');
     } finally {
       await browser.close();
       await origin.close();
