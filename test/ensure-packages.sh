@@ -4,14 +4,15 @@
 # line that installs them.
 set -euo pipefail
 
-# program-to-look-for:debian-package
-needs=(/usr/bin/chromium:chromium openssl:openssl curl:curl /usr/sbin/nginx:nginx /usr/sbin/haproxy:haproxy systemd-analyze:systemd)
+# program (or file) to look for:debian-package. chromium-l10n: the interface languages the popup is shown in;
+# fonts-wqy-microhei: Chinese glyphs for its screenshots (Persian and Russian are in DejaVu).
+needs=(/usr/bin/chromium:chromium /usr/lib/chromium/locales/fa.pak:chromium-l10n /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei openssl:openssl curl:curl /usr/sbin/nginx:nginx /usr/sbin/haproxy:haproxy systemd-analyze:systemd)
 
 missing=()
 for need in "${needs[@]}"; do
   program="${need%%:*}"
   package="${need##*:}"
-  if [[ "$program" == /* ]]; then [ -x "$program" ] || missing+=("$package")
+  if [[ "$program" == /* ]]; then [ -e "$program" ] || missing+=("$package")
   else command -v "$program" >/dev/null || missing+=("$package"); fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -125,9 +125,26 @@ export class Engine {
     counter.streams++;
     this.openStreams++;
     const key = { host };
+    let closed = false;
+    const close = (code: number | null, by: 'a' | 'b' | null) => {
+      if (closed) return;
+      closed = true;
+      this.openStreams--;
+      this.live.delete(key);
+      entry.outcome = code === null ? 'closed' : 'reset';
+      entry.code = code;
+      entry.by = by === 'b' ? 'edge' : by === 'a' ? 'browser' : null;
+      // The edge's reason for a site stays until bytes from it come through again.
+      if (by === 'b' && code !== null && SITE_FAILURES.has(code)) {
+        counter.failure = { code, at: entry.at };
+        this.onChange?.();
+      }
+    };
+    // Ended here (its rule gone): both sides are reset, which the pipe does not hear about itself.
     this.live.set(key, () => {
       browser.reset(ResetCode.CANCELLED);
       toEdge.reset(ResetCode.CANCELLED);
+      close(ResetCode.CANCELLED, null);
     });
     pipeStreams(browser, toEdge, {
       onBytes: (up, down) => {
@@ -135,24 +152,15 @@ export class Engine {
         counter.down += down;
         entry.up += up;
         entry.down += down;
-        // A proxied connection that carries bytes again means the proxy error is over.
-        if (down > 0) this.proxyError = null;
+        // Bytes from the site again: the proxy error, and the edge's last refusal of this site, are over.
+        if (down > 0) {
+          this.proxyError = null;
+          counter.failure = null;
+        }
         counter.rttMs = tunnel.rttMs;
         this.scheduleSave();
       },
-      onClose: (code, by) => {
-        this.openStreams--;
-        this.live.delete(key);
-        entry.outcome = code === null ? 'closed' : 'reset';
-        entry.code = code;
-        entry.by = by === 'b' ? 'edge' : by === 'a' ? 'browser' : null;
-        // The edge's reason for a site stays until a connection to it goes through again.
-        if (by === 'b' && code !== null && SITE_FAILURES.has(code)) {
-          counter.failure = { code, at: entry.at };
-          this.onChange?.();
-        }
-        else if (code === null && entry.down > 0) counter.failure = null;
-      },
+      onClose: close,
     });
   }
 

@@ -98,6 +98,13 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
   it('with the WebTransport port closed the page loads over meek; once it opens, the engine returns to WebTransport', async () => {
     const fallback = await waitForTransport(w.browser, 'meek', /WebTransport failed/);
     expect(fallback.transportWhy).toMatch(/^meek: WebTransport failed: .*trying WebTransport again in 2 s/);
+    // The popup says it in plain words, as a note rather than an error: the tunnel works.
+    const popup = await w.browser.context.newPage();
+    await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
+    await popup.waitForFunction(() => !document.getElementById('notice')!.hidden);
+    expect(await popup.textContent('#notice')).toMatch(/^WebTransport is blocked or unavailable here, so meek carries the tunnel/);
+    expect(await popup.isHidden('#problem')).toBe(true);
+    await popup.close();
     const page = await w.browser.context.newPage();
     const before = await streamsOpened(w.companions);
     await loadHello(w.browser, page, `${blocked}/`);
@@ -159,7 +166,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     expect(down.transportWhy).toMatch(/^WebTransport failed: .*trying WebTransport again in 2 s/);
     const popup = await w.browser.context.newPage();
     await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
-    await popup.waitForFunction(() => /WebTransport failed/.test(document.getElementById('status-transport')!.textContent ?? ''));
+    await popup.waitForFunction(() => /WebTransport cannot reach the edge/.test(document.getElementById('problem')!.textContent ?? ''));
     await popup.close();
     w.origin.dropConnections();
     const page = await w.browser.context.newPage();

@@ -62,6 +62,12 @@ export async function startOrigin(dir: string): Promise<Origin> {
       res.setHeader('content-type', 'text/html');
       return void res.end(`<!doctype html><title>many</title>${imgs}`);
     }
+    if (url.pathname === '/mixed') {
+      // One image from a host the browser cannot reach directly: a "failed resource" of this page.
+      const port = (req.headers.host ?? '').split(':')[1] ?? '';
+      res.setHeader('content-type', 'text/html');
+      return void res.end(`<!doctype html><title>mixed</title><h1 id="hello">hello from ${host}</h1><img id="other" src="https://fail.test:${port}/px/abc.svg" width="4" height="4">`);
+    }
     if (url.pathname.startsWith('/px/')) {
       res.setHeader('content-type', 'image/svg+xml');
       res.setHeader('cache-control', 'no-store');
@@ -146,7 +152,7 @@ export function chromiumFlags(dist: string): string[] {
     '--disable-component-update',
     '--disable-sync',
     '--ignore-certificate-errors',
-    `--host-resolver-rules=MAP blocked.test ~NOTFOUND, MAP open.test 127.0.0.1`,
+    `--host-resolver-rules=MAP blocked.test ~NOTFOUND, MAP fail.test ~NOTFOUND, MAP policy.test ~NOTFOUND, MAP nowhere.invalid ~NOTFOUND, MAP open.test 127.0.0.1`,
     `--disable-extensions-except=${dist}`,
     `--load-extension=${dist}`,
   ];
@@ -161,14 +167,16 @@ export function downloadDigest(page: Page, size: number): Promise<string> {
   }, size);
 }
 
-export async function launchBrowser(originPort: number): Promise<Browser> {
+/** Chromium with the built extension; `lang` sets its interface language (on Linux from LANGUAGE). */
+export async function launchBrowser(originPort: number, o: { lang?: string } = {}): Promise<Browser> {
   const dist = path.join(ROOT, 'dist');
   if (!existsSync(path.join(dist, 'manifest.json'))) throw new Error('dist/ is missing: npm test builds it first (npm run build)');
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'passage-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: chromiumFlags(dist),
+    args: [...chromiumFlags(dist), ...(o.lang ? [`--lang=${o.lang}`] : [])],
+    ...(o.lang ? { env: { ...process.env, LANGUAGE: o.lang.replace('-', '_'), LANG: `${o.lang.replace('-', '_')}.UTF-8` } } : {}),
   });
   const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
   const extensionId = new URL(worker.url()).host;
@@ -190,7 +198,7 @@ export async function launchBrowser(originPort: number): Promise<Browser> {
       for (let i = 0; i < 500 && id < 0; i++) {
         id = await worker.evaluate(async (u) => {
           const tabs = await chrome.tabs.query({});
-          return tabs.find((t) => (t.url ?? t.pendingUrl ?? '').startsWith(u))?.id ?? -1;
+          return tabs.find((t) => [t.url, t.pendingUrl].some((x) => (x ?? '').startsWith(u)))?.id ?? -1;
         }, url);
         if (id < 0) await new Promise((r) => setTimeout(r, 20));
       }
