@@ -8,6 +8,7 @@ import { benchEdgeThroughput, benchIdleSessions } from './edge-throughput.ts';
 import { benchEdgeLoad } from './edge-load.ts';
 import { benchShape } from './shape-classifier.ts';
 import { benchScaleOut } from './scale-out.ts';
+import { benchPacLookup } from './pac-lookup.ts';
 
 interface Row {
   section: string;
@@ -101,6 +102,14 @@ async function scaleSection(rows: Row[]): Promise<void> {
   }
 }
 
+function pacSection(rows: Row[]): void {
+  const r = benchPacLookup();
+  const section = `PAC with ${r.rules.toLocaleString('en')} rules`;
+  rows.push({ section, name: 'lookup, median', value: r.medianMicros, unit: 'µs', note: 'target < 10 µs' });
+  rows.push({ section, name: 'lookup, 99th percentile of rounds', value: r.p99Micros, unit: 'µs' });
+  rows.push({ section, name: 'PAC script size', value: r.pacBytes / 1024, unit: 'KiB' });
+}
+
 const SECTIONS: Record<string, (rows: Row[]) => Promise<void> | void> = {
   codec: codecSection,
   mux: muxSection,
@@ -108,6 +117,7 @@ const SECTIONS: Record<string, (rows: Row[]) => Promise<void> | void> = {
   load: loadSection,
   shape: shapeSection,
   scale: scaleSection,
+  pac: pacSection,
 };
 
 async function main(): Promise<void> {

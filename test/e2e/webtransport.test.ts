@@ -3,6 +3,8 @@
  * edge's WebTransport, falls back to meek when it cannot reach it, returns when it can, and
  * survives the companion restarting a killed WebTransport front.
  */
+import net from 'node:net';
+import { listen } from '../support/servers.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -138,7 +140,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     // The popup says which transport and why.
     const popup = await w.browser.context.newPage();
     await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
-    await popup.waitForFunction(() => /WebTransport: QUIC/.test(document.getElementById('status-transport')!.textContent ?? ''));
+    await popup.waitForFunction(() => /^Carried by WebTransport/.test(document.getElementById('status-transport')!.textContent ?? ''));
     await popup.close();
     await page.close();
   });
@@ -224,6 +226,81 @@ describe('e2e: the WebTransport front killed mid-session', () => {
     const before = await streamsOpened(w.companions);
     await loadHello(w.browser, page, `${blocked}/?after`);
     expect((await streamsOpened(w.companions)).webtransport).toBeGreaterThan(before.webtransport);
+    await page.close();
+  });
+});
+
+describe('e2e: resets through WebTransport, both ways', () => {
+  let w: WtWorld;
+  let blocked: string;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    w = await startWtWorld(false);
+    blocked = `https://blocked.test:${w.origin.port}`;
+    // What the worker throws would show here: a reset must not raise (WebTransportError's constructor once did).
+    w.browser.worker.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+    await configure(w);
+    await waitForTransport(w.browser, 'webtransport');
+  });
+  afterAll(() => w?.close());
+
+  const lastEntries = () =>
+    w.browser.worker.evaluate(() => (globalThis as unknown as { passage: { engine: { connections(): Array<{ host: string; port: number; outcome: string; code: number | null; by: string | null; transport: string }> } } }).passage.engine.connections().slice(0, 20));
+
+  it('the site resets mid-response: the page sees its request fail (not hang, not truncated quietly), no exception in the worker, the next load works', async () => {
+    // The site's connection cut by a TCP RST after 64 KiB of its answer (a relay in front of the origin; TLS stays end to end).
+    const rst = await listen((client) => {
+      const origin = net.connect(w.origin.port, '127.0.0.1');
+      let down = 0;
+      client.pipe(origin);
+      origin.on('data', (d: Buffer) => {
+        down += d.length;
+        if (down > 64 * 1024) return void (client.resetAndDestroy(), origin.destroy());
+        client.write(d);
+      });
+      client.on('error', () => origin.destroy());
+      origin.on('error', () => client.destroy());
+    });
+    const page = await w.browser.context.newPage();
+    try {
+      await loadHello(w.browser, page, `${blocked}/`);
+      const outcome = await page.evaluate(async (port) => {
+        try {
+          const buf = await (await fetch(`https://blocked.test:${port}/bytes?size=1048576`)).arrayBuffer();
+          return `read ${buf.byteLength}`;
+        } catch (e) {
+          return `failed: ${(e as Error).message}`;
+        }
+      }, rst.port);
+      expect(outcome).toMatch(/^failed/);
+      // Over WebTransport the edge can only stop the stream (Deno sends no RESET_STREAM, PROTOCOL.md §4): the log shows it ended.
+      await expect.poll(async () => (await lastEntries()).some((e) => e.port === rst.port && e.transport === 'webtransport' && e.outcome !== 'open')).toBe(true);
+      await loadHello(w.browser, page, `${blocked}/?after-rst`);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await rst.close();
+    }
+  });
+
+  it('the page aborts a download: the reset reaches the edge and the site (its response ends early), the next load works', async () => {
+    const page = await w.browser.context.newPage();
+    await loadHello(w.browser, page, `${blocked}/`);
+    const before = w.origin.endlessAborted();
+    const got = await page.evaluate(async () => {
+      const ac = new AbortController();
+      const reader = (await fetch('/endless', { signal: ac.signal })).body!.getReader();
+      let n = 0;
+      while (n < 256 * 1024) n += (await reader.read()).value?.length ?? 0;
+      ac.abort();
+      return n;
+    });
+    expect(got).toBeGreaterThanOrEqual(256 * 1024);
+    // The browser keeps an aborted HTTP/1.1 connection only if it can reuse it: it cannot, so it closes it, and the stream is reset toward the edge.
+    await expect.poll(() => w.origin.endlessAborted(), { timeout: 15_000 }).toBe(before + 1);
+    await loadHello(w.browser, page, `${blocked}/?after-abort`);
+    expect(errors).toEqual([]);
     await page.close();
   });
 });

@@ -38,6 +38,8 @@ export interface Origin {
   release(): void;
   /** Closes every open connection, so the browser's next request needs a new one (a new tunnel). */
   dropConnections(): void;
+  /** /endless responses whose client went away before the end (the reset reached the origin). */
+  endlessAborted(): number;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startOrigin(dir: string): Promise<Origin> {
   const key = path.join(dir, 'origin-key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=blocked.test', '-addext', 'subjectAltName=DNS:blocked.test,DNS:open.test', '-keyout', key, '-out', cert], { stdio: 'ignore' });
   const hits = new Map<string, number>();
+  let aborted = 0;
   let releaseHeld: (() => void) | null = null;
   let held: Promise<void> = new Promise((r) => (releaseHeld = r));
   const server = https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
@@ -61,6 +64,17 @@ export async function startOrigin(dir: string): Promise<Origin> {
       const imgs = Array.from({ length: 50 }, (_, i) => `<img src="/px/${i}.svg" width="4" height="4">`).join('');
       res.setHeader('content-type', 'text/html');
       return void res.end(`<!doctype html><title>many</title>${imgs}`);
+    }
+    if (url.pathname === '/endless') {
+      // Bytes until the client goes away (a page that aborts its download).
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'access-control-allow-origin': '*' });
+      const chunk = patternBytes(16 * 1024);
+      const timer = setInterval(() => res.write(chunk), 5);
+      res.on('close', () => {
+        clearInterval(timer);
+        if (!res.writableFinished) aborted++;
+      });
+      return;
     }
     if (url.pathname === '/mixed') {
       // One image from a host the browser cannot reach directly: a "failed resource" of this page.
@@ -99,6 +113,7 @@ export async function startOrigin(dir: string): Promise<Origin> {
       held = new Promise((r) => (releaseHeld = r));
     },
     dropConnections: () => server.closeAllConnections(),
+    endlessAborted: () => aborted,
     close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
   };
 }
