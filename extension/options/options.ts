@@ -45,6 +45,7 @@ function outcome(e: ConnectionEntry): string {
   if (e.outcome === 'open') return t('logOpen');
   if (e.outcome === 'closed') return t('logOk');
   if (e.by === 'browser') return t('logResetBrowser');
+  if (e.by === null) return t('logEndedByRule');
   return t('logResetEdge', e.code !== null ? t(`code${e.code}`) : '?');
 }
 

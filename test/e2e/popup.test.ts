@@ -240,7 +240,37 @@ describe('e2e: the popup and the options page', () => {
     await options.waitForFunction(() => /^Imported/.test(document.getElementById('notice')!.textContent ?? ''));
     expect(await options.textContent('#notice')).toBe('Imported (gfwlist): 2 new rules, 1 new exclusions, 1 lines Passage cannot use.');
     await shot(options, 'options');
+    // 10,000 imported rules: Chromium takes the PAC, and a listed site still loads through it.
+    const many = path.join(dir, 'many.txt');
+    writeFileSync(many, [...Array.from({ length: 10_000 }, (_, i) => `site${i}.example${i % 97}.test`), 'blocked.test'].join('\n'));
+    await options.setInputFiles('#rules-file', many);
+    await options.waitForFunction(() => /^Imported \(plain\): 10000 new rules/.test(document.getElementById('notice')!.textContent ?? ''));
+    const pac = await browser.worker.evaluate(async () => ((await chrome.proxy.settings.get({})).value as { pacScript?: { data: string } }).pacScript?.data.length ?? 0);
+    expect(pac).toBeGreaterThan(250_000);
+    expect(await browser.visit(page, `${base}/?many-rules`)).toBeNull();
+    expect(await page.textContent('#hello')).toBe('hello from blocked.test');
     await options.close();
+  });
+
+  it('dark mode follows the system setting; the shortcut command is registered (Alt+Shift+P suggested)', async () => {
+    const popup = await browser.context.newPage();
+    await popup.setViewportSize({ width: 380, height: 520 });
+    await popup.goto(`chrome-extension://${browser.extensionId}/popup.html`);
+    await popup.waitForFunction(() => document.getElementById('site')!.textContent !== '…');
+    const light = await popup.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await popup.emulateMedia({ colorScheme: 'dark' });
+    const dark = await popup.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(light).toBe('rgb(255, 255, 255)');
+    expect(dark).toBe('rgb(22, 26, 34)');
+    await shot(popup, 'popup-dark');
+    await popup.close();
+    // Registered with its suggested key (headless Chromium leaves a --load-extension's key unassigned; chrome://extensions/shortcuts sets it).
+    const { commands, suggested } = await browser.worker.evaluate(async () => ({
+      commands: await chrome.commands.getAll(),
+      suggested: (chrome.runtime.getManifest().commands as Record<string, { suggested_key?: { default?: string } }>)['toggle-site']?.suggested_key?.default,
+    }));
+    expect(commands.find((c) => c.name === 'toggle-site')).toMatchObject({ description: 'Tunnel this site, or stop tunneling it' });
+    expect(suggested).toBe('Alt+Shift+P');
   });
 
   it('sharing: the link never carries the pairing token, the edge token only when ticked; a backup restores what changed; an empty link imports nothing', async () => {
