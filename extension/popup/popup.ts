@@ -22,6 +22,15 @@ function line(id: string, ok: boolean | null, text: string): void {
   el.textContent = text;
 }
 
+/** Chromium's error for a failed request, in words. */
+function failureWords(error: string): string {
+  if (error === 'net::ERR_NAME_NOT_RESOLVED') return t('failNameNotResolved');
+  if (/RESET|CLOSED|EMPTY_RESPONSE|ABORTED/.test(error)) return t('failReset');
+  if (/TIMED_OUT/.test(error)) return t('failTimedOut');
+  if (/REFUSED|UNREACHABLE/.test(error)) return t('failRefused');
+  return t('failOther');
+}
+
 function transportWords(s: EngineStatus): string {
   if (s.transport === 'webtransport') return t('viaWebTransport');
   if (s.transport === 'none') return t('viaNone');
@@ -92,7 +101,7 @@ async function renderTab(s: EngineStatus & { counters: Record<string, SiteCounte
       name.textContent = displayHost(f.host);
       const why = document.createElement('span');
       why.className = 'muted small';
-      why.textContent = ` ${f.error.replace(/^net::/, '')}`;
+      why.textContent = ` ${failureWords(f.error)}`;
       const add = document.createElement('button');
       add.textContent = t('tunnelIt');
       add.dataset.host = f.host;

@@ -113,7 +113,7 @@ describe('e2e: the popup and the options page', () => {
     expect(await page.evaluate(() => (document.getElementById('other') as HTMLImageElement).naturalWidth)).toBe(0);
     const popup = await popupFor(browser, `${base}/mixed`);
     await popup.waitForSelector('#failed-section:not([hidden])');
-    expect(await popup.textContent('#failed')).toMatch(/fail\.test.*ERR_NAME_NOT_RESOLVED/);
+    expect(await popup.textContent('#failed')).toMatch(/^fail\.test name not found\s*tunnel$/);
     await shot(popup, 'popup-failed-resources');
     await popup.click('#failed button[data-host="fail.test"]');
     await popup.waitForFunction(() => /fail\.test/.test(document.getElementById('sites')!.textContent ?? ''));
@@ -335,6 +335,11 @@ describe('e2e: the popup in each language', () => {
         expect(html.status).toBe({ fa: 'وضعیت', ru: 'Состояние', 'zh-CN': '状态' }[lang]);
         await problemIs(popup, { fa: /جفت نشده/, ru: /не связан/, 'zh-CN': /尚未与伴侣程序配对/ }[lang]!);
         await shot(popup, `popup-${lang}`);
+        const options = await browser.context.newPage();
+        await options.setViewportSize({ width: 900, height: 1200 });
+        await options.goto(`chrome-extension://${browser.extensionId}/options.html`);
+        expect(await options.textContent('h1')).toBe({ fa: 'تنظیمات Passage', ru: 'Настройки Passage', 'zh-CN': 'Passage 选项' }[lang]);
+        await shot(options, `options-${lang}`);
       } finally {
         await browser.close();
       }

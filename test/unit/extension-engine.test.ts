@@ -151,6 +151,45 @@ describe('Engine', () => {
     expect(w.store.data.get('counters')).toEqual({ 'blocked.test': { up: 3, down: 3, streams: 1, rttMs: 42, failure: null } });
   });
 
+  it('a proxy error clears once bytes flow again; the log keeps each connection; a rule switched off ends its open connections', async () => {
+    const w = world({ rules: { enabled: true, allSites: false, sites: ['blocked.test'], exclusions: [] } });
+    await w.engine.start();
+    w.engine.noteProxyError('net::ERR_PROXY_CONNECTION_FAILED');
+    const browser = w.bridge.opener.open(SITE_DEST);
+    const resets: number[] = [];
+    browser.attach({ data: (c) => browser.consume(c.length), reset: (code) => resets.push(code) });
+    browser.write(Uint8Array.of(9));
+    await settle();
+    await settle();
+    expect(w.engine.status().proxyError).toBeNull();
+    expect(w.engine.status().openStreams).toBe(1);
+    expect(w.engine.connections()).toMatchObject([{ host: 'www.blocked.test', site: 'blocked.test', transport: 'meek', up: 1, down: 1, outcome: 'open' }]);
+    // The site's rule goes: its connection stops using the tunnel at once.
+    await w.engine.setRules({ ...w.engine.rules, sites: [] });
+    await settle();
+    expect(resets).toEqual([ResetCode.CANCELLED]);
+    expect(w.engine.status().openStreams).toBe(0);
+    expect(w.engine.connections()[0]).toMatchObject({ outcome: 'reset', code: ResetCode.CANCELLED, by: null });
+    w.engine.clearConnections();
+    expect(w.engine.connections()).toEqual([]);
+  });
+
+  it('the connection log keeps the last 300', async () => {
+    const w = world({ rules: { enabled: true, allSites: true, sites: [], exclusions: [] } });
+    await w.engine.start();
+    for (let i = 0; i < 310; i++) {
+      const s = w.bridge.opener.open({ type: 'domain', host: `h${i}.test`, port: 443 });
+      s.attach({ end: () => undefined });
+      s.end();
+      if (i % 50 === 49) await settle(); // let them finish: the stand-in link has 256 streams
+    }
+    await settle();
+    const log = w.engine.connections();
+    expect(log).toHaveLength(300);
+    expect(log[0]!.host).toBe('h309.test');
+    expect(log.at(-1)!.host).toBe('h10.test');
+  });
+
   it('with no usable edge, a browser connection is reset 0x01 at once', async () => {
     const w = world({ settings: { ...DEFAULT_SETTINGS, edgeUrl: 'not a url' } });
     await w.engine.start();
