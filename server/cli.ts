@@ -59,6 +59,9 @@ function edgeOptions(cmd: Command): Command {
     .addOption(withDefault('--session-buffer <bytes>', 'memory one session may hold: downstream, control frames and all its streams\' buffers', d.sessionBuffer))
     .addOption(withDefault('--max-memory <bytes>', 'memory all sessions together may hold; past it new streams are RESET 0x06 and new sessions get 503', d.maxMemory))
     .addOption(withDefault('--max-sessions-per-client <n>', 'sessions one client address (IPv6: its /64) may hold at once', d.maxSessionsPerClient))
+    .addOption(new Option('--turn <url>', 'a TURN server (turn:HOST:PORT?transport=udp, turns:HOST:443) clients relay WebRTC through; repeatable (default: no WebRTC)').argParser(collect))
+    .option('--turn-secret <secret>', 'the TURN server\'s shared secret (coturn static-auth-secret) for short-lived credentials (default: env PASSAGE_TURN_SECRET)')
+    .addOption(withDefault('--turn-ttl <seconds>', 'how long the TURN credentials handed to a client stay valid', d.turnTtl))
     .addOption(withDefault('--drain-notice <seconds>', 'on SIGTERM: /ready answers 404 this long (a balancer\'s check interval or more) before sessions are told to move', d.drainNotice))
     .addOption(withDefault('--drain-timeout <seconds>', 'on SIGTERM: how long open streams may finish before the edge cuts them and exits', d.drainTimeout))
     .addOption(logLevelOption());

@@ -23,6 +23,12 @@ import { MemoryBudget } from '../edge/memory-budget.ts';
 import { clientMemory, sessionBudget, sessionFloor } from '../edge/session-budget.ts';
 import type { ExitBudget } from '../exit/exit-mux.ts';
 import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
+import { createRtcEndpoint, type RtcEndpoint } from '../webrtc/rtc-endpoint.ts';
+import { mintTurnCredentials } from '../webrtc/turn-credentials.ts';
+import { readBody, send } from '../edge/http-util.ts';
+
+/** An offer with every candidate in it is a few KiB; a larger body is no offer. */
+const MAX_OFFER_BYTES = 64 * 1024;
 
 export interface RunningEdge {
   url: string;
@@ -51,6 +57,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const dial = createDialer({ allowPrivate: config.allowPrivate, overrides: config.resolve, timeoutMs: config.dialTimeoutMs, own: hostAddresses() });
   const tokenCheck = createTokenCheck(config.authToken);
   let webtransportSessions = 0;
+  let rtcSessions = 0;
   const memory = new MemoryBudget(config.maxMemory);
   const split = sessionBudget(config.sessionBuffer, config.maxBody);
   const floor = sessionFloor(config.sessionBuffer, config.maxBody);
@@ -63,12 +70,29 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       metrics.sessions.dec();
       logger.debug({ session: session.id.slice(0, 6), reason }, 'session ended');
     },
-    others: () => webtransportSessions,
+    others: () => webtransportSessions + rtcSessions,
     memory,
     sessionFloor: floor,
     clientMemory: clientMemory(config.maxMemory, config.maxSessions, config.maxSessionsPerClient, config.sessionBuffer),
   });
   let webtransport: RunningWebTransport | null = null;
+  const turnOffer = () => {
+    if (!config.turn) return null;
+    const c = mintTurnCredentials(config.turn.secret, config.turn.ttlSeconds, Date.now());
+    return { iceServers: [{ urls: config.turn.urls, username: c.username, credential: c.credential }], expiresAt: c.expiresAt };
+  };
+  const rtc: RtcEndpoint | null = config.turn
+    ? createRtcEndpoint({
+        maxStreams: config.maxStreams,
+        budget,
+        downstreamLimit: split.downstream,
+        dial,
+        events: exitEvents(metrics, logger, 'webrtc'),
+        admit: () => !registry.full && memory.admitSession(floor) && draining === null,
+        onSessionOpen: () => rtcSessions++,
+        onSessionClose: () => rtcSessions--,
+      })
+    : null;
   /** null: serving; 'notice': /ready says 404, sessions not yet told; 'moving': sessions told to move. */
   let draining: null | 'notice' | 'moving' = null;
   /** Whether a balancer has asked /ready: without one there is nobody to give notice to. */
@@ -94,7 +118,23 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     // A token-less edge is only ever a loopback demo: it answers only loopback Host names.
     loopbackHostOnly: !tokenCheck.required && isLoopbackHost(config.host),
     meek,
-    discovery: () => ({ webtransport: webtransport?.discovery() ?? null }),
+    discovery: () => ({ webtransport: webtransport?.discovery() ?? null, turn: turnOffer() }),
+    rtc: rtc
+      ? async (req, res) => {
+          const body = await readBody(req, MAX_OFFER_BYTES);
+          let sdp: unknown;
+          try {
+            sdp = body && (JSON.parse(new TextDecoder().decode(body)) as { sdp?: unknown }).sdp;
+          } catch {
+            sdp = null;
+          }
+          if (typeof sdp !== 'string' || !sdp.startsWith('v=0')) return send(res, 400, 'an offer is JSON {"sdp": "v=0…"}\n');
+          const answer = await rtc.answer(sdp).catch(() => undefined);
+          if (answer === undefined) return send(res, 400, 'the offer could not be answered\n');
+          if (answer === null) return send(res, 503, 'no room for another session\n');
+          send(res, 200, JSON.stringify({ type: 'answer', sdp: answer }), { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        }
+      : null,
     cover: config.cover ? proxyCover(config.cover) : staticCover(),
     onError,
   });
@@ -175,6 +215,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= Promise.all([listener.close(), adminListener.close()])
+      .then(() => rtc?.close())
       .then(() => webtransport?.close())
       .then(() => registry.closeAll())
       .then(() => memory.close()));

@@ -58,6 +58,8 @@ export interface EdgeConfig {
   maxMemory: number;
   /** Sessions one client address (an IPv6 /64) may hold at once. */
   maxSessionsPerClient: number;
+  /** WebRTC through TURN: the TURN servers clients are told of, and the secret shared with them (coturn `use-auth-secret`). */
+  turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
   /** SIGTERM: how long /ready answers 404 before sessions are told to move (the balancer's check interval). */
   drainNoticeMs: number;
   /** SIGTERM: how long open streams may go on finishing before the edge cuts them and exits. */
@@ -98,6 +100,9 @@ export interface EdgeOptionValues {
   maxSessionsPerClient: string;
   drainNotice: string;
   drainTimeout: string;
+  turn?: string[];
+  turnSecret?: string;
+  turnTtl: string;
 }
 
 export const EDGE_DEFAULTS = {
@@ -117,6 +122,7 @@ export const EDGE_DEFAULTS = {
   maxSessionsPerClient: '32',
   drainNotice: '2',
   drainTimeout: '30',
+  turnTtl: '3600',
   dialTimeout: '10',
   logLevel: 'info',
   configDir: defaultConfigDir(),
@@ -223,6 +229,16 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   const streamMaxMs = integer(v.streamMax, '--stream-max', 1, 300) * 1000;
   const maxMemory = integer(v.maxMemory, '--max-memory', 16 * 1024 * 1024, 2 ** 40);
   if (maxMemory < sessionBuffer) throw new ConfigError('--max-memory must be at least --session-buffer');
+  let turn: EdgeConfig['turn'] = null;
+  const turnSecret = v.turnSecret ?? env.PASSAGE_TURN_SECRET;
+  if (v.turn?.length) {
+    for (const url of v.turn) {
+      if (!/^turns?:[A-Za-z0-9.-]+(:\d{1,5})?(\?transport=(udp|tcp))?$/.test(url)) throw new ConfigError(`--turn wants turn:HOST:PORT[?transport=udp|tcp] or turns:HOST:PORT, got "${url}"`);
+    }
+    if (v.mode !== 'remux') throw new ConfigError('--turn needs --mode remux (data channels carry ReMux streams the edge dials)');
+    if (!turnSecret || turnSecret.length < 16) throw new ConfigError('--turn needs the TURN server\'s shared secret, at least 16 characters (--turn-secret or env PASSAGE_TURN_SECRET)');
+    turn = { urls: v.turn, secret: turnSecret, ttlSeconds: integer(v.turnTtl, '--turn-ttl', 60, 86_400) };
+  } else if (v.turnSecret !== undefined) throw new ConfigError('--turn-secret only applies with --turn');
   return {
     host: listen.host,
     port: listen.port,
@@ -252,6 +268,7 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     sessionBuffer,
     maxMemory,
     maxSessionsPerClient: integer(v.maxSessionsPerClient, '--max-sessions-per-client', 1, 1_000_000),
+    turn,
     drainNoticeMs: integer(v.drainNotice, '--drain-notice', 0, 300) * 1000,
     drainTimeoutMs: integer(v.drainTimeout, '--drain-timeout', 0, 3600) * 1000,
   };

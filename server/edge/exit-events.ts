@@ -7,7 +7,7 @@ import type { ExitEvents } from '../exit/exit-mux.ts';
 import { DialError } from '../exit/dial-error.ts';
 import { codeLabel, type EdgeMetrics } from './metrics.ts';
 
-export function exitEvents(metrics: EdgeMetrics, logger: Logger, transport: 'meek' | 'webtransport'): ExitEvents {
+export function exitEvents(metrics: EdgeMetrics, logger: Logger, transport: 'meek' | 'webtransport' | 'webrtc'): ExitEvents {
   return {
     onBytes: (up, down) => {
       if (up) metrics.bytesUp.inc(up);

@@ -19,6 +19,8 @@ export interface EdgeRoutes {
   meek(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
   /** The discovery answer's body (PROTOCOL.md §4). */
   discovery(): unknown;
+  /** POST <path>rtc: a WebRTC offer in, the answer out (PROTOCOL.md §4); null when the edge has no TURN. */
+  rtc: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null;
   cover: http.RequestListener;
   onError(e: unknown): void;
 }
@@ -39,6 +41,12 @@ export function createRouter(o: EdgeRoutes): http.RequestListener {
           o.onError(e);
           if (!res.headersSent) send(res, 500, 'internal error\n');
           else res.destroy();
+        });
+      }
+      if (o.rtc && pathname === `${o.path}rtc` && req.method === 'POST') {
+        return void o.rtc(req, res).catch((e: unknown) => {
+          o.onError(e);
+          if (!res.headersSent) send(res, 500, 'internal error\n');
         });
       }
       if (pathname === configPath && req.method === 'GET') {

@@ -1,0 +1,131 @@
+/**
+ * The edge's WebRTC peer (node-datachannel: measured fastest through a TURN relay, docs/PLATFORM.md).
+ * A client posts its offer (all its candidates in it: relay candidates from the TURN servers
+ * discovery named) and gets the answer; the data channel it opened, `remux`, then carries a ReMux
+ * byte stream into the same exit mux as meek and WebTransport. The edge's own candidates are its
+ * host addresses: the TURN server relays to them.
+ */
+import { RTCPeerConnection } from 'node-datachannel/polyfill';
+import { ResetCode } from '../../shared/remux/frame.ts';
+import { createExitMux, type ExitBudget, type ExitEvents } from '../exit/exit-mux.ts';
+import type { Dial } from '../exit/dialer.ts';
+
+/** A peer whose data channel has not opened by then is dropped. */
+const OPEN_DEADLINE_MS = 15_000;
+/** Gathering the edge's own candidates takes milliseconds on a host; past this the answer goes with what it has. */
+const GATHER_DEADLINE_MS = 2000;
+
+export interface RtcEndpointOptions {
+  maxStreams: number;
+  budget: ExitBudget;
+  /** Unsent bytes toward the client above which the mux pauses (the session's downstream share). */
+  downstreamLimit: number;
+  dial: Dial;
+  events: ExitEvents;
+  /** Whether another session may open now (the edge's shared limits); counted while open. */
+  admit(): boolean;
+  onSessionOpen(): void;
+  onSessionClose(): void;
+}
+
+export interface RtcEndpoint {
+  /** The answer SDP for an offer, or null when the edge takes no more sessions now. */
+  answer(offerSdp: string): Promise<string | null>;
+  readonly sessions: number;
+  close(): void;
+}
+
+export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
+  const peers = new Set<RTCPeerConnection>();
+  const serve = (pc: RTCPeerConnection) => {
+    let opened = false;
+    const timer = setTimeout(() => opened || pc.close(), OPEN_DEADLINE_MS);
+    pc.ondatachannel = (ev) => {
+      const channel = ev.channel;
+      if (channel.label !== 'remux' || opened) return channel.close();
+      opened = true;
+      clearTimeout(timer);
+      channel.binaryType = 'arraybuffer';
+      o.onSessionOpen();
+      let blocked = false;
+      const exit = createExitMux({
+        maxStreams: o.maxStreams,
+        budget: o.budget,
+        dial: o.dial,
+        events: o.events,
+        sink: {
+          write(chunks) {
+            if (channel.readyState !== 'open') return true;
+            for (const c of chunks) channel.send(c as Uint8Array<ArrayBuffer>);
+            if (channel.bufferedAmount >= o.downstreamLimit) blocked = true;
+            return !blocked;
+          },
+          room: () => Math.max(0, o.downstreamLimit - channel.bufferedAmount),
+        },
+        onClose: () => channel.close(),
+      });
+      const unaccount = o.budget.track({ memoryUsed: () => channel.bufferedAmount + exit.mux.memoryUsed, relieve: () => exit.mux.relieve() });
+      channel.bufferedAmountLowThreshold = o.downstreamLimit / 2;
+      channel.onbufferedamountlow = () => {
+        if (!blocked) return;
+        blocked = false;
+        exit.mux.resume();
+      };
+      channel.onmessage = (m) => exit.mux.receive(new Uint8Array(m.data as ArrayBuffer));
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        unaccount();
+        exit.mux.destroy(undefined, ResetCode.CANCELLED);
+        o.onSessionClose();
+        pc.close();
+      };
+      channel.onclose = end;
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === 'failed' || pc.connectionState === 'closed') end();
+      };
+    };
+    pc.onconnectionstatechange = () => {
+      if (!opened && (pc.connectionState === 'failed' || pc.connectionState === 'closed')) clearTimeout(timer);
+    };
+  };
+
+  return {
+    async answer(offerSdp) {
+      if (!o.admit()) return null;
+      const pc = new RTCPeerConnection({ iceServers: [] });
+      peers.add(pc);
+      const origClose = pc.close.bind(pc);
+      pc.close = () => {
+        peers.delete(pc);
+        origClose();
+      };
+      serve(pc);
+      try {
+        await pc.setRemoteDescription({ type: 'offer', sdp: offerSdp });
+        await pc.setLocalDescription(await pc.createAnswer());
+        await new Promise<void>((resolve) => {
+          if (pc.iceGatheringState === 'complete') return resolve();
+          const t = setTimeout(resolve, GATHER_DEADLINE_MS);
+          pc.onicegatheringstatechange = () => {
+            if (pc.iceGatheringState === 'complete') {
+              clearTimeout(t);
+              resolve();
+            }
+          };
+        });
+        return pc.localDescription!.sdp;
+      } catch (e) {
+        pc.close();
+        throw e;
+      }
+    },
+    get sessions() {
+      return peers.size;
+    },
+    close() {
+      for (const pc of [...peers]) pc.close();
+    },
+  };
+}

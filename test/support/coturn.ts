@@ -1,0 +1,78 @@
+/**
+ * Debian's coturn on loopback for the TURN tests, with a shared secret (`use-auth-secret`, as a
+ * real deployment runs it) and loopback peers allowed (the edge is on loopback here; a real one
+ * denies private peers but the edge, docs/DEPLOY.md). coturn cannot listen on port 0: it gets a
+ * UDP port that was free a moment ago. Ready once it answers a STUN binding request.
+ */
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Coturn {
+  port: number;
+  secret: string;
+  /** What coturn logged (verbose: allocations, permissions and channel binds show relaying). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Whether a STUN binding request to `port` is answered within 200 ms. */
+function stunAnswers(port: number): Promise<boolean> {
+  const s = dgram.createSocket('udp4');
+  const req = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), randomBytes(12)]);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 200);
+    s.on('message', (m) => done(m.length >= 20 && m.readUInt16BE(0) === 0x0101));
+    s.on('error', () => done(false));
+    s.send(req, port, '127.0.0.1');
+  });
+}
+
+export async function startCoturn(): Promise<Coturn> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-coturn-'));
+  const port = await freeUdpPort();
+  const secret = randomBytes(18).toString('base64url');
+  let log = '';
+  const child = spawn(
+    '/usr/bin/turnserver',
+    ['-n', '-V', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1', '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=passage.test',
+      '--no-tls', '--no-dtls', '--no-tcp-relay', '--allow-loopback-peers', '--no-cli', '--no-rfc5780', '--log-file=stdout', '--simple-log', `--pidfile=${path.join(dir, 'turnserver.pid')}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`turnserver exited ${child.exitCode}: ${log}`);
+    if (await stunAnswers(port)) break;
+    if (i > 100) throw new Error(`turnserver never answered STUN on ${port}: ${log}`);
+  }
+  return {
+    port,
+    secret,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
