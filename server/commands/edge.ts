@@ -23,7 +23,7 @@ import { MemoryBudget } from '../edge/memory-budget.ts';
 import { clientMemory, sessionBudget, sessionFloor } from '../edge/session-budget.ts';
 import type { ExitBudget } from '../exit/exit-mux.ts';
 import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
-import { createRtcEndpoint, type RtcEndpoint } from '../webrtc/rtc-endpoint.ts';
+import type { RtcEndpoint } from '../webrtc/rtc-endpoint.ts';
 import { mintTurnCredentials } from '../webrtc/turn-credentials.ts';
 import { readBody, send } from '../edge/http-util.ts';
 
@@ -81,8 +81,9 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     const c = mintTurnCredentials(config.turn.secret, config.turn.ttlSeconds, Date.now());
     return { iceServers: [{ urls: config.turn.urls, username: c.username, credential: c.credential }], expiresAt: c.expiresAt };
   };
+  // Loaded only when asked for: the WebRTC stack is a native library an edge without --turn never needs.
   const rtc: RtcEndpoint | null = config.turn
-    ? createRtcEndpoint({
+    ? (await import('../webrtc/rtc-endpoint.ts')).createRtcEndpoint({
         maxStreams: config.maxStreams,
         budget,
         downstreamLimit: split.downstream,
