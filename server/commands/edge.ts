@@ -119,7 +119,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     // A token-less edge is only ever a loopback demo: it answers only loopback Host names.
     loopbackHostOnly: !tokenCheck.required && isLoopbackHost(config.host),
     meek,
-    discovery: () => ({ webtransport: webtransport?.discovery() ?? null, turn: turnOffer() }),
+    discovery: () => ({ webtransport: webtransport?.discovery() ?? null, ...(config.turn ? { turn: turnOffer() } : {}) }),
     rtc: rtc
       ? async (req, res) => {
           const body = await readBody(req, MAX_OFFER_BYTES);
