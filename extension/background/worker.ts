@@ -88,8 +88,18 @@ chrome.tabs.onUpdated.addListener((_id, change) => {
 });
 chrome.tabs.onActivated.addListener(repaint);
 engine.onChange = repaint;
-// While problems come and go (the companion stopped, the edge unreachable) the buttons follow.
-setInterval(repaint, 2000);
+// While problems come and go (the companion stopped, the edge unreachable) the buttons follow;
+// the tabs are repainted only when what the buttons show could have changed.
+let shown = '';
+setInterval(() => {
+  const s = engine.status();
+  // The minute is in it too: a site's failure stops showing after a while (lib/problems.ts).
+  const now = JSON.stringify([Math.floor(Date.now() / 60_000), s.linked, s.linkProblem, s.edgeProblem, s.edgeReachable, s.proxyError, s.transport, s.webtransportFallback, Object.values(engine.counters).map((c) => c.failure?.at ?? 0)]);
+  if (now !== shown) {
+    shown = now;
+    repaint();
+  }
+}, 2000);
 
 // The shortcut (Alt+Shift+P by default): the active tab's site through Passage, or not.
 chrome.commands.onCommand.addListener((command) => {
