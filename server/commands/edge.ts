@@ -24,11 +24,8 @@ import { clientMemory, sessionBudget, sessionFloor } from '../edge/session-budge
 import type { ExitBudget } from '../exit/exit-mux.ts';
 import { startWebTransport, type RunningWebTransport } from '../webtransport/webtransport-edge.ts';
 import type { RtcEndpoint } from '../webrtc/rtc-endpoint.ts';
-import { mintTurnCredentials } from '../webrtc/turn-credentials.ts';
-import { readBody, send } from '../edge/http-util.ts';
-
-/** An offer with every candidate in it is a few KiB; a larger body is no offer. */
-const MAX_OFFER_BYTES = 64 * 1024;
+import { turnDiscovery } from '../webrtc/turn-credentials.ts';
+import { rtcHandler } from '../webrtc/rtc-http.ts';
 
 export interface RunningEdge {
   url: string;
@@ -76,11 +73,6 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     clientMemory: clientMemory(config.maxMemory, config.maxSessions, config.maxSessionsPerClient, config.sessionBuffer),
   });
   let webtransport: RunningWebTransport | null = null;
-  const turnOffer = () => {
-    if (!config.turn) return null;
-    const c = mintTurnCredentials(config.turn.secret, config.turn.ttlSeconds, Date.now());
-    return { iceServers: [{ urls: config.turn.urls, username: c.username, credential: c.credential }], expiresAt: c.expiresAt };
-  };
   // Loaded only when asked for: the WebRTC stack is a native library an edge without --turn never needs.
   const rtc: RtcEndpoint | null = config.turn
     ? (await import('../webrtc/rtc-endpoint.ts')).createRtcEndpoint({
@@ -119,23 +111,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     // A token-less edge is only ever a loopback demo: it answers only loopback Host names.
     loopbackHostOnly: !tokenCheck.required && isLoopbackHost(config.host),
     meek,
-    discovery: () => ({ webtransport: webtransport?.discovery() ?? null, ...(config.turn ? { turn: turnOffer() } : {}) }),
-    rtc: rtc
-      ? async (req, res) => {
-          const body = await readBody(req, MAX_OFFER_BYTES);
-          let sdp: unknown;
-          try {
-            sdp = body && (JSON.parse(new TextDecoder().decode(body)) as { sdp?: unknown }).sdp;
-          } catch {
-            sdp = null;
-          }
-          if (typeof sdp !== 'string' || !sdp.startsWith('v=0')) return send(res, 400, 'an offer is JSON {"sdp": "v=0…"}\n');
-          const answer = await rtc.answer(sdp).catch(() => undefined);
-          if (answer === undefined) return send(res, 400, 'the offer could not be answered\n');
-          if (answer === null) return send(res, 503, 'no room for another session\n');
-          send(res, 200, JSON.stringify({ type: 'answer', sdp: answer }), { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        }
-      : null,
+    discovery: () => ({ webtransport: webtransport?.discovery() ?? null, ...(config.turn ? { turn: turnDiscovery(config.turn, Date.now()) } : {}) }),
+    rtc: rtc ? rtcHandler(rtc) : null,
     cover: config.cover ? proxyCover(config.cover) : staticCover(),
     onError,
   });

@@ -19,3 +19,9 @@ export function mintTurnCredentials(secret: string, ttlSeconds: number, nowMs: n
   const username = String(expiry);
   return { username, credential: createHmac('sha1', secret).update(username).digest('base64'), expiresAt: expiry * 1000 };
 }
+
+/** What discovery says of TURN (PROTOCOL.md §4.1): the servers, with credentials minted now. */
+export function turnDiscovery(turn: { urls: string[]; secret: string; ttlSeconds: number }, nowMs: number) {
+  const c = mintTurnCredentials(turn.secret, turn.ttlSeconds, nowMs);
+  return { iceServers: [{ urls: turn.urls, username: c.username, credential: c.credential }], expiresAt: c.expiresAt };
+}
