@@ -6,7 +6,7 @@
  */
 import type http from 'node:http';
 import { presentedToken, type TokenCheck } from '../common/auth.ts';
-import { send } from './http-util.ts';
+import { send } from '../common/http-util.ts';
 
 export interface AdminRoutes {
   /** Whether requests must carry the token (the admin listener is off loopback). */

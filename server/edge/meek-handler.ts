@@ -13,7 +13,7 @@ import {
   parseMeekRequestHeaders,
 } from '../../shared/meek/headers.ts';
 import { checkNewSession, negotiateResponseLimit } from '../../shared/meek/server-session.ts';
-import { readBody, send } from './http-util.ts';
+import { readBody, send } from '../common/http-util.ts';
 import { acceptV2Upload, serveV2Poll, serveV2Stream, v2Headers, type MeekV2Options } from './meek-v2.ts';
 import type { EdgeSession, SessionRegistry } from './session-registry.ts';
 import type { Upstream } from './upstream.ts';

@@ -7,7 +7,7 @@
 import { isLoopbackHost } from '../common/config-values.ts';
 import type http from 'node:http';
 import { presentedToken, tokenMatches, type TokenCheck } from '../common/auth.ts';
-import { send } from './http-util.ts';
+import { send } from '../common/http-util.ts';
 
 export interface EdgeRoutes {
   path: string;

@@ -4,7 +4,7 @@
  * (routes.ts answers the rest with the cover).
  */
 import type http from 'node:http';
-import { readBody, send } from '../edge/http-util.ts';
+import { readBody, send } from '../common/http-util.ts';
 import type { RtcEndpoint } from './rtc-endpoint.ts';
 
 /** An offer with every candidate in it is a few KiB; a larger body is no offer. */
