@@ -6,8 +6,8 @@
  * host addresses: the TURN server relays to them.
  */
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
-import { ResetCode } from '../../shared/remux/frame.ts';
-import { createExitMux, type ExitBudget, type ExitEvents } from '../exit/exit-mux.ts';
+import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
+import { carrySession } from '../exit/carried-session.ts';
 import type { Dial } from '../exit/dialer.ts';
 
 /** A peer whose data channel has not opened by then is dropped. */
@@ -47,37 +47,27 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       clearTimeout(timer);
       channel.binaryType = 'arraybuffer';
       o.onSessionOpen();
-      let blocked = false;
-      const exit = createExitMux({
-        maxStreams: o.maxStreams,
-        budget: o.budget,
-        dial: o.dial,
-        events: o.events,
-        sink: {
-          write(chunks) {
-            if (channel.readyState !== 'open') return true;
-            for (const c of chunks) channel.send(c as Uint8Array<ArrayBuffer>);
-            if (channel.bufferedAmount >= o.downstreamLimit) blocked = true;
-            return !blocked;
+      const session = carrySession(
+        {
+          get writable() {
+            return channel.readyState === 'open';
           },
-          room: () => Math.max(0, o.downstreamLimit - channel.bufferedAmount),
+          send: (chunk) => channel.send(chunk as Uint8Array<ArrayBuffer>),
+          get backlog() {
+            return channel.bufferedAmount;
+          },
+          close: () => channel.close(),
         },
-        onClose: () => channel.close(),
-      });
-      const unaccount = o.budget.track({ memoryUsed: () => channel.bufferedAmount + exit.mux.memoryUsed, relieve: () => exit.mux.relieve() });
+        o,
+      );
       channel.bufferedAmountLowThreshold = o.downstreamLimit / 2;
-      channel.onbufferedamountlow = () => {
-        if (!blocked) return;
-        blocked = false;
-        exit.mux.resume();
-      };
-      channel.onmessage = (m) => exit.mux.receive(new Uint8Array(m.data as ArrayBuffer));
+      channel.onbufferedamountlow = () => session.drained();
+      channel.onmessage = (m) => session.receive(new Uint8Array(m.data as ArrayBuffer));
       let ended = false;
       const end = () => {
         if (ended) return;
         ended = true;
-        unaccount();
-        exit.mux.destroy(undefined, ResetCode.CANCELLED);
+        session.end();
         o.onSessionClose();
         pc.close();
       };

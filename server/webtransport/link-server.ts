@@ -6,10 +6,10 @@
  */
 import net from 'node:net';
 import { concat } from '../../shared/bytes.ts';
-import { ResetCode } from '../../shared/remux/frame.ts';
 import { decodeSessionRequest, encodeSessionAnswer, type SessionRequest } from '../../shared/webtransport-link.ts';
 import type { Dial } from '../exit/dialer.ts';
-import { createExitMux, type ExitBudget, type ExitEvents, type ExitMux } from '../exit/exit-mux.ts';
+import type { ExitBudget, ExitEvents, ExitMux } from '../exit/exit-mux.ts';
+import { carrySession } from '../exit/carried-session.ts';
 
 /** A front that connects and never asks is dropped. */
 const HELLO_TIMEOUT_MS = 5000;
@@ -70,39 +70,28 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
 
   const serveSession = (socket: net.Socket, early: Uint8Array) => {
     o.onSessionOpen();
-    let blocked = false;
-    const exit = createExitMux({
-      maxStreams: o.maxStreams,
-      budget: o.budget,
-      dial: o.dial,
-      events: o.events,
-      sink: {
-        write(chunks) {
-          if (socket.destroyed) return true;
-          for (const c of chunks) socket.write(c);
-          if (socket.writableLength >= o.downstreamLimit) blocked = true;
-          return !blocked;
+    const session = carrySession(
+      {
+        get writable() {
+          return !socket.destroyed;
         },
-        room: () => Math.max(0, o.downstreamLimit - socket.writableLength),
+        send: (chunk) => socket.write(chunk),
+        get backlog() {
+          return socket.writableLength;
+        },
+        close: () => socket.end(),
       },
-      onClose: () => socket.end(),
-    });
-    const { mux } = exit;
-    sessions.set(socket, exit);
-    const unaccount = o.budget.track({ memoryUsed: () => socket.writableLength + mux.memoryUsed, relieve: () => mux.relieve() });
-    socket.on('drain', () => {
-      if (!blocked) return;
-      blocked = false;
-      mux.resume();
-    });
-    socket.on('data', (chunk: Buffer) => mux.receive(chunk));
+      o,
+    );
+    sessions.set(socket, session.exit);
+    socket.on('drain', () => session.drained());
+    socket.on('data', (chunk: Buffer) => session.receive(chunk));
     socket.on('close', () => {
       sessions.delete(socket);
-      unaccount();
-      mux.destroy(undefined, ResetCode.CANCELLED);
+      session.end();
       o.onSessionClose();
     });
-    if (early.length > 0) mux.receive(early);
+    if (early.length > 0) session.receive(early);
   };
 
   await new Promise<void>((resolve, reject) => {
