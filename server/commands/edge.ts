@@ -206,14 +206,15 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       draining = 'moving';
       registry.drain();
       const deadline = Date.now() + config.drainTimeoutMs;
-      while ((registry.size > 0 || webtransportSessions > 0) && Date.now() < deadline && !closing) {
+      while ((registry.size > 0 || webtransportSessions > 0 || rtcSessions > 0) && Date.now() < deadline && !closing) {
         await delay(100);
         // A browser reuses a keep-alive connection for as long as it lives: end each at a quiet moment.
         registry.closeQuiet(DRAIN_QUIET_MS);
         webtransport?.closeQuiet(DRAIN_QUIET_MS);
+        rtc?.closeQuiet(DRAIN_QUIET_MS);
         registry.reap(Date.now());
       }
-      logger.info({ sessions: registry.size, streams: registry.streamCount, webtransportSessions }, registry.size + webtransportSessions > 0 ? 'drain deadline: cutting what is left' : 'drained');
+      logger.info({ sessions: registry.size, streams: registry.streamCount, webtransportSessions, rtcSessions }, registry.size + webtransportSessions + rtcSessions > 0 ? 'drain deadline: cutting what is left' : 'drained');
       await close();
     })());
   return { url: listener.url, port: listener.port, adminUrl: adminListener.url, registry, webtransport, drain, close };

@@ -6,7 +6,7 @@
  * host addresses: the TURN server relays to them.
  */
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
-import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
+import type { ExitBudget, ExitEvents, ExitMux } from '../exit/exit-mux.ts';
 import { carrySession } from '../exit/carried-session.ts';
 import type { Dial } from '../exit/dialer.ts';
 
@@ -32,11 +32,14 @@ export interface RtcEndpoint {
   /** The answer SDP for an offer, or null when the edge takes no more sessions now. */
   answer(offerSdp: string): Promise<string | null>;
   readonly sessions: number;
+  /** Draining: quiet streams end, and a session left without streams is closed (the client falls back). */
+  closeQuiet(quietMs: number): void;
   close(): void;
 }
 
 export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   const peers = new Set<RTCPeerConnection>();
+  const open = new Map<RTCPeerConnection, { exit: ExitMux; close(): void }>();
   const serve = (pc: RTCPeerConnection) => {
     let opened = false;
     const timer = setTimeout(() => opened || pc.close(), OPEN_DEADLINE_MS);
@@ -62,12 +65,14 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       );
       channel.bufferedAmountLowThreshold = o.downstreamLimit / 2;
       channel.onbufferedamountlow = () => session.drained();
+      open.set(pc, { exit: session.exit, close: () => channel.close() });
       channel.onmessage = (m) => session.receive(new Uint8Array(m.data as ArrayBuffer));
       let ended = false;
       const end = () => {
         if (ended) return;
         ended = true;
         session.end();
+        open.delete(pc);
         o.onSessionClose();
         pc.close();
       };
@@ -113,6 +118,12 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     },
     get sessions() {
       return peers.size;
+    },
+    closeQuiet(quietMs) {
+      for (const s of open.values()) {
+        s.exit.closeQuiet(quietMs);
+        if (s.exit.streamCount === 0) s.close();
+      }
     },
     close() {
       for (const pc of [...peers]) pc.close();

@@ -119,6 +119,23 @@ describe('edge: WebRTC through TURN (coturn)', () => {
     }
   });
 
+  it('SIGTERM drains WebRTC sessions too: a quiet stream ends with FIN, the session without streams is closed, the edge exits 0', async () => {
+    const drained = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--auth-token', TOKEN, '--turn', `turn:127.0.0.1:${front.port}?transport=udp`, '--drain-timeout', '300', '--log-level', 'warn'], { PASSAGE_TURN_SECRET: coturn.secret });
+    const turn = (JSON.parse(await (await fetch(`${drained.url}/config`, { headers: { 'x-meek-auth': TOKEN } })).text()) as { turn: TurnOffer }).turn;
+    const { mux, pc } = await connect(drained, turn);
+    try {
+      const stream = mux.open({ type: 'ipv4', host: '127.0.0.1', port: echo.port });
+      const ended = new Promise<void>((resolve) => stream.attach({ data: (p) => stream.consume(p.length), end: () => resolve() }));
+      stream.write(new Uint8Array([1, 2, 3])); // echoed back: its last bytes went to the client; then it is quiet
+      const exited = drained.stop('SIGTERM');
+      await ended;
+      // With --drain-timeout 300, an exit within the test means the drain itself closed the session.
+      expect(await exited).toBe(0);
+    } finally {
+      pc.close();
+    }
+  });
+
   it('refuses what is no offer: not JSON, no sdp, garbage sdp, an oversized body — the process stays up', async () => {
     const post = (body: string) => fetch(`${edge.url}/rtc`, { method: 'POST', headers: { 'x-meek-auth': TOKEN }, body });
     expect((await post('not json')).status).toBe(400);
