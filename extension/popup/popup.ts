@@ -66,7 +66,14 @@ function renderStatus(s: EngineStatus & { counters: Record<string, SiteCounters>
   ($('all-sites') as HTMLInputElement).checked = s.rules.allSites;
   line('status-companion', s.linked, s.linked ? `${t('companionLinked')}${s.linkRttMs !== null ? ` (${s.linkRttMs} ms)` : ''}` : t('companionLinking'));
   const reached = s.edgeReachable === true && s.edgeProblem === null;
-  line('status-edge', s.edgeProblem ? false : s.edgeReachable, reached ? `${t('edgeReachable')}${s.rttMs !== null ? t('roundTrip', s.rttMs) : ''}` : s.edgeReachable === null && !s.edgeProblem ? t('edgeNotContacted') : t('edgeUnreachableShort'));
+  const edgeWords = reached
+    ? `${t('edgeReachable')}${s.rttMs !== null ? t('roundTrip', s.rttMs) : ''}`
+    : s.edgeProblem === 'token'
+      ? t('edgeRefusedToken')
+      : s.edgeReachable === null && !s.edgeProblem
+        ? t('edgeNotContacted')
+        : t('edgeUnreachableShort');
+  line('status-edge', s.edgeProblem ? false : s.edgeReachable, edgeWords);
   $('status-transport').textContent = transportWords(s);
   $('status-traffic').textContent = t('traffic', fmtBytes(s.bytesUp), fmtBytes(s.bytesDown), s.openStreams);
   const items = [...s.rules.sites.map((rule) => ({ rule })), ...s.temporary.map((rule) => ({ rule, temporary: true }))];

@@ -160,7 +160,7 @@ describe('e2e: the popup and the options page', () => {
       expect(await browser.visit(page, `${base}/?token`)).toMatch(/ERR_/);
       let popup = await popupFor(browser, `${base}/?token`);
       expect(await problemIs(popup, /auth token/)).toBe('The edge did not accept the auth token. Check the edge auth token in Options (ask whoever runs the edge).');
-      expect(await popup.textContent('#status-edge')).toBe('Edge unreachable');
+      expect(await popup.textContent('#status-edge')).toBe('Edge reached, but it did not take the auth token');
       await shot(popup, 'popup-edge-token');
       await popup.close();
 
