@@ -5,7 +5,7 @@
  * session counts in the process's memory budget (backlog and mux) until it ends.
  */
 import { ResetCode } from '../../shared/remux/frame.ts';
-import { createExitMux, type ExitBudget, type ExitEvents, type ExitMux } from './exit-mux.ts';
+import { createExitMux, type ExitBudget, type ExitEvents } from './exit-mux.ts';
 import type { Dial } from './dialer.ts';
 
 export interface Carrier {
@@ -28,11 +28,15 @@ export interface CarriedSessionOptions {
 }
 
 export interface CarriedSession {
-  readonly exit: ExitMux;
   /** Bytes from the client. */
   receive(bytes: Uint8Array): void;
   /** The carrier's backlog fell: paused stream data may go on. */
   drained(): void;
+  /**
+   * Draining: ends the streams that sit at a quiet moment, and the carrier once no stream is left
+   * (the client then falls back and finds another edge).
+   */
+  closeQuiet(quietMs: number): void;
   /** The carrier is gone: streams reset, memory no longer counted. Idempotent. */
   end(): void;
 }
@@ -58,12 +62,15 @@ export function carrySession(carrier: Carrier, o: CarriedSessionOptions): Carrie
   const unaccount = o.budget.track({ memoryUsed: () => carrier.backlog + exit.mux.memoryUsed, relieve: () => exit.mux.relieve() });
   let ended = false;
   return {
-    exit,
     receive: (bytes) => exit.mux.receive(bytes),
     drained() {
       if (!blocked) return;
       blocked = false;
       exit.mux.resume();
+    },
+    closeQuiet(quietMs) {
+      exit.closeQuiet(quietMs);
+      if (exit.streamCount === 0) carrier.close();
     },
     end() {
       if (ended) return;

@@ -52,8 +52,8 @@ export interface ExitMux {
   readonly mux: Mux;
   /** Streams of this session still open. */
   readonly streamCount: number;
-  /** Ends (FIN to the client) every stream at a quiet moment (socket-stream.ts); how many it ended. */
-  closeQuiet(quietMs: number): number;
+  /** Ends (FIN to the client) every stream at a quiet moment (socket-stream.ts). */
+  closeQuiet(quietMs: number): void;
 }
 
 export function createExitMux(o: ExitMuxOptions): ExitMux {
@@ -94,9 +94,7 @@ export function createExitMux(o: ExitMuxOptions): ExitMux {
     },
     closeQuiet(quietMs) {
       const now = Date.now();
-      let n = 0;
-      for (const r of relays) if (r.closeIfQuiet(quietMs, now)) n++;
-      return n;
+      for (const r of relays) r.closeIfQuiet(quietMs, now);
     },
   };
 }

@@ -52,9 +52,10 @@ export function creditedWriter(socket: net.Socket, stream: MuxStream): { write(p
 /** A joined pair, as a draining edge sees it. */
 export interface JoinedStream {
   /**
-   * Ends the pair — FIN toward the stream's peer, the socket closed — if it is at a quiet moment — its last bytes went toward the
-   * stream's peer, nothing has moved for `quietMs`, nothing waits for the socket — which is where
-   * a keep-alive connection sits between a response and the next request. True if it did.
+   * Ends the pair (FIN toward the stream's peer, the socket closed) if it sits at a quiet moment:
+   * its last bytes went toward the stream's peer, nothing has moved for `quietMs` and nothing
+   * waits for the socket. That is where a keep-alive connection sits between a response and the
+   * next request. True if it did.
    */
   closeIfQuiet(quietMs: number, now: number): boolean;
 }

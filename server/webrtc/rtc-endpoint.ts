@@ -6,8 +6,8 @@
  * host addresses: the TURN server relays to them.
  */
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
-import type { ExitBudget, ExitEvents, ExitMux } from '../exit/exit-mux.ts';
-import { carrySession } from '../exit/carried-session.ts';
+import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
+import { carrySession, type CarriedSession } from '../exit/carried-session.ts';
 import type { Dial } from '../exit/dialer.ts';
 
 /** A peer whose data channel has not opened by then is dropped. */
@@ -39,7 +39,7 @@ export interface RtcEndpoint {
 
 export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   const peers = new Set<RTCPeerConnection>();
-  const open = new Map<RTCPeerConnection, { exit: ExitMux; close(): void }>();
+  const open = new Set<CarriedSession>();
   const serve = (pc: RTCPeerConnection) => {
     let opened = false;
     const timer = setTimeout(() => opened || pc.close(), OPEN_DEADLINE_MS);
@@ -65,14 +65,14 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       );
       channel.bufferedAmountLowThreshold = o.downstreamLimit / 2;
       channel.onbufferedamountlow = () => session.drained();
-      open.set(pc, { exit: session.exit, close: () => channel.close() });
+      open.add(session);
       channel.onmessage = (m) => session.receive(new Uint8Array(m.data as ArrayBuffer));
       let ended = false;
       const end = () => {
         if (ended) return;
         ended = true;
         session.end();
-        open.delete(pc);
+        open.delete(session);
         o.onSessionClose();
         pc.close();
       };
@@ -120,10 +120,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       return peers.size;
     },
     closeQuiet(quietMs) {
-      for (const s of open.values()) {
-        s.exit.closeQuiet(quietMs);
-        if (s.exit.streamCount === 0) s.close();
-      }
+      for (const session of open) session.closeQuiet(quietMs);
     },
     close() {
       for (const pc of [...peers]) pc.close();

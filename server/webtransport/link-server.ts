@@ -8,8 +8,8 @@ import net from 'node:net';
 import { concat } from '../../shared/bytes.ts';
 import { decodeSessionRequest, encodeSessionAnswer, type SessionRequest } from '../../shared/webtransport-link.ts';
 import type { Dial } from '../exit/dialer.ts';
-import type { ExitBudget, ExitEvents, ExitMux } from '../exit/exit-mux.ts';
-import { carrySession } from '../exit/carried-session.ts';
+import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
+import { carrySession, type CarriedSession } from '../exit/carried-session.ts';
 
 /** A front that connects and never asks is dropped. */
 const HELLO_TIMEOUT_MS = 5000;
@@ -41,7 +41,7 @@ export interface LinkServer {
 export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer> {
   const { socketPath } = o;
   const open = new Set<net.Socket>();
-  const sessions = new Map<net.Socket, ExitMux>();
+  const sessions = new Set<CarriedSession>();
 
   const server = net.createServer((socket) => {
     open.add(socket);
@@ -83,11 +83,11 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
       },
       o,
     );
-    sessions.set(socket, session.exit);
+    sessions.add(session);
     socket.on('drain', () => session.drained());
     socket.on('data', (chunk: Buffer) => session.receive(chunk));
     socket.on('close', () => {
-      sessions.delete(socket);
+      sessions.delete(session);
       session.end();
       o.onSessionClose();
     });
@@ -100,10 +100,7 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
   });
   return {
     closeQuiet(quietMs) {
-      for (const [socket, exit] of sessions) {
-        exit.closeQuiet(quietMs);
-        if (exit.streamCount === 0) socket.end();
-      }
+      for (const session of sessions) session.closeQuiet(quietMs);
     },
     close: () =>
       new Promise<void>((resolve) => {
