@@ -6,9 +6,10 @@ import { decodeConfigLink, encodeConfigLink } from '../../shared/config-link.ts'
 import { checkSettingsPatch, type PassageSettings } from '../../shared/settings.ts';
 import { SettingsError } from '../../shared/errors.ts';
 import type { ImportSummary, PassageApi, RuleList, TabInfo } from '../lib/api.ts';
-import { asciiHost, decide, importList, normalizeRules, parseRule, RuleError, ruleText, siteOf, type Rules } from '../lib/rules.ts';
+import { hostOf, importList, normalizeRules, parseRule, RuleError, ruleText, type Rules } from '../lib/rules.ts';
 import type { Engine } from './engine.ts';
 import type { FailedResources } from './failed-resources.ts';
+import { tabInfo } from './tab-info.ts';
 
 /** Rule lists from the network are small text files; a bigger answer is not a rule list. */
 const MAX_RULE_LIST_BYTES = 8 * 1024 * 1024;
@@ -33,13 +34,6 @@ export function createApi(engine: Engine, failed: FailedResources): PassageApi {
     await change.commit();
     return change.keys;
   };
-  const alwaysDirect = () => {
-    try {
-      return [new URL(engine.settings.edgeUrl).hostname, '127.0.0.1'];
-    } catch {
-      return ['127.0.0.1'];
-    }
-  };
   const readRule = (input: string) => {
     try {
       return ruleText(parseRule(input));
@@ -62,20 +56,8 @@ export function createApi(engine: Engine, failed: FailedResources): PassageApi {
     };
   };
 
-  const tabInfo = async (tabId: number | null): Promise<TabInfo> => {
-    const tab = tabId !== null ? await chrome.tabs.get(tabId).catch(() => null) : (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0] ?? null;
-    const url = tab?.url ?? tab?.pendingUrl ?? null;
-    const site = url ? siteOf(url) : null;
-    let host: string | null = null;
-    try {
-      host = url && /^https?:/.test(url) ? asciiHost(new URL(url).hostname) : null;
-    } catch {
-      host = null;
-    }
-    const decision = host ? decide(host, engine.rules, engine.temporary, alwaysDirect()) : null;
-    return { id: tab?.id ?? null, url, site, decision, proxied: decision?.tunnel ?? false };
-  };
-
+  const tabById = async (tabId: number | null): Promise<TabInfo> =>
+    tabInfo(engine, tabId !== null ? await chrome.tabs.get(tabId).catch(() => null) : (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0] ?? null);
 
   const api: PassageApi = {
     async status() {
@@ -85,12 +67,12 @@ export function createApi(engine: Engine, failed: FailedResources): PassageApi {
 
     async tab(tabId) {
       await ready();
-      return tabInfo(tabId);
+      return tabById(tabId);
     },
 
     async switchTab(tabId, on, temporary) {
       await ready();
-      const tab = await tabInfo(tabId);
+      const tab = await tabById(tabId);
       const d = tab.decision;
       if (!tab.site || !d || d.why === 'off' || d.why === 'always-direct' || on === d.tunnel) return tab;
       if (on) {
@@ -99,7 +81,7 @@ export function createApi(engine: Engine, failed: FailedResources): PassageApi {
         if (!engine.rules.allSites) await api.setSite(tab.site, true, temporary ? 'temporary' : 'sites');
       } else if (d.why === 'every-site') await api.setSite(tab.site, true, 'exclusions');
       else await api.setSite(d.rule ?? tab.site, false, d.why === 'temporary' ? 'temporary' : 'sites');
-      return tabInfo(tabId);
+      return tabById(tabId);
     },
 
     async setSite(input, on, list: RuleList = 'sites') {
@@ -125,15 +107,9 @@ export function createApi(engine: Engine, failed: FailedResources): PassageApi {
 
     async testUrl(input) {
       await ready();
-      const site = siteOf(input);
-      let host: string | null = null;
-      try {
-        host = input.includes('://') ? asciiHost(new URL(input).hostname) : asciiHost(input);
-      } catch {
-        host = null;
-      }
-      if (!host || !site) throw new SettingsError('INVALID_SETTING', `"${input}" is not a web address or site name`);
-      return { host, decision: decide(host, engine.rules, engine.temporary, alwaysDirect()) };
+      const host = hostOf(input);
+      if (!host) throw new SettingsError('INVALID_SETTING', `"${input}" is not a web address or site name`);
+      return { host, decision: engine.decide(host) };
     },
 
     async importRules(text) {
@@ -173,7 +149,7 @@ export function createApi(engine: Engine, failed: FailedResources): PassageApi {
 
     async failedResources(tabId) {
       await ready();
-      return failed.list(tabId, (host) => decide(host, engine.rules, engine.temporary).tunnel);
+      return failed.list(tabId, (host) => engine.decide(host).tunnel);
     },
 
     async connections() {

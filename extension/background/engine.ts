@@ -10,7 +10,7 @@ import { ResetCode } from '../../shared/remux/frame.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { checkSettings, DEFAULT_SETTINGS, edgeUrlProblem, type PassageSettings } from '../../shared/settings.ts';
 import type { ConnectionEntry, EngineStatus, SiteCounters } from '../lib/api.ts';
-import { decide, normalizeRules, siteOf, type Rules } from '../lib/rules.ts';
+import { alwaysDirectHosts, decide, normalizeRules, siteOf, type Decision, type Rules } from '../lib/rules.ts';
 import type { LinkState } from './bridge-link.ts';
 import { DEFAULT_RULES, type SessionStore, type Store } from './store.ts';
 import type { TunnelStatus } from './tunnel.ts';
@@ -178,10 +178,15 @@ export class Engine {
     this.log = [];
   }
 
+  /** Where `host` goes now, and by which rule: what the PAC in force decides. */
+  decide(host: string): Decision {
+    return decide(host, this.rules, this.temporary, alwaysDirectHosts(this.settings.edgeUrl));
+  }
+
   /** What a connection counts under: the rule that sent it through, else its site. */
   private siteFor(host: string): string {
     const h = host.toLowerCase();
-    return decide(h, this.rules, this.temporary).rule ?? siteOf(h) ?? h;
+    return this.decide(h).rule ?? siteOf(h) ?? h;
   }
 
   private scheduleSave(): void {
@@ -239,7 +244,7 @@ export class Engine {
 
   /** What the rules no longer send through the tunnel stops using it now (a switched-off site, Passage off). */
   private endUntunneled(): void {
-    for (const [key, end] of [...this.live]) if (!decide(key.host, this.rules, this.temporary).tunnel) end();
+    for (const [key, end] of [...this.live]) if (!this.decide(key.host).tunnel) end();
   }
 
   /** Saves settings after checking them; what this version cannot honour is refused with a reason. */

@@ -3,16 +3,10 @@
  * closed), and WebRTC kept off non-proxied UDP while any site is proxied (if the user keeps that on).
  */
 import { buildPac } from '../lib/pac.ts';
-import type { Rules } from '../lib/rules.ts';
+import { alwaysDirectHosts, type Rules } from '../lib/rules.ts';
 
 export async function applyProxy(rules: Rules, bridgePort: number, edgeUrl: string, guardWebRtc: boolean, temporary: readonly string[] = []): Promise<string | null> {
-  let edgeHost = '';
-  try {
-    edgeHost = new URL(edgeUrl).hostname.replace(/^\[|\]$/g, '');
-  } catch {
-    // An unparsable edge URL is reported by the engine; the PAC still protects the chosen sites.
-  }
-  const pac = buildPac({ rules, temporary, bridge: { host: '127.0.0.1', port: bridgePort }, alwaysDirect: [edgeHost, '127.0.0.1', 'localhost'].filter(Boolean) });
+  const pac = buildPac({ rules, temporary, bridge: { host: '127.0.0.1', port: bridgePort }, alwaysDirect: alwaysDirectHosts(edgeUrl) });
   if (pac === null) await chrome.proxy.settings.clear({ scope: 'regular' });
   else await chrome.proxy.settings.set({ value: { mode: 'pac_script', pacScript: { data: pac, mandatory: true } }, scope: 'regular' });
   const policy = chrome.privacy.network.webRTCIPHandlingPolicy;

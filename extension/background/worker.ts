@@ -16,8 +16,8 @@ import { ProxyAuth } from './proxy-auth.ts';
 import { applyProxy } from './proxy-settings.ts';
 import { chromeSessionStore, indexedDbStore } from './store.ts';
 import { FailedResources } from './failed-resources.ts';
-import { decide } from '../lib/rules.ts';
 import { paintTab, toolbarFor } from './toolbar.ts';
+import { tabInfo } from './tab-info.ts';
 import { Tunnel } from './tunnel.ts';
 import { WebTransportTransport } from './webtransport-transport.ts';
 
@@ -38,7 +38,7 @@ const engine = new Engine({
 });
 const failed = new FailedResources();
 const api = createApi(engine, failed);
-const tunneled = (host: string) => decide(host, engine.rules, engine.temporary).tunnel;
+const tunneled = (host: string) => engine.decide(host).tunnel;
 const wake = () => void engine.start();
 
 chrome.runtime.onStartup.addListener(wake);
@@ -75,8 +75,8 @@ async function paintTabs(): Promise<void> {
   await Promise.all(
     tabs.map(async (tab) => {
       if (tab.id === undefined) return;
-      const info = await api.tab(tab.id);
-      const { state, title } = toolbarFor(status, info, engine.counters, Date.now());
+      // The tab as queried: asking the api would fetch each tab again.
+      const { state, title } = toolbarFor(status, tabInfo(engine, tab), engine.counters, Date.now());
       await paintTab(tab.id, state, title);
     }),
   );

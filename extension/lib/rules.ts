@@ -70,11 +70,8 @@ export function displayHost(host: string): string {
     .join('.');
 }
 
-/**
- * The site a URL or a host name stands for, as a `domain` rule stores it: no port, no leading
- * "www."; null for what cannot be a site.
- */
-export function siteOf(input: string): string | null {
+/** The host (ASCII) of an http(s) URL or of a host name as typed; null for anything else. */
+export function hostOf(input: string): string | null {
   let host = input.trim();
   if (!host) return null;
   if (host.includes('://')) {
@@ -86,8 +83,26 @@ export function siteOf(input: string): string | null {
       return null;
     }
   }
-  const ascii = asciiHost(host);
-  return ascii === null ? null : ascii.replace(/^www\./, '');
+  return asciiHost(host);
+}
+
+/**
+ * The site a URL or a host name stands for, as a `domain` rule stores it: no port, no leading
+ * "www."; null for what cannot be a site.
+ */
+export function siteOf(input: string): string | null {
+  return hostOf(input)?.replace(/^www\./, '') ?? null;
+}
+
+/** The hosts that never go through the tunnel: the edge itself (the worker's own fetches follow the PAC) and the bridge. */
+export function alwaysDirectHosts(edgeUrl: string): string[] {
+  let edgeHost = '';
+  try {
+    edgeHost = new URL(edgeUrl).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    // An unparsable edge URL is reported by the engine; the chosen sites stay protected.
+  }
+  return [edgeHost, '127.0.0.1', 'localhost'].filter(Boolean);
 }
 
 /** Why `text` is not a rule, in words for the person who typed it. */
