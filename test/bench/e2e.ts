@@ -19,8 +19,8 @@ import { delayRelay, type DelayRelay } from './edge-throughput.ts';
 import { startAppOrigin, measure } from './app-origin.ts';
 import { edgePorts, startNginx } from '../support/reverse-proxies.ts';
 import { launchCdpBrowser, type CdpBrowser, type CdpPage } from './cdp-browser.ts';
-import { PAIRING_TOKEN, freeUdpPort, startCompanions, startOrigin, type Companions } from '../support/e2e.ts';
-import { startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
+import { PAIRING_TOKEN, startCompanions, startOrigin, type Companions } from '../support/e2e.ts';
+import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
 import { ROOT } from '../support/processes.ts';
 
 const MIB = 1024 * 1024;

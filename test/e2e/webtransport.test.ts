@@ -14,7 +14,6 @@ import {
   PAIRING_TOKEN,
   addSiteThroughOptions,
   downloadDigest,
-  freeUdpPort,
   launchBrowser,
   patternBytes,
   saveOptions,
@@ -26,7 +25,7 @@ import {
   waitForTransport,
   type Origin,
 } from '../support/e2e.ts';
-import { startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
+import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
 
 interface WtWorld {
   origin: Origin;

@@ -11,6 +11,7 @@ import { ControlType, encodeControl, encodeFrame } from '../../shared/remux/fram
 import { sessionBound } from '../../server/edge/session-budget.ts';
 import { concat } from '../support/bytes.ts';
 import { rssBytes, startCompanion, type Companion } from '../support/processes.ts';
+import { waitFor } from '../support/wait.ts';
 import { listen, type TestServer } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
@@ -37,15 +38,6 @@ function post(edge: Companion, id: string, seq: number, body: Uint8Array, maxBod
     req.on('error', reject);
     req.end(body);
   });
-}
-
-/** Waits (bounded) until `done()`; fails with `what` if it never holds. */
-async function until(what: string, done: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A destination that writes as fast as it may to every connection; counts the ones the edge stopped reading. */
@@ -134,7 +126,7 @@ describe('edge memory bounds (real process, RSS)', () => {
       req.end();
       held.push(req);
     }
-    await until('every admitted destination to be held off by the edge', () => flood.accepted() === sessions * 16 && flood.blocked() === sessions * 16);
+    await waitFor('every admitted destination to be held off by the edge', () => flood.accepted() === sessions * 16 && flood.blocked() === sessions * 16, 30_000);
     const growth = (await rssBytes(edge.child.pid!)) - before;
     expect(growth).toBeLessThan(sessions * sessionBound(sessionBuffer, 262144) + RSS_NOISE);
   });
@@ -150,7 +142,7 @@ describe('edge memory bounds (real process, RSS)', () => {
     const before = await rssBytes(edge.child.pid!);
     for (let s = 0; s < sessions; s++) expect((await post(edge, `stream-flood-${s}-abcdefgh`, 1, opens, 65536, `127.0.0.${20 + s}`)).status).toBe(200);
     // 256 opens a session, of which the receive budget admits S/2 ÷ 256 KiB = 16: the rest are RESET 0x06.
-    await until('every admitted destination to be held off by the edge', () => flood.accepted() === sessions * 16 && flood.blocked() === sessions * 16);
+    await waitFor('every admitted destination to be held off by the edge', () => flood.accepted() === sessions * 16 && flood.blocked() === sessions * 16, 30_000);
     const growth = (await rssBytes(edge.child.pid!)) - before;
     const bound = sessions * sessionBound(sessionBuffer, 262144);
     // Before the budget: ~84 MB a session (each of 256 streams queued its 256 KiB window).
@@ -168,7 +160,7 @@ describe('edge memory bounds (real process, RSS)', () => {
     const statuses: number[] = [];
     for (let s = 0; s < 12; s++) {
       statuses.push((await post(edge, `memory-${s}-abcdefghijk`, 1, opens, 65536, `127.0.0.${40 + s}`)).status);
-      await until('the destinations to be held off', () => flood.blocked() === flood.accepted() && flood.accepted() > 0);
+      await waitFor('the destinations to be held off', () => flood.blocked() === flood.accepted() && flood.accepted() > 0, 30_000);
     }
     expect(statuses).toContain(503);
     expect(statuses.slice(0, 2)).toEqual([200, 200]);
@@ -187,7 +179,7 @@ describe('edge memory bounds (real process, RSS)', () => {
     const dest = encodeDestination({ type: 'ipv4', host: '127.0.0.1', port: flood.port });
     const opens = concat(Array.from({ length: 16 }, (_, i) => encodeFrame(2 * i + 1, dest)));
     expect((await post(edge, 'share-first-abcdefghij', 1, opens, 65536, '127.0.0.60')).status).toBe(200);
-    await until('its destinations to be held off', () => flood.accepted() === 16 && flood.blocked() === 16);
+    await waitFor('its destinations to be held off', () => flood.accepted() === 16 && flood.blocked() === 16, 30_000);
     // Its first session holds 16 windows + its send queue: no room for a second.
     const second = await post(edge, 'share-second-abcdefghi', 1, opens, 65536, '127.0.0.60');
     expect(second.status).toBe(503);

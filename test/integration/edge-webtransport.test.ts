@@ -13,6 +13,7 @@ import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { waitFor } from '../support/wait.ts';
 import { startCompanion, type Companion } from '../support/processes.ts';
 import { echoServer, listen, type TestServer } from '../support/servers.ts';
 import { startWebTransportClient, type StreamResult, type WebTransportClient } from '../support/webtransport-client.ts';
@@ -29,17 +30,6 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const tempDir = (prefix: string) => mkdtempSync(path.join(tmpdir(), prefix));
 const bytes = (...parts: Array<Uint8Array | number[]>) => Buffer.concat(parts.map((p) => Uint8Array.from(p)));
 const toLoopback = (port: number) => encodeDestination({ type: 'ipv4', host: '127.0.0.1', port });
-
-/** Polls `probe` until it returns something truthy; fails with `what` after the deadline. */
-async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Running, not just present: an orphan that exited may stay a zombie where nothing reaps it. */
 function alive(pid: number): boolean {

@@ -18,6 +18,7 @@ import { meekMux } from '../support/node-meek.ts';
 import { exchange } from '../support/stream-exchange.ts';
 import { edgePorts, selfSigned, startHaproxy, type Haproxy } from '../support/reverse-proxies.ts';
 import { concat } from '../support/bytes.ts';
+import { waitFor } from '../support/wait.ts';
 import { decodeProxyV2 } from '../../shared/proxy-protocol.ts';
 import { encodeDestination } from '../../shared/eagersocks.ts';
 import { startWebTransportClient } from '../support/webtransport-client.ts';
@@ -27,16 +28,6 @@ import type { MuxStream } from '../../shared/remux/stream.ts';
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const ECHO = (port: number) => ({ type: 'ipv4' as const, host: '127.0.0.1', port });
 const EDGE_ARGS = ['--listen', '127.0.0.1:0', '--path', '/m/', '--allow-private', '--trusted-proxy', '127.0.0.1', '--drain-notice', '1', '--log-level', 'warn'];
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A stream that echoes a message at a time: ping-pong keeps it busy for as long as the test wants. */
 function pingPong(stream: MuxStream) {
@@ -324,13 +315,13 @@ describe('edges behind HAProxy (deploy/haproxy.cfg)', () => {
       return rounds;
     });
     const exited = edges[drainee]!.stop('SIGTERM');
-    await until('HAProxy to see the edge draining', async () => (await haproxy.servers())[drainee]!.state === 'draining');
+    await waitFor('HAProxy to see the edge draining', async () => (await haproxy.servers())[drainee]!.state === 'draining', 20_000);
     // New sessions go elsewhere while the drainee still serves its own.
     const fresh = Array.from({ length: 12 }, () => client());
     await Promise.all(fresh.map((c) => exchange(c.mux.open(ECHO(echo.port)), randomBytes(1024))));
     expect((await Promise.all(fresh.map(edgeOf))).filter((e) => e === drainee)).toEqual([]);
     // Its sessions are told to move: no new stream may open on them, and the open ones go on.
-    await until('GOAWAY at the drainee\'s clients', async () => mine.every((c) => !c.mux.canOpen));
+    await waitFor('GOAWAY at the drainee\'s clients', () => mine.every((c) => !c.mux.canOpen), 20_000);
     await idle.ended;
     expect(waitingEnded).toBe(false);
     waiting.reset(0x05);

@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { freeUdpPort } from './udp-relay.ts';
+import { stopChild } from './processes.ts';
 
 export interface Coturn {
   port: number;
@@ -17,14 +19,6 @@ export interface Coturn {
   /** What coturn logged (verbose: allocations, permissions and channel binds show relaying). */
   log(): string;
   stop(): Promise<void>;
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Whether a STUN binding request to `port` is answered within 200 ms. */
@@ -67,11 +61,7 @@ export async function startCoturn(): Promise<Coturn> {
     secret,
     log: () => log,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

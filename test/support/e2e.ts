@@ -5,7 +5,6 @@
  * `blocked.test` is unresolvable for the browser (~NOTFOUND) but the edge resolves it to the
  * origin; `open.test` resolves for the browser directly.
  */
-import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
@@ -305,14 +304,6 @@ export async function waitForTransport(b: Browser, transport: string, why = /./,
   return s;
 }
 
-/** A UDP port free a moment ago: a WebTransport front needs a known port for a relay in front of it. */
-export async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export interface World {
   origin: Origin;

@@ -97,6 +97,14 @@ export function runCompanion(args: string[], env: Record<string, string> = {}): 
   });
 }
 
+/** Stops a child the test started (SIGTERM) and waits until it has exited; nothing when it already has. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 /** CPU seconds (user + system) a process has used, from /proc (Linux). */
 export async function cpuSeconds(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises');

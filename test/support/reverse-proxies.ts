@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from './processes.ts';
+import { ROOT, stopChild } from './processes.ts';
 
 export interface Proxy {
   /** Where clients connect: a TCP port on 127.0.0.1. */
@@ -97,11 +97,7 @@ function supervise(cmd: string, args: string[], socket: string, dir: string): Pr
       pid: child.pid ?? null,
       async close() {
         await relay.close();
-        if (child.exitCode === null) {
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGTERM');
-          await exited;
-        }
+        await stopChild(child);
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -229,11 +225,7 @@ export async function startHaproxy(o: { edges: EdgePorts[]; tls: { pem?: string 
       throw new Error(`HAProxy never saw ${count} edges up: ${JSON.stringify(await servers())}\n${log}`);
     },
     async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

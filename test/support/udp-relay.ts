@@ -194,3 +194,12 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
     },
   };
 }
+
+/** A UDP port free a moment ago: for servers that cannot listen on port 0 (the WebTransport front behind a relay, coturn). */
+export async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
