@@ -13,6 +13,8 @@ export default defineConfig({
     target: 'chrome116',
     minify: false,
     sourcemap: true,
+    // Pages the manifest does not name (chrome.offscreen.createDocument opens this one).
+    rollupOptions: { input: { offscreen: 'offscreen.html' } },
   },
   server: { port: 5173, strictPort: true },
 });

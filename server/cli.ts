@@ -62,6 +62,7 @@ function edgeOptions(cmd: Command): Command {
     .addOption(new Option('--turn <url>', 'a TURN server (turn:HOST:PORT?transport=udp, turns:HOST:443) clients relay WebRTC through; repeatable (default: no WebRTC)').argParser(collect))
     .option('--turn-secret <secret>', 'the TURN server\'s shared secret (coturn static-auth-secret) for short-lived credentials (default: env PASSAGE_TURN_SECRET)')
     .addOption(withDefault('--turn-ttl <seconds>', 'how long the TURN credentials handed to a client stay valid', d.turnTtl))
+    .option('--rtc-address <ip>', 'the address the edge\'s WebRTC peer binds and offers: the one the TURN server reaches it at (default: every interface)')
     .addOption(withDefault('--drain-notice <seconds>', 'on SIGTERM: /ready answers 404 this long (a balancer\'s check interval or more) before sessions are told to move', d.drainNotice))
     .addOption(withDefault('--drain-timeout <seconds>', 'on SIGTERM: how long open streams may finish before the edge cuts them and exits', d.drainTimeout))
     .addOption(logLevelOption());

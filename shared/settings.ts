@@ -13,7 +13,8 @@ export interface PassageSettings {
   bridgePort: number;
   /** What the bridge wants on the link; empty until paired. */
   pairingToken: string;
-  transport: 'auto' | 'webtransport' | 'meek';
+  /** auto: WebTransport, then WebRTC through TURN, then meek (PROTOCOL.md §4); the others use that one alone. */
+  transport: 'auto' | 'webtransport' | 'turn' | 'meek';
   /** Parallel meek sessions. */
   sessions: number;
   /** meek: try a streaming download (falls back to polling by itself where the path buffers). */
@@ -24,7 +25,7 @@ export interface PassageSettings {
   guardWebRtc: boolean;
   /** sha-256 (hex) of the edge's self-signed WebTransport certificates, pinned until discovery refreshes them. */
   webtransportHashes: string[];
-  /** Seconds after a fallback to meek before WebTransport is tried again. */
+  /** Seconds after a fallback to meek before WebTransport and TURN are tried again. */
   webtransportRetrySeconds: number;
 }
 
@@ -71,7 +72,7 @@ const RULES: { [K in keyof PassageSettings]: (v: unknown) => string | null } = {
   authToken: (v) => (typeof v === 'string' && /^[\x21-\x7e]*$/.test(v) ? null : 'the auth token must be printable ASCII without spaces'),
   bridgePort: (v) => (wholeIn(v, 1, 65535) ? null : 'the bridge port must be 1–65535'),
   pairingToken: (v) => (typeof v === 'string' && /^[A-Za-z0-9_-]*$/.test(v) ? null : 'the pairing token holds only letters, digits, - and _'),
-  transport: (v) => (v === 'auto' || v === 'webtransport' || v === 'meek' ? null : 'the transport must be auto, webtransport or meek'),
+  transport: (v) => (v === 'auto' || v === 'webtransport' || v === 'turn' || v === 'meek' ? null : 'the transport must be auto, webtransport, turn or meek'),
   sessions: (v) => (wholeIn(v, 1, MAX_SESSIONS) ? null : `parallel sessions must be 1–${MAX_SESSIONS}`),
   meekStreaming: (v) => (typeof v === 'boolean' ? null : 'streaming downloads are on or off'),
   padding: (v) => (typeof v === 'boolean' ? null : 'padding is on or off'),

@@ -216,6 +216,7 @@ export class Engine {
       linkProblem: this.link.state.linked ? null : this.link.state.problem,
       edgeProblem: t?.problem ?? null,
       webtransportFallback: t?.fallback ?? false,
+      transportChoice: this.settings.transport,
       rttMs: t?.rttMs ?? null,
       bytesUp,
       bytesDown,

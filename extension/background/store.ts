@@ -4,6 +4,7 @@
  */
 import { openDB, type IDBPDatabase } from 'idb';
 import type { PassageSettings } from '../../shared/settings.ts';
+import type { TurnOffer, WebTransportOffer } from './discovery.ts';
 import type { SiteCounters } from '../lib/api.ts';
 import { EMPTY_RULES, type Rules } from '../lib/rules.ts';
 
@@ -12,8 +13,9 @@ export const DEFAULT_RULES: Rules = EMPTY_RULES;
 /** What the edge last advertised (PROTOCOL.md §4), kept for when asking again fails. */
 export interface StoredOffer {
   edgeUrl: string;
-  url: string;
-  certificateHashes: string[];
+  webtransport: WebTransportOffer | null;
+  /** Used again only while its credentials have life left. */
+  turn: TurnOffer | null;
   fetchedAt: number;
 }
 

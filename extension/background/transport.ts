@@ -7,7 +7,7 @@ import type { PipeEnd } from '../../shared/remux/pipe.ts';
 
 /** What a transport reports to the tunnel and, through it, to the popup. */
 export interface TransportState {
-  name: 'meek' | 'webtransport';
+  name: 'meek' | 'webtransport' | 'turn';
   reachable: boolean | null;
   rttMs: number | null;
   error: string | null;
@@ -25,7 +25,7 @@ export interface Transport {
   close(): void;
 }
 
-/** A transport whose session must first be established (WebTransport). */
+/** A transport whose session must first be established (WebTransport, WebRTC through TURN). */
 export interface SessionTransport extends Transport {
   /** Settles with the handshake: resolves once up, rejects with why not. */
   readonly ready: Promise<void>;

@@ -19,9 +19,14 @@ import { FailedResources } from './failed-resources.ts';
 import { paintTab, toolbarFor } from './toolbar.ts';
 import { tabInfo } from './tab-info.ts';
 import { Tunnel } from './tunnel.ts';
+import { OffscreenPeers } from './offscreen-peers.ts';
+import { signalRtc } from './rtc-signal.ts';
+import { TurnTransport } from './turn-transport.ts';
+import { OFFSCREEN_HELLO } from '../lib/peer-port.ts';
 import { WebTransportTransport } from './webtransport-transport.ts';
 
 const store = indexedDbStore;
+const peers = new OffscreenPeers();
 const engine = new Engine({
   store,
   session: chromeSessionStore,
@@ -31,6 +36,7 @@ const engine = new Engine({
     new Tunnel(settings, {
       meek: (s) => new MeekTransport({ edgeUrl: s.edgeUrl, authToken: s.authToken, parallel: s.sessions, streaming: s.meekStreaming, padding: s.padding }),
       webtransport: (offer, s, timeoutMs) => new WebTransportTransport(offer.url, s.authToken, offer.certificateHashes, timeoutMs, s.padding),
+      turn: (offer, s, timeoutMs) => new TurnTransport(offer, { peers, signal: (sdp) => signalRtc(s, sdp) }, timeoutMs, s.padding),
       discover: (s) => discover(s, store),
       clock: systemClock,
     }),
@@ -111,10 +117,13 @@ chrome.commands.onCommand.addListener((command) => {
   })();
 });
 
-// comlink: a page sends one end of a MessageChannel; the api is served on it.
+// comlink: a page sends one end of a MessageChannel; the api is served on it. The offscreen
+// document greets the same way.
 self.addEventListener('message', (event: Event) => {
   const e = event as MessageEvent;
   if (e.data === 'passage-api' && e.ports[0]) expose(api, e.ports[0]);
+  // The offscreen document's control port (offscreen-peers.ts).
+  if (e.data === OFFSCREEN_HELLO && e.ports[0]) peers.greeting(e.ports[0]);
 });
 
 wake();

@@ -32,7 +32,7 @@ export interface ConnectionEntry {
   by: 'edge' | 'browser' | null;
 }
 
-export type TransportName = 'webtransport' | 'meek' | 'none';
+export type TransportName = 'webtransport' | 'turn' | 'meek' | 'none';
 
 export interface EngineStatus {
   linked: boolean;
@@ -47,8 +47,10 @@ export interface EngineStatus {
   /** What is wrong, as codes the popup puts in words: the bridge link's, and the edge's. */
   linkProblem: 'not-paired' | 'not-running' | 'refused' | 'closed' | null;
   edgeProblem: 'unreachable' | 'token' | null;
-  /** WebTransport failed and meek carries the tunnel meanwhile. */
+  /** WebTransport (or TURN) failed and meek carries the tunnel meanwhile. */
   webtransportFallback: boolean;
+  /** The transport the options choose (auto, or one alone). */
+  transportChoice: PassageSettings['transport'];
   rttMs: number | null;
   bytesUp: number;
   bytesDown: number;

@@ -33,8 +33,8 @@ export function currentProblem(s: EngineStatus, tab: TabInfo | null, counters: R
   if (s.edgeProblem === 'token') return { key: 'problemEdgeToken', subs: [] };
   if (s.edgeProblem === 'unreachable' || s.edgeReachable === false) return { key: 'problemEdgeUnreachable', subs: [] };
   if (s.proxyError) return { key: 'problemProxy', subs: [s.proxyError] };
-  // "WebTransport only" and it failed: nothing carries the tunnel.
-  if (s.transport === 'none' && s.webtransportFallback) return { key: 'problemWebTransportOnly', subs: [] };
+  // "WebTransport only" or "TURN only" and it failed: nothing carries the tunnel.
+  if (s.transport === 'none' && s.webtransportFallback) return { key: s.transportChoice === 'turn' ? 'problemTurnOnly' : 'problemWebTransportOnly', subs: [] };
   const rule = tab?.decision?.rule ?? tab?.site ?? null;
   const failure = tunneled && rule ? counters[rule]?.failure : null;
   if (failure && now - failure.at < SITE_FAILURE_SHOWN_MS && SITE_MESSAGES[failure.code]) return { key: SITE_MESSAGES[failure.code]!, subs: [showSite(tab!.site ?? rule!)] };

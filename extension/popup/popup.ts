@@ -33,6 +33,7 @@ function failureWords(error: string): string {
 
 function transportWords(s: EngineStatus): string {
   if (s.transport === 'webtransport') return t('viaWebTransport');
+  if (s.transport === 'turn') return t('viaTurn');
   if (s.transport === 'none') return t('viaNone');
   if (s.transportDetail?.startsWith('streaming')) return t('viaMeekStreaming');
   if (s.transportDetail?.startsWith('polling: this network')) return t('viaMeekPolling');

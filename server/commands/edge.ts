@@ -80,6 +80,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         budget,
         downstreamLimit: split.downstream,
         dial,
+        bindAddress: config.turn.address,
         events: exitEvents(metrics, logger, 'webrtc'),
         admit: () => !registry.full && memory.admitSession(floor) && draining === null,
         onSessionOpen: () => rtcSessions++,

@@ -59,7 +59,8 @@ export interface EdgeConfig {
   /** Sessions one client address (an IPv6 /64) may hold at once. */
   maxSessionsPerClient: number;
   /** WebRTC through TURN: the TURN servers clients are told of, and the secret shared with them (coturn `use-auth-secret`). */
-  turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
+  /** `address`: what the edge's WebRTC peer binds and offers as its candidate (null: every interface). */
+  turn: { urls: string[]; secret: string; ttlSeconds: number; address: string | null } | null;
   /** SIGTERM: how long /ready answers 404 before sessions are told to move (the balancer's check interval). */
   drainNoticeMs: number;
   /** SIGTERM: how long open streams may go on finishing before the edge cuts them and exits. */
@@ -103,6 +104,7 @@ export interface EdgeOptionValues {
   turn?: string[];
   turnSecret?: string;
   turnTtl: string;
+  rtcAddress?: string;
 }
 
 export const EDGE_DEFAULTS = {
@@ -237,8 +239,11 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
     }
     if (v.mode !== 'remux') throw new ConfigError('--turn needs --mode remux (data channels carry ReMux streams the edge dials)');
     if (!turnSecret || turnSecret.length < 16) throw new ConfigError('--turn needs the TURN server\'s shared secret, at least 16 characters (--turn-secret or env PASSAGE_TURN_SECRET)');
-    turn = { urls: v.turn, secret: turnSecret, ttlSeconds: integer(v.turnTtl, '--turn-ttl', 60, 86_400) };
+    const address = v.rtcAddress ?? null;
+    if (address !== null && parseIPv4(address) === null && parseIPv6(address) === null) throw new ConfigError(`--rtc-address wants an IP address of this host, got "${address}"`);
+    turn = { urls: v.turn, secret: turnSecret, ttlSeconds: integer(v.turnTtl, '--turn-ttl', 60, 86_400), address };
   } else if (v.turnSecret !== undefined) throw new ConfigError('--turn-secret only applies with --turn');
+  else if (v.rtcAddress !== undefined) throw new ConfigError('--rtc-address only applies with --turn');
   return {
     host: listen.host,
     port: listen.port,

@@ -3,7 +3,8 @@
  * A client posts its offer (all its candidates in it: relay candidates from the TURN servers
  * discovery named) and gets the answer; the data channel it opened, `remux`, then carries a ReMux
  * byte stream into the same exit mux as meek and WebTransport. The edge's own candidates are its
- * host addresses: the TURN server relays to them.
+ * host addresses (or the one `--rtc-address` names): the TURN server relays to them, and the
+ * edge must answer from the address the TURN server's permission names.
  */
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
@@ -21,6 +22,8 @@ export interface RtcEndpointOptions {
   /** Unsent bytes toward the client above which the mux pauses (the session's downstream share). */
   downstreamLimit: number;
   dial: Dial;
+  /** The one address the peer binds and offers as its candidate; null: every interface. */
+  bindAddress: string | null;
   events: ExitEvents;
   /** Whether another session may open now (the edge's shared limits); counted while open. */
   admit(): boolean;
@@ -89,7 +92,8 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   return {
     async answer(offerSdp) {
       if (!o.admit()) return null;
-      const pc = new RTCPeerConnection({ iceServers: [] });
+      // node-datachannel takes libdatachannel's own options beside the standard ones.
+      const pc = new RTCPeerConnection({ iceServers: [], ...(o.bindAddress ? { bindAddress: o.bindAddress } : {}) } as RTCConfiguration);
       peers.add(pc);
       const origClose = pc.close.bind(pc);
       pc.close = () => {

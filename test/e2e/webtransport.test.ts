@@ -103,7 +103,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     const popup = await w.browser.context.newPage();
     await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
     await popup.waitForFunction(() => !document.getElementById('notice')!.hidden);
-    expect(await popup.textContent('#notice')).toMatch(/^WebTransport is blocked or unavailable here, so meek carries the tunnel/);
+    expect(await popup.textContent('#notice')).toMatch(/^WebTransport \(and TURN, where the edge offers it\) is blocked or unavailable here, so meek carries the tunnel/);
     expect(await popup.isHidden('#problem')).toBe(true);
     await popup.close();
     const page = await w.browser.context.newPage();

@@ -18,7 +18,8 @@ export interface Coturn {
   secret: string;
   /** What coturn logged (verbose: allocations, permissions and channel binds show relaying). */
   log(): string;
-  stop(): Promise<void>;
+  /** SIGTERM by default; SIGKILL for a TURN server that dies. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Whether a STUN binding request to `port` is answered within 200 ms. */
@@ -38,10 +39,11 @@ function stunAnswers(port: number): Promise<boolean> {
   });
 }
 
-export async function startCoturn(): Promise<Coturn> {
+/** coturn on `port` (a free one when not given) with `secret` (a new one when not given): a restart passes both again. */
+export async function startCoturn(o: { port?: number; secret?: string } = {}): Promise<Coturn> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-coturn-'));
-  const port = await freeUdpPort();
-  const secret = randomBytes(18).toString('base64url');
+  const port = o.port ?? (await freeUdpPort());
+  const secret = o.secret ?? randomBytes(18).toString('base64url');
   let log = '';
   const child = spawn(
     '/usr/bin/turnserver',
@@ -60,8 +62,8 @@ export async function startCoturn(): Promise<Coturn> {
     port,
     secret,
     log: () => log,
-    async stop() {
-      await stopChild(child);
+    async stop(signal) {
+      await stopChild(child, signal);
       rmSync(dir, { recursive: true, force: true });
     },
   };

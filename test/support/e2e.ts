@@ -125,9 +125,9 @@ export interface Companions {
   stop(): Promise<void>;
 }
 
-export async function startCompanions(dir: string, edgeExtra: string[] = []): Promise<Companions> {
+export async function startCompanions(dir: string, edgeExtra: string[] = [], edgeEnv: Record<string, string> = {}): Promise<Companions> {
   const edgeArgs = ['edge', '--listen', '127.0.0.1:0', '--allow-private', '--resolve', 'blocked.test=127.0.0.1', '--log-level', 'warn', ...edgeExtra];
-  let edge = await startCompanion(edgeArgs);
+  let edge = await startCompanion(edgeArgs, edgeEnv);
   const bridge = await startCompanion(['bridge', '--listen', '127.0.0.1:0', '--token', PAIRING_TOKEN, '--config-dir', dir, '--log-level', 'warn']);
   const self: Companions = {
     edge,
@@ -136,7 +136,7 @@ export async function startCompanions(dir: string, edgeExtra: string[] = []): Pr
     async restartEdge() {
       const port = self.edge.port;
       await self.edge.stop('SIGKILL');
-      edge = await startCompanion(edgeArgs.map((a) => (a === '127.0.0.1:0' ? `127.0.0.1:${port}` : a)));
+      edge = await startCompanion(edgeArgs.map((a) => (a === '127.0.0.1:0' ? `127.0.0.1:${port}` : a)), edgeEnv);
       self.edge = edge;
     },
     async stop() {

@@ -98,10 +98,10 @@ export function runCompanion(args: string[], env: Record<string, string> = {}): 
 }
 
 /** Stops a child the test started (SIGTERM) and waits until it has exited; nothing when it already has. */
-export async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
+  child.kill(signal);
   await exited;
 }
 

@@ -22,6 +22,8 @@ export interface UdpRelay {
   readonly dropped: number;
   /** Datagrams forwarded so far in each direction. */
   readonly forwarded: { toTarget: number; toClient: number };
+  /** Bytes forwarded so far in each direction (UDP payloads). */
+  readonly forwardedBytes: { toTarget: number; toClient: number };
   /** Socket errors swallowed so far (e.g. ECONNREFUSED while the target is down). */
   readonly errors: number;
 }
@@ -81,6 +83,7 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
   let blackhole = false;
   let dropped = 0;
   const forwarded = { toTarget: 0, toClient: 0 };
+  const forwardedBytes = { toTarget: 0, toClient: 0 };
   const clients = new Map<string, Mapping>();
   const up = delayLine(delayMs);
   const down = delayLine(delayMs);
@@ -92,7 +95,11 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
   };
   /** Sends without ever throwing: a closed socket or a failed send only counts as an error. */
   const send = (socket: dgram.Socket | undefined, msg: Buffer, dir: keyof typeof forwarded, to?: dgram.RemoteInfo) => {
-    const done = (err: Error | null) => (err ? errors++ : forwarded[dir]++);
+    const done = (err: Error | null) => {
+      if (err) return void errors++;
+      forwarded[dir]++;
+      forwardedBytes[dir] += msg.length;
+    };
     try {
       if (!socket) return;
       if (to) socket.send(msg, to.port, to.address, done);
@@ -183,6 +190,7 @@ export async function startUdpRelay(options: { targetPort: number; delayMs?: num
       return port;
     },
     forwarded,
+    forwardedBytes,
     get errors() {
       return errors;
     },
