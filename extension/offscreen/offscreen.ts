@@ -10,6 +10,12 @@ import { OFFSCREEN_HELLO, OFFSCREEN_RECONNECT, type ControlReply, type ControlRe
 
 /** Candidates are gathered by then or not at all (a TURN allocation is one or two round trips). */
 const GATHER_DEADLINE_MS = 2500;
+/**
+ * Once one relay candidate is in, the others get this long: a TURN server that does not answer
+ * (UDP blocked, with `turns:` on 443 still open) would otherwise hold the offer until its STUN
+ * retransmissions give up, seconds past the handshake's 3 s.
+ */
+const AFTER_FIRST_RELAY_MS = 300;
 /** Acks go out once the channel's buffer is below this. */
 const LOW_WATER = 256 * 1024;
 /** What one data-channel message may hold at most (the edge's libdatachannel accepts 64 KiB). */
@@ -37,11 +43,14 @@ chrome.runtime.onMessage.addListener((message) => {
 function gathered(pc: RTCPeerConnection): Promise<void> {
   return new Promise((resolve) => {
     if (pc.iceGatheringState === 'complete') return resolve();
-    const timer = setTimeout(resolve, GATHER_DEADLINE_MS);
-    pc.addEventListener('icegatheringstatechange', () => {
-      if (pc.iceGatheringState !== 'complete') return;
-      clearTimeout(timer);
+    const timers = [setTimeout(done, GATHER_DEADLINE_MS)];
+    function done() {
+      for (const t of timers) clearTimeout(t);
       resolve();
+    }
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+    pc.addEventListener('icecandidate', (e) => {
+      if (e.candidate?.type === 'relay' && timers.length === 1) timers.push(setTimeout(done, AFTER_FIRST_RELAY_MS));
     });
   });
 }

@@ -235,7 +235,9 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   const turnSecret = v.turnSecret ?? env.PASSAGE_TURN_SECRET;
   if (v.turn?.length) {
     for (const url of v.turn) {
-      if (!/^turns?:[A-Za-z0-9.-]+(:\d{1,5})?(\?transport=(udp|tcp))?$/.test(url)) throw new ConfigError(`--turn wants turn:HOST:PORT[?transport=udp|tcp] or turns:HOST:PORT, got "${url}"`);
+      // TURN over TCP or TLS allocates but never connects in Chromium (PROTOCOL.md §4.1): refused rather than offered.
+      if (/^turns:|\?transport=tcp$/.test(url)) throw new ConfigError(`--turn takes TURN over UDP only (over TCP or TLS the browser's session does not connect; docs/PROTOCOL.md §4.1), got "${url}"`);
+      if (!/^turn:[A-Za-z0-9.-]+(:\d{1,5})?(\?transport=udp)?$/.test(url)) throw new ConfigError(`--turn wants turn:HOST:PORT[?transport=udp], got "${url}"`);
     }
     if (v.mode !== 'remux') throw new ConfigError('--turn needs --mode remux (data channels carry ReMux streams the edge dials)');
     if (!turnSecret || turnSecret.length < 16) throw new ConfigError('--turn needs the TURN server\'s shared secret, at least 16 characters (--turn-secret or env PASSAGE_TURN_SECRET)');

@@ -11,11 +11,18 @@ import type { Dial } from './dialer.ts';
 export interface Carrier {
   /** False once nothing more can be sent (closed or closing). */
   readonly writable: boolean;
-  send(chunk: Uint8Array): void;
+  /** The mux's next bytes, in order: one flush's frames (headers and payloads), for the carrier to pack as it sends best. */
+  send(chunks: Uint8Array[]): void;
   /** Bytes sent and still queued in the carrier. */
   readonly backlog: number;
   /** Ends the carrier (the mux ended: a protocol error or its close). */
   close(): void;
+  /**
+   * For a carrier whose backlog falls without telling (a WebRTC data channel: its low-water event
+   * can pass unseen when the buffered amount is updated off the event loop), the backlog is looked
+   * at this often while the mux is paused. Absent: `drained()` alone resumes it.
+   */
+  readonly drainCheckMs?: number;
 }
 
 export interface CarriedSessionOptions {
@@ -43,6 +50,24 @@ export interface CarriedSession {
 
 export function carrySession(carrier: Carrier, o: CarriedSessionOptions): CarriedSession {
   let blocked = false;
+  let ended = false;
+  let checkTimer: ReturnType<typeof setTimeout> | null = null;
+  const block = () => {
+    blocked = true;
+    if (carrier.drainCheckMs === undefined || checkTimer) return;
+    const check = () => {
+      checkTimer = null;
+      if (!blocked || ended) return;
+      if (carrier.backlog < o.downstreamLimit / 2) return drained();
+      checkTimer = setTimeout(check, carrier.drainCheckMs);
+    };
+    checkTimer = setTimeout(check, carrier.drainCheckMs);
+  };
+  const drained = () => {
+    if (!blocked) return;
+    blocked = false;
+    exit.mux.resume();
+  };
   const exit = createExitMux({
     maxStreams: o.maxStreams,
     budget: o.budget,
@@ -51,23 +76,23 @@ export function carrySession(carrier: Carrier, o: CarriedSessionOptions): Carrie
     sink: {
       write(chunks) {
         if (!carrier.writable) return true;
-        for (const c of chunks) carrier.send(c);
-        if (carrier.backlog >= o.downstreamLimit) blocked = true;
+        carrier.send(chunks);
+        if (carrier.backlog >= o.downstreamLimit) block();
         return !blocked;
       },
-      room: () => Math.max(0, o.downstreamLimit - carrier.backlog),
+      room: () => {
+        const room = Math.max(0, o.downstreamLimit - carrier.backlog);
+        // The mux waits for resume() when there is no room: the backlog can have grown since the last write said yes.
+        if (room === 0) block();
+        return room;
+      },
     },
     onClose: () => carrier.close(),
   });
   const unaccount = o.budget.track({ memoryUsed: () => carrier.backlog + exit.mux.memoryUsed, relieve: () => exit.mux.relieve() });
-  let ended = false;
   return {
     receive: (bytes) => exit.mux.receive(bytes),
-    drained() {
-      if (!blocked) return;
-      blocked = false;
-      exit.mux.resume();
-    },
+    drained,
     closeQuiet(quietMs) {
       exit.closeQuiet(quietMs);
       if (exit.streamCount === 0) carrier.close();
@@ -75,6 +100,7 @@ export function carrySession(carrier: Carrier, o: CarriedSessionOptions): Carrie
     end() {
       if (ended) return;
       ended = true;
+      if (checkTimer) clearTimeout(checkTimer);
       unaccount();
       exit.mux.destroy(undefined, ResetCode.CANCELLED);
     },

@@ -7,10 +7,15 @@
  * edge must answer from the address the TURN server's permission names.
  */
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
+import { packMessages } from '../../shared/bytes.ts';
 import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
 import { carrySession, type CarriedSession } from '../exit/carried-session.ts';
 import type { Dial } from '../exit/dialer.ts';
 
+/** What one data-channel message holds at most (libdatachannel's default limit, advertised in the SDP). */
+const MAX_MESSAGE = 64 * 1024;
+/** While a session waits for its data channel to drain, the channel's buffered amount is looked at this often (carried-session.ts says why). */
+const DRAIN_CHECK_MS = 50;
 /** A peer whose data channel has not opened by then is dropped. */
 const OPEN_DEADLINE_MS = 15_000;
 /** Gathering the edge's own candidates takes milliseconds on a host; past this the answer goes with what it has. */
@@ -58,11 +63,16 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
           get writable() {
             return channel.readyState === 'open';
           },
-          send: (chunk) => channel.send(chunk as Uint8Array<ArrayBuffer>),
+          send: (chunks) => {
+            // Each data-channel message costs SCTP and the browser a message's work: the flush's
+            // frames go packed into as few messages as fit, not one per frame header and payload.
+            for (const message of packMessages(chunks, MAX_MESSAGE)) channel.send(message as Uint8Array<ArrayBuffer>);
+          },
           get backlog() {
             return channel.bufferedAmount;
           },
           close: () => channel.close(),
+          drainCheckMs: DRAIN_CHECK_MS,
         },
         o,
       );

@@ -75,7 +75,12 @@ export async function startLinkServer(o: LinkServerOptions): Promise<LinkServer>
         get writable() {
           return !socket.destroyed;
         },
-        send: (chunk) => socket.write(chunk),
+        send: (chunks) => {
+          // One write for the flush's frames (a writev), not one per header and payload.
+          socket.cork();
+          for (const c of chunks) socket.write(c);
+          socket.uncork();
+        },
         get backlog() {
           return socket.writableLength;
         },

@@ -1,11 +1,13 @@
 /**
  * `npm run bench:e2e`: Passage in real Chromium, driven over bare CDP (cdp-browser.ts says why).
- * What people do, direct vs through WebTransport vs through meek — polling and streaming, behind
+ * What people do, direct vs through WebTransport vs WebRTC through TURN (Debian's coturn) vs
+ * through meek — polling and streaming, behind
  * Debian's nginx terminating TLS as DEPLOY.md configures it (as deployed), and streaming on plain
  * HTTP for reference — at 0, +50 and +150 ms RTT: a page of 50 subresources, a 50 MiB download,
  * a 20 MiB `fetch` upload to an HTTP/2 origin (Node's default 64 KiB window), 200 sequential
  * 32 KiB WebSocket echoes, and 8 parallel Range requests of 1 MiB. The delay sits in a relay
- * between the extension and the edge (UDP in front of the WebTransport port, TCP in front of meek)
+ * between the extension and the edge (UDP in front of the WebTransport port and of coturn, TCP in
+ * front of meek)
  * and between the page and the origin on the direct path; the meek relay also counts the bytes
  * on the wire, and the edge counts the padding among them. Then idle requests per minute of a
  * meek session (polling, and streaming), measured over a minute after 2 minutes without traffic,
@@ -22,6 +24,7 @@ import { launchCdpBrowser, type CdpBrowser, type CdpPage } from './cdp-browser.t
 import { PAIRING_TOKEN, startCompanions, startOrigin, type Companions } from '../support/e2e.ts';
 import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
 import { ROOT } from '../support/processes.ts';
+import { startCoturn } from '../support/coturn.ts';
 
 const MIB = 1024 * 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -70,11 +73,11 @@ export interface E2eRow {
   note?: string;
 }
 
-type How = 'direct' | 'webtransport' | 'meek polling, TLS' | 'meek streaming, TLS' | 'meek streaming, plain HTTP';
+type How = 'direct' | 'webtransport' | 'turn' | 'meek polling, TLS' | 'meek streaming, TLS' | 'meek streaming, plain HTTP';
 
 interface PathSpec {
   how: How;
-  transport?: 'auto' | 'meek';
+  transport?: 'auto' | 'turn' | 'meek';
   meekStreaming?: boolean;
   tls?: boolean;
 }
@@ -82,6 +85,8 @@ interface PathSpec {
 const PATHS: PathSpec[] = [
   { how: 'direct' },
   { how: 'webtransport', transport: 'auto', tls: true },
+  // Signalling through nginx (TLS), the data channel relayed by coturn.
+  { how: 'turn', transport: 'turn', tls: true },
   { how: 'meek polling, TLS', transport: 'meek', meekStreaming: false, tls: true },
   { how: 'meek streaming, TLS', transport: 'meek', meekStreaming: true, tls: true },
   { how: 'meek streaming, plain HTTP', transport: 'meek', meekStreaming: true, tls: false },
@@ -116,7 +121,8 @@ function ratios(rows: E2eRow[]): E2eRow[] {
         if (!Number.isFinite(v) || !Number.isFinite(direct)) continue; // not measured in this run
         const cost = item.lower ? v / direct : direct / v;
         const bound = rtt === 0 ? 2 : 1.5;
-        out.push({ name: `${item.key}, ${how} ÷ direct, +${rtt} ms`, value: cost, unit: '×', note: how.startsWith('meek') && how.includes('TLS') ? `target ≤ ${bound} (time, or direct rate ÷ this rate)` : '' });
+        const note = how.startsWith('meek') && how.includes('TLS') ? `target ≤ ${bound} (time, or direct rate ÷ this rate)` : how === 'turn' && rtt === 50 && item.key.startsWith('page') ? 'target ≤ 2 (issue 13)' : '';
+        out.push({ name: `${item.key}, ${how} ÷ direct, +${rtt} ms`, value: cost, unit: '×', note });
       }
     }
   }
@@ -160,6 +166,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
   let companions: Companions | null = null;
   const closers: Array<() => unknown> = [];
   let lastPlainEdge = '';
+  const coturn = paths.some((p) => p.how === 'turn') ? await startCoturn() : null;
   try {
     await browser.worker.evaluate(`passage.engine.start().then(() => passage.engine.setRules({ ...passage.engine.rules, sites: ['blocked.test'] }))`);
     for (const rttMs of options.rtts ?? [0, 50, 150]) {
@@ -167,13 +174,16 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
       const frontPort = await freeUdpPort();
       const wtRelay: UdpRelay | null = rttMs ? await startUdpRelay({ targetPort: frontPort, delayMs: rttMs / 2 }) : null;
       const advertise = wtRelay ? ['--wt-advertise', `https://127.0.0.1:${wtRelay.port}/m/`] : [];
-      companions = await startCompanions(dir, ['--path', '/m/', '--wt-listen', `127.0.0.1:${frontPort}`, ...advertise, '--config-dir', dir]);
+      // TURN's delay sits between the browser and coturn (coturn and the edge share a host, as deployed).
+      const turnRelay = coturn ? await startUdpRelay({ targetPort: coturn.port, delayMs: rttMs / 2 }) : null;
+      const turn = turnRelay ? ['--turn', `turn:127.0.0.1:${turnRelay.port}?transport=udp`, '--rtc-address', '127.0.0.1'] : [];
+      companions = await startCompanions(dir, ['--path', '/m/', '--wt-listen', `127.0.0.1:${frontPort}`, ...advertise, ...turn, '--config-dir', dir], coturn ? { PASSAGE_TURN_SECRET: coturn.secret } : {});
       // TLS as deployed: nginx with DEPLOY.md's configuration, behind the delay (extension → delay → nginx → edge).
       const nginx = await startNginx({ edges: [edgePorts(companions.edge)], tls: { cert: path.join(dir, 'origin-cert.pem'), key: path.join(dir, 'origin-key.pem') } });
       const tlsRelay = await delayRelay(nginx.port, rttMs / 2);
       const plainRelay = await delayRelay(companions.edge.port, rttMs / 2);
       const originRelays = await Promise.all([origin.port, apps.h2Port, apps.wsPort].map((p) => delayRelay(p, rttMs / 2)));
-      closers.push(() => wtRelay?.close(), () => tlsRelay.close(), () => plainRelay.close(), () => nginx.close(), ...originRelays.map((r) => () => r.close()));
+      closers.push(() => wtRelay?.close(), () => turnRelay?.close(), () => tlsRelay.close(), () => plainRelay.close(), () => nginx.close(), ...originRelays.map((r) => () => r.close()));
       const [pageRelay, h2Relay, wsRelay] = originRelays as [DelayRelay, DelayRelay, DelayRelay];
       lastPlainEdge = `http://127.0.0.1:${plainRelay.port}/m/`;
       for (const spec of paths) {
@@ -190,7 +200,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
           const edgeUrl = spec.tls ? `https://127.0.0.1:${tlsRelay.port}/m/` : `http://127.0.0.1:${plainRelay.port}/m/`;
           // A new transport setting starts a new tunnel; the old one's connections close.
           await configure(browser, { edgeUrl, bridgePort: companions.bridge.port, pairingToken: PAIRING_TOKEN, transport: spec.transport, meekStreaming: spec.meekStreaming ?? true, padding: true });
-          await waitForTransport(browser, spec.transport === 'auto' ? 'webtransport' : 'meek').catch((e: Error) => {
+          await waitForTransport(browser, spec.transport === 'auto' ? 'webtransport' : spec.transport!).catch((e: Error) => {
             throw new Error(`${e.message}\nedge log:\n${companions!.edge.stderr.join('').slice(-3000)}`);
           });
           origin.dropConnections();
@@ -218,6 +228,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
             note = `wire ${(onWire / MIB).toFixed(1)} MiB, padding ${(pad / 1024).toFixed(0)} KiB (${((100 * pad) / Math.max(onWire, 1)).toFixed(2)} %)`;
           }
           if (item.key.startsWith('50 MiB') && rttMs === 50 && spec.how.startsWith('meek')) note += '; target ≥ 15 MB/s';
+          if (item.key.startsWith('50 MiB') && rttMs === 0 && spec.how === 'turn') note += 'target ≥ 10 MB/s (issue 13)';
           rows.push({ name: `${item.key}, ${spec.how}, +${rttMs} ms`, value: median(values), unit: item.unit, note });
         }
         await page.close();
@@ -272,6 +283,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
     await companions?.stop();
     await origin.close();
     await apps.close();
+    await coturn?.stop();
   }
   return rows;
 }

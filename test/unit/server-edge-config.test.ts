@@ -100,6 +100,25 @@ describe('edge config', () => {
     expect(parse({ configDir: '/tmp/x' }).configDir).toBe('/tmp/x');
   });
 
+  it('offers WebRTC through TURN only with a TURN URL and its secret; --rtc-address names one IP of this host', () => {
+    const secret = { PASSAGE_TURN_SECRET: 's'.repeat(16) };
+    expect(parse({}).turn).toBeNull();
+    expect(parse({ turn: ['turn:turn.test:3478?transport=udp', 'turn:turn2.test'] }, secret).turn).toEqual({
+      urls: ['turn:turn.test:3478?transport=udp', 'turn:turn2.test'],
+      secret: 's'.repeat(16),
+      ttlSeconds: 3600,
+      address: null,
+    });
+    expect(parse({ turn: ['turn:turn.test:3478'], rtcAddress: '127.0.0.1' }, secret).turn?.address).toBe('127.0.0.1');
+    expect(parse({ turn: ['turn:turn.test:3478'], rtcAddress: '::1' }, secret).turn?.address).toBe('::1');
+    for (const bad of ['turn.test', '127.0.0.1:3478', '300.1.1.1', '']) expect(() => parse({ turn: ['turn:turn.test:3478'], rtcAddress: bad }, secret), bad).toThrow(/--rtc-address wants an IP address/);
+    expect(() => parse({ rtcAddress: '127.0.0.1' })).toThrow(/--rtc-address only applies with --turn/);
+    expect(() => parse({ turn: ['turn:turn.test:3478'] })).toThrow(/shared secret/);
+    expect(() => parse({ turn: ['http://turn.test/'] }, secret)).toThrow(/--turn wants/);
+    // Over TCP or TLS the browser's session does not connect: refused at start-up, not offered.
+    for (const url of ['turns:turn.test:443', 'turns:turn.test:443?transport=tcp', 'turn:turn.test:3478?transport=tcp']) expect(() => parse({ turn: [url] }, secret), url).toThrow(/TURN over UDP only/);
+  });
+
   it('accepts the bounds it documents', () => {
     expect(parse({ maxBody: '1024' }).maxBody).toBe(1024);
     expect(parse({ maxBody: String(16 * 1024 * 1024), sessionBuffer: String(128 * 1024 * 1024) }).maxBody).toBe(16 * 1024 * 1024);
