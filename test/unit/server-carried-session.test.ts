@@ -48,7 +48,8 @@ function silentCarrier(deliver: (bytes: Uint8Array) => void, drainCheckMs: numbe
 
 async function download(drainCheckMs: number | undefined, size: number): Promise<{ got: number; data: Buffer; received: Buffer }> {
   const data = randomBytes(size);
-  const source = net.createServer((s) => s.end(data));
+  // The stalled case ends the session mid-transfer: the source then sees its peer go (EPIPE).
+  const source = net.createServer((s) => s.on('error', noop).end(data));
   await new Promise<void>((r) => source.listen(0, '127.0.0.1', () => r()));
   const port = (source.address() as net.AddressInfo).port;
   let client!: Mux;
