@@ -7,19 +7,8 @@
  */
 import { isCertificateHash, type PassageSettings } from '../../shared/settings.ts';
 import type { IceServer } from '../lib/peer-port.ts';
+import type { TurnOffer, WebTransportOffer } from './offers.ts';
 import type { Store } from './store.ts';
-
-export interface WebTransportOffer {
-  url: string;
-  certificateHashes: string[];
-}
-
-
-export interface TurnOffer {
-  iceServers: IceServer[];
-  /** When the credentials stop working (ms since the epoch). */
-  expiresAt: number;
-}
 
 /** What the edge offers. A kind is null when the edge said it has none, or could not be asked and nothing usable is kept. */
 export interface Discovery {

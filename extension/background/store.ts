@@ -4,7 +4,7 @@
  */
 import { openDB, type IDBPDatabase } from 'idb';
 import type { PassageSettings } from '../../shared/settings.ts';
-import type { TurnOffer, WebTransportOffer } from './discovery.ts';
+import type { TurnOffer, WebTransportOffer } from './offers.ts';
 import type { SiteCounters } from '../lib/api.ts';
 import { EMPTY_RULES, type Rules } from '../lib/rules.ts';
 

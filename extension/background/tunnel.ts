@@ -18,7 +18,8 @@ import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
 import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import type { PassageSettings } from '../../shared/settings.ts';
 import type { TransportName } from '../lib/api.ts';
-import type { Discovery, TurnOffer, WebTransportOffer } from './discovery.ts';
+import type { Discovery } from './discovery.ts';
+import type { TurnOffer, WebTransportOffer } from './offers.ts';
 import type { SessionTransport, Transport, TransportState } from './transport.ts';
 
 /** How long a WebTransport or TURN handshake may take before the next transport is tried. */

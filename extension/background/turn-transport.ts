@@ -6,6 +6,7 @@
  * port with transferred buffers. Same surface as WebTransport: `ready` settles with the handshake,
  * `closed` resolves when the session ends.
  */
+import { concat } from '../../shared/bytes.ts';
 import { systemClock, type Clock } from '../../shared/clock.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
@@ -13,7 +14,7 @@ import { Mux } from '../../shared/remux/mux.ts';
 import { defaultPadding } from '../../shared/remux/padding.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { PeerEvent, PeerPort, PeerRequest, RtcPeers } from '../lib/peer-port.ts';
-import type { TurnOffer } from './discovery.ts';
+import type { TurnOffer } from './offers.ts';
 import type { SessionTransport, TransportState } from './transport.ts';
 
 /** Bytes handed to the document and not yet out of the data channel's buffer, above which the mux waits. */
@@ -104,14 +105,8 @@ export class TurnTransport implements SessionTransport {
   /** The mux's next bytes, as one transferred buffer; false (the mux waits) while too much is unacknowledged. */
   private send(chunks: Uint8Array[]): boolean {
     if (!this.port || this.ended) return true;
-    let n = 0;
-    for (const c of chunks) n += c.length;
-    const buffer = new Uint8Array(n);
-    let at = 0;
-    for (const c of chunks) {
-      buffer.set(c, at);
-      at += c.length;
-    }
+    const buffer = concat(chunks);
+    const n = buffer.length;
     this.port.postMessage(buffer.buffer, [buffer.buffer]);
     this.unacked += n;
     this.paused = this.unacked >= SEND_LIMIT;

@@ -28,13 +28,9 @@ import {
 import { startCoturn, type Coturn } from '../support/coturn.ts';
 import { startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
 import { waitFor } from '../support/wait.ts';
+import { streamsOpened as edgeStreamsOpened } from '../support/processes.ts';
 
-/** Streams the edge opened per transport, from its Prometheus metrics. */
-async function streamsOpened(c: Companions): Promise<{ meek: number; webrtc: number }> {
-  const text = await (await fetch(`${c.edge.adminUrl}/metrics`)).text();
-  const count = (t: string) => Number(new RegExp(`passage_edge_streams_opened_total\\{transport="${t}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-  return { meek: count('meek'), webrtc: count('webrtc') };
-}
+const streamsOpened = (c: Companions) => edgeStreamsOpened(c.edge.adminUrl);
 
 const offscreenDocuments = (b: Browser) =>
   b.worker.evaluate(async () => (await chrome.runtime.getContexts({ contextTypes: [chrome.runtime.ContextType.OFFSCREEN_DOCUMENT] })).length);

@@ -26,6 +26,7 @@ import {
   type Origin,
 } from '../support/e2e.ts';
 import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
+import { streamsOpened as edgeStreamsOpened } from '../support/processes.ts';
 
 interface WtWorld {
   origin: Origin;
@@ -71,12 +72,7 @@ async function configure(w: WtWorld): Promise<void> {
   await addSiteThroughOptions(w.browser, 'blocked.test');
 }
 
-/** Streams the edge opened per transport, from its Prometheus metrics. */
-async function streamsOpened(c: Companions): Promise<{ meek: number; webtransport: number }> {
-  const text = await (await fetch(`${c.edge.adminUrl}/metrics`)).text();
-  const count = (t: string) => Number(new RegExp(`passage_edge_streams_opened_total\\{transport="${t}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-  return { meek: count('meek'), webtransport: count('webtransport') };
-}
+const streamsOpened = (c: Companions) => edgeStreamsOpened(c.edge.adminUrl);
 
 async function loadHello(b: Browser, page: Page, url: string): Promise<void> {
   expect(await b.visit(page, url)).toBeNull();

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startCompanion, type Companion } from '../support/processes.ts';
+import { startCompanion, streamsOpened as edgeStreamsOpened, type Companion } from '../support/processes.ts';
 import { echoServer, listen, type TestServer } from '../support/servers.ts';
 import { meekMux } from '../support/node-meek.ts';
 import { exchange } from '../support/stream-exchange.ts';
@@ -106,8 +106,7 @@ describe('edges behind HAProxy (deploy/haproxy.cfg)', () => {
         })
         .on('error', reject);
     });
-  const streamsOpened = async (e: Companion) =>
-    Number(/passage_edge_streams_opened_total\{transport="webtransport"\} (\d+)/.exec(await (await fetch(`${e.adminUrl}/metrics`)).text())?.[1] ?? 0);
+  const streamsOpened = async (e: Companion) => (await edgeStreamsOpened(e.adminUrl)).webtransport;
   /** Which edge (0-based) HAProxy holds a session to. */
   const edgeOf = async (c: MeekMux) => (await haproxy.stickTable()).get(c.session.id)! - 1;
 

@@ -123,3 +123,10 @@ export async function rssBytes(pid: number): Promise<number> {
 process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
+
+/** Streams an edge opened per transport, from its Prometheus metrics (`adminUrl`: its admin listener). */
+export async function streamsOpened(adminUrl: string): Promise<{ meek: number; webtransport: number; webrtc: number }> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const count = (t: string) => Number(new RegExp(`passage_edge_streams_opened_total\\{transport="${t}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  return { meek: count('meek'), webtransport: count('webtransport'), webrtc: count('webrtc') };
+}

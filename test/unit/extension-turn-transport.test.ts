@@ -11,7 +11,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Mux } from '../../shared/remux/mux.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { SEND_LIMIT, TurnTransport } from '../../extension/background/turn-transport.ts';
-import type { TurnOffer } from '../../extension/background/discovery.ts';
+import type { TurnOffer } from '../../extension/background/offers.ts';
 import type { PeerEvent, PeerPort, PeerRequest } from '../../extension/lib/peer-port.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { exchange } from '../support/stream-exchange.ts';
