@@ -11,9 +11,9 @@ import { OFFSCREEN_HELLO, OFFSCREEN_RECONNECT, type ControlReply, type ControlRe
 /** Candidates are gathered by then or not at all (a TURN allocation is one or two round trips). */
 const GATHER_DEADLINE_MS = 2500;
 /**
- * Once one relay candidate is in, the others get this long: a TURN server that does not answer
- * (UDP blocked, with `turns:` on 443 still open) would otherwise hold the offer until its STUN
- * retransmissions give up, seconds past the handshake's 3 s.
+ * Once one relay candidate is in, the others get this long: one of several TURN servers that does
+ * not answer (its port blocked) would otherwise hold the offer until its STUN retransmissions give
+ * up, seconds past the handshake's 3 s.
  */
 const AFTER_FIRST_RELAY_MS = 300;
 /** Acks go out once the channel's buffer is below this. */
