@@ -25,6 +25,14 @@ export interface Transport {
   close(): void;
 }
 
+/**
+ * The session transports' keep-alive (PROTOCOL.md §4, §4.1): a probe a second, and a session that
+ * has answered none for 3 s is dead — their own stacks (QUIC's idle timeout, ICE's consent checks)
+ * would take tens of seconds while new connections hang on it.
+ */
+export const KEEPALIVE_EVERY_MS = 1000;
+export const DEAD_AFTER_MS = 3000;
+
 /** A transport whose session must first be established (WebTransport, WebRTC through TURN). */
 export interface SessionTransport extends Transport {
   /** Settles with the handshake: resolves once up, rejects with why not. */

@@ -9,21 +9,18 @@
 import { concat } from '../../shared/bytes.ts';
 import { systemClock, type Clock } from '../../shared/clock.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
+// The window a stream may grow to in the extension, as on meek (the path may be long).
+import { AUTOTUNE_MAX_WINDOW } from '../../shared/meek/meek-mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import { Mux } from '../../shared/remux/mux.ts';
 import { defaultPadding } from '../../shared/remux/padding.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import type { PeerEvent, PeerPort, PeerRequest, RtcPeers } from '../lib/peer-port.ts';
 import type { TurnOffer } from './offers.ts';
-import type { SessionTransport, TransportState } from './transport.ts';
+import { DEAD_AFTER_MS, KEEPALIVE_EVERY_MS, type SessionTransport, type TransportState } from './transport.ts';
 
 /** Bytes handed to the document and not yet out of the data channel's buffer, above which the mux waits. */
 export const SEND_LIMIT = 1024 * 1024;
-/** Keep-alive: a PING a second; a session from which nothing at all arrived for 3 s is dead (as WebTransport's, PROTOCOL.md §4). */
-const PING_EVERY_MS = 1000;
-const DEAD_AFTER_MS = 3000;
-/** A stream's receive window may grow this far (the path may be long; as meek's, meek-mux.ts). */
-const AUTOTUNE_MAX_WINDOW = 4 * 1024 * 1024;
 
 export interface TurnTransportDeps {
   peers: RtcPeers;
@@ -142,7 +139,7 @@ export class TurnTransport implements SessionTransport {
       if (this.clock.now() - this.lastHeard > DEAD_AFTER_MS) return this.end(`no answer from the edge for ${DEAD_AFTER_MS / 1000} s`);
       this.mux.ping().then((rtt) => (this.state.rttMs = Math.round(rtt)), () => undefined);
       this.keepAlive();
-    }, PING_EVERY_MS);
+    }, KEEPALIVE_EVERY_MS);
   }
 
   open(destination: Destination): MuxStream {

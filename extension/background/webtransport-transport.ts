@@ -9,14 +9,11 @@ import { DeferredEnd } from '../../shared/remux/deferred-end.ts';
 import { INITIAL_WINDOW, ResetCode } from '../../shared/remux/frame.ts';
 import type { PipeEnd } from '../../shared/remux/pipe.ts';
 import { WebTransportStreamEnd } from './webtransport-stream.ts';
-import type { SessionTransport, TransportState } from './transport.ts';
+import { DEAD_AFTER_MS, KEEPALIVE_EVERY_MS, type SessionTransport, type TransportState } from './transport.ts';
 
 
 const hexBytes = (hex: string) => Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
 
-/** Keep-alive datagrams: one a second; a session that answers none for 3 s is dead (PROTOCOL.md §4). */
-const PING_EVERY_MS = 1000;
-const DEAD_AFTER_MS = 3000;
 /**
  * Cover datagrams (PROTOCOL.md §4): with padding on, each new stream is accompanied by this many
  * datagrams of random size, which the front echoes like any other — traffic beside the stream's
@@ -112,7 +109,7 @@ export class WebTransportTransport implements SessionTransport {
       sent.set(seq, now);
       sent.delete(seq - 8); // only recent pings can still be answered usefully
       writer.write(ping).catch(() => undefined);
-    }, PING_EVERY_MS);
+    }, KEEPALIVE_EVERY_MS);
   }
 
   /** A stream to `destination`; it resets with 0x01 if the session cannot open one. */

@@ -6,6 +6,7 @@
  * peer's own port. It keeps the data channel's buffer bounded and tells the worker, in `ack`s,
  * how much has left it; the worker bounds what it hands over by those.
  */
+import { packMessages } from '../../shared/bytes.ts';
 import { OFFSCREEN_HELLO, OFFSCREEN_RECONNECT, type ControlReply, type ControlRequest, type PeerEvent, type PeerRequest } from '../lib/peer-port.ts';
 
 /** Candidates are gathered by then or not at all (a TURN allocation is one or two round trips). */
@@ -111,7 +112,7 @@ function carry(pc: RTCPeerConnection, dc: RTCDataChannel, port: MessagePort): vo
     if (data instanceof ArrayBuffer) {
       if (dc.readyState !== 'open') return;
       const max = Math.min(MAX_MESSAGE, pc.sctp?.maxMessageSize || MAX_MESSAGE);
-      for (let at = 0; at < data.byteLength; at += max) dc.send(new Uint8Array(data, at, Math.min(max, data.byteLength - at)));
+      for (const message of packMessages([new Uint8Array(data)], max)) dc.send(message as Uint8Array<ArrayBuffer>);
       unacked += data.byteLength;
       // Acks are batched: one for everything sent in this task, once the buffer is low.
       queueMicrotask(ack);
