@@ -109,7 +109,7 @@ edgeOptions(program.command('edge').description('terminate meek (raw or ReMux) a
 const bridgeOptions = (cmd: Command) =>
   cmd
     .option('--token <token>', 'pairing token the extension must present (default: generated once, kept in the config folder)')
-    .addOption(new Option('--allow-extension <id>', 'extension id allowed to link (repeatable; default: the shipped extension)').argParser(collect))
+    .addOption(new Option('--allow-extension <id>', 'extension allowed to link: a Chromium extension id or a Firefox install UUID (repeatable; default: the shipped Chromium extension and any Firefox install)').argParser(collect))
     .addOption(withDefault('--config-dir <dir>', 'where the pairing token is kept', defaultConfigDir()))
     .addOption(logLevelOption());
 

@@ -3,3 +3,8 @@
  * password. One constant for the bridge that checks it and the extension that answers with it.
  */
 export const PROXY_USER = 'passage';
+
+/** The `Proxy-Authorization` value for a token (Basic; tokens are ASCII, so `btoa` takes them). */
+export function basicProxyAuthorization(token: string): string {
+  return `Basic ${btoa(`${PROXY_USER}:${token}`)}`;
+}

@@ -6,7 +6,7 @@ set -euo pipefail
 
 # program (or file) to look for:debian-package. chromium-l10n: the interface languages the popup is shown in;
 # fonts-wqy-microhei: Chinese glyphs for its screenshots (Persian and Russian are in DejaVu).
-needs=(/usr/bin/chromium:chromium /usr/lib/chromium/locales/fa.pak:chromium-l10n /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei openssl:openssl curl:curl /usr/sbin/nginx:nginx /usr/sbin/haproxy:haproxy systemd-analyze:systemd /usr/bin/turnserver:coturn)
+needs=(/usr/bin/chromium:chromium /usr/lib/chromium/locales/fa.pak:chromium-l10n /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei openssl:openssl curl:curl /usr/sbin/nginx:nginx /usr/sbin/haproxy:haproxy systemd-analyze:systemd /usr/bin/turnserver:coturn /usr/bin/firefox-esr:firefox-esr)
 
 missing=()
 for need in "${needs[@]}"; do

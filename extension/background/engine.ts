@@ -46,6 +46,7 @@ export class Engine {
   private readonly link: ReturnType<EngineDeps['link']>;
   private started: Promise<void> | null = null;
   private settingsError: string | null = null;
+  private booted = false;
   private proxyError: string | null = null;
   private openStreams = 0;
   private saveTimer: unknown = null;
@@ -77,6 +78,7 @@ export class Engine {
     this.temporary = normalizeRules(temporary);
     this.counters = counters ?? {};
     this.settingsError = null;
+    this.booted = true;
     await this.apply();
   }
 
@@ -97,6 +99,11 @@ export class Engine {
       this.tunnel = edgeUrlProblem(s.edgeUrl) ? null : this.deps.tunnel(s);
       this.transportKey = key;
     }
+  }
+
+  /** The stored settings and rules are in force (false before the first read, and while it fails). */
+  get loaded(): boolean {
+    return this.booted;
   }
 
   noteProxyError(details: string): void {

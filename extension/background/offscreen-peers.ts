@@ -1,8 +1,9 @@
 /**
- * The worker's side of the offscreen document that holds the WebRTC peers (lib/peer-port.ts). The
- * document is created on demand (reason WEB_RTC) and closed once no peer has been in use for
- * IDLE_CLOSE_MS. It greets the worker with a control port through `navigator.serviceWorker`; a
- * worker that restarted while the document lived asks it (chrome.runtime) to greet again.
+ * The worker's side of the document that holds the WebRTC peers (lib/peer-port.ts, lib/peer-host.ts).
+ * The document is made on demand and closed once no peer has been in use for IDLE_CLOSE_MS. In
+ * Chromium it is an offscreen document (reason WEB_RTC) that greets the worker with a control port
+ * through `navigator.serviceWorker`; a worker that restarted while the document lived asks it
+ * (chrome.runtime) to greet again. Firefox's event page is a document: it hosts them itself.
  */
 import { OFFSCREEN_RECONNECT, type ControlReply, type ControlRequest, type IceServer, type PeerPort, type RtcPeers } from '../lib/peer-port.ts';
 
@@ -12,6 +13,31 @@ export const IDLE_CLOSE_MS = 10_000;
 /** A document that has not greeted by then is not coming. */
 const GREETING_DEADLINE_MS = 5000;
 
+/** Where the document that hosts the peers comes from: Chromium's offscreen API, or the page itself. */
+export interface PeerDocuments {
+  /** Makes sure a document exists and will greet `peers` (greeting()) with its control port. */
+  ensure(peers: OffscreenPeers): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Chromium: an offscreen document (reason WEB_RTC) that greets through navigator.serviceWorker. */
+export const offscreenDocuments: PeerDocuments = {
+  async ensure() {
+    const contexts = await chrome.runtime.getContexts({ contextTypes: [chrome.runtime.ContextType.OFFSCREEN_DOCUMENT] });
+    if (contexts.length > 0) {
+      // It outlived the worker that made it: ask it to greet this one.
+      await chrome.runtime.sendMessage(OFFSCREEN_RECONNECT).catch(() => undefined);
+      return;
+    }
+    await chrome.offscreen.createDocument({
+      url: DOCUMENT,
+      reasons: [chrome.offscreen.Reason.WEB_RTC],
+      justification: 'WebRTC through a TURN server: the service worker has no RTCPeerConnection',
+    });
+  },
+  close: () => chrome.offscreen.closeDocument().catch(() => undefined),
+};
+
 export class OffscreenPeers implements RtcPeers {
   private control: MessagePort | null = null;
   private greeted: Array<(port: MessagePort) => void> = [];
@@ -20,6 +46,8 @@ export class OffscreenPeers implements RtcPeers {
   private live = 0;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private creating: Promise<void> | null = null;
+
+  constructor(private readonly documents: PeerDocuments = offscreenDocuments) {}
 
   /** worker.ts hands over every greeting it receives. */
   greeting(port: MessagePort): void {
@@ -65,23 +93,9 @@ export class OffscreenPeers implements RtcPeers {
       this.greeted.push(resolve);
       setTimeout(() => reject(new Error('the offscreen document did not start')), GREETING_DEADLINE_MS);
     });
-    this.creating ??= this.ensureDocument().finally(() => (this.creating = null));
+    this.creating ??= this.documents.ensure(this).finally(() => (this.creating = null));
     await this.creating;
     return greeted;
-  }
-
-  private async ensureDocument(): Promise<void> {
-    const contexts = await chrome.runtime.getContexts({ contextTypes: [chrome.runtime.ContextType.OFFSCREEN_DOCUMENT] });
-    if (contexts.length > 0) {
-      // It outlived the worker that made it: ask it to greet this one.
-      await chrome.runtime.sendMessage(OFFSCREEN_RECONNECT).catch(() => undefined);
-      return;
-    }
-    await chrome.offscreen.createDocument({
-      url: DOCUMENT,
-      reasons: [chrome.offscreen.Reason.WEB_RTC],
-      justification: 'WebRTC through a TURN server: the service worker has no RTCPeerConnection',
-    });
   }
 
   async offer(iceServers: IceServer[]): Promise<{ sdp: string; port: PeerPort }> {
@@ -98,6 +112,6 @@ export class OffscreenPeers implements RtcPeers {
     if (this.live > 0 || this.pending.size > 0) return;
     this.control?.close();
     this.control = null;
-    await chrome.offscreen.closeDocument().catch(() => undefined);
+    await this.documents.close();
   }
 }

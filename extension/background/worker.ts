@@ -1,11 +1,11 @@
 /**
- * The service worker: the one place that joins the engine to the browser (IndexedDB, chrome.proxy,
- * the bridge's WebSocket, fetch and WebTransport, the platform's timers). Listeners are registered
- * at the top level so that the browser's own events — a navigation, a proxy error, the keep-alive
- * alarm, a page asking for the api — wake a stopped worker, which then restores its state and
- * relinks to the bridge within the bridge's 3 s grace.
+ * The background (Chromium's service worker, Firefox's event page): the one place that joins the
+ * engine to the browser (IndexedDB, the proxy, the bridge's WebSocket, fetch and WebTransport, the
+ * platform's timers); what differs between the browsers is platform.ts's. Listeners are
+ * registered at the top level so that the browser's own events — a navigation, a proxied request,
+ * a proxy error, the keep-alive alarm, a page asking for the api — wake a stopped background,
+ * which then restores its state and relinks to the bridge within the bridge's 3 s grace.
  */
-import { expose } from 'comlink';
 import { systemClock } from '../../shared/clock.ts';
 import { createApi } from './api.ts';
 import { BridgeLink } from './bridge-link.ts';
@@ -13,24 +13,25 @@ import { discover } from './discovery.ts';
 import { Engine } from './engine.ts';
 import { MeekTransport } from './meek-transport.ts';
 import { ProxyAuth } from './proxy-auth.ts';
-import { applyProxy } from './proxy-settings.ts';
 import { chromeSessionStore, indexedDbStore } from './store.ts';
 import { FailedResources } from './failed-resources.ts';
 import { paintTab, toolbarFor } from './toolbar.ts';
 import { tabInfo } from './tab-info.ts';
 import { Tunnel } from './tunnel.ts';
-import { OffscreenPeers } from './offscreen-peers.ts';
 import { signalRtc } from './rtc-signal.ts';
 import { TurnTransport } from './turn-transport.ts';
-import { OFFSCREEN_HELLO } from '../lib/peer-port.ts';
 import { WebTransportTransport } from './webtransport-transport.ts';
+import { browserKind } from '../lib/platform.ts';
+import { chromiumPlatform } from './chromium-platform.ts';
+import { firefoxPlatform } from './firefox-platform.ts';
 
+const platform = browserKind() === 'firefox' ? firefoxPlatform() : chromiumPlatform();
+const { peers } = platform;
 const store = indexedDbStore;
-const peers = new OffscreenPeers();
 const engine = new Engine({
   store,
   session: chromeSessionStore,
-  applyProxy,
+  applyProxy: platform.applyProxy,
   link: (onStream) => new BridgeLink(onStream),
   tunnel: (settings) =>
     new Tunnel(settings, {
@@ -50,10 +51,6 @@ const wake = () => void engine.start();
 chrome.runtime.onStartup.addListener(wake);
 chrome.runtime.onInstalled.addListener(wake);
 chrome.webNavigation.onBeforeNavigate.addListener(wake);
-chrome.proxy.onProxyError.addListener((details) => {
-  engine.noteProxyError(`${details.error}${details.details ? `: ${details.details}` : ''}`);
-  wake();
-});
 chrome.alarms.onAlarm.addListener(wake);
 // Failed resources: a page's requests that went direct and failed.
 chrome.webRequest.onErrorOccurred.addListener((d) => failed.note(d.tabId, d.url, d.error, tunneled, Date.now()), { urls: ['<all_urls>'] });
@@ -61,15 +58,7 @@ chrome.webNavigation.onCommitted.addListener((d) => {
   if (d.frameId === 0) failed.reset(d.tabId);
 });
 chrome.tabs.onRemoved.addListener((tabId) => failed.reset(tabId));
-// The bridge wants its credential on every proxied request; a cold worker is woken by the challenge.
-const proxyAuth = new ProxyAuth();
-chrome.webRequest.onAuthRequired.addListener(
-  (details, respond) => {
-    void engine.start().then(() => respond?.(proxyAuth.answer(details, engine.settings)));
-  },
-  { urls: ['<all_urls>'] },
-  ['asyncBlocking'],
-);
+platform.hookProxy(engine, new ProxyAuth(), wake);
 
 void chrome.alarms.create('passage-wake', { periodInMinutes: 0.5 });
 
@@ -117,14 +106,7 @@ chrome.commands.onCommand.addListener((command) => {
   })();
 });
 
-// comlink: a page sends one end of a MessageChannel; the api is served on it. The offscreen
-// document greets the same way.
-self.addEventListener('message', (event: Event) => {
-  const e = event as MessageEvent;
-  if (e.data === 'passage-api' && e.ports[0]) expose(api, e.ports[0]);
-  // The offscreen document's control port (offscreen-peers.ts).
-  if (e.data === OFFSCREEN_HELLO && e.ports[0]) peers.greeting(e.ports[0]);
-});
+platform.serveApi(api);
 
 wake();
 

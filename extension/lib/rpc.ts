@@ -1,15 +1,23 @@
 /**
- * The page side of comlink: one MessageChannel to the service worker. A stopped worker leaves
- * calls on the old channel hanging forever (docs/PLATFORM.md), so every call has a deadline and a
- * timed-out call reconnects and tries once more.
+ * The page side of comlink, to the background: in Chromium one MessageChannel posted to the
+ * service worker, in Firefox a runtime.Port to the event page (lib/platform.ts). A stopped worker
+ * leaves calls on the old channel hanging forever (docs/PLATFORM.md), so every call has a
+ * deadline and a timed-out call reconnects and tries once more.
  */
 import { wrap, type Remote } from 'comlink';
 import type { PassageApi } from './api.ts';
+import { API_PORT, browserKind } from './platform.ts';
+import { portEndpoint } from './port-endpoint.ts';
 
 const CALL_TIMEOUT_MS = 4000;
 let remote: Remote<PassageApi> | null = null;
 
 async function connect(): Promise<Remote<PassageApi>> {
+  if (browserKind() === 'firefox') {
+    const port = chrome.runtime.connect({ name: API_PORT });
+    port.onDisconnect.addListener(() => (remote = null));
+    return wrap<PassageApi>(portEndpoint(port));
+  }
   const registration = await navigator.serviceWorker.ready;
   const worker = navigator.serviceWorker.controller ?? registration.active;
   if (!worker) throw new Error('the Passage service worker is not running');

@@ -37,6 +37,8 @@ export interface BridgeOptions {
   token: string;
   /** Extension ids whose `chrome-extension://ID` origin may link. */
   allowedExtensions: ReadonlySet<string>;
+  /** Firefox installs whose `moz-extension://UUID` origin may link; null or absent: any. */
+  allowedFirefox?: ReadonlySet<string> | null;
   logger: Logger;
   /** How long a browser connection waits for a missing link before failing (3 s). */
   linkGraceMs?: number;
@@ -93,6 +95,18 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
   /** The bridge's own endpoints answer only their loopback names: no DNS-rebinding page reaches them. */
   const ownHost = (host: string | undefined) => [`127.0.0.1:${boundPort}`, `localhost:${boundPort}`, `[::1]:${boundPort}`].includes((host ?? '').toLowerCase());
 
+  /**
+   * A web page cannot send an extension's Origin, so only an extension in the user's browser gets
+   * here; which ones: the Chromium ids allowed, and Firefox installs (each a random UUID) unless
+   * pinned with --allow-extension.
+   */
+  const extensionAllowed = (origin: string) => {
+    const chromium = /^chrome-extension:\/\/([a-p]{32})$/.exec(origin)?.[1];
+    if (chromium) return o.allowedExtensions.has(chromium);
+    const firefox = /^moz-extension:\/\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(origin)?.[1];
+    return firefox !== undefined && (!o.allowedFirefox || o.allowedFirefox.has(firefox));
+  };
+
   // Origin-form requests: the extension's link (WebSocket upgrade) and a status page.
   const local = http.createServer((req, res) => {
     if (!ownHost(req.headers.host)) {
@@ -110,8 +124,7 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
   local.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://bridge');
     const origin = req.headers.origin ?? '';
-    const id = /^chrome-extension:\/\/([a-p]{32})$/.exec(origin)?.[1];
-    if (!ownHost(req.headers.host) || url.pathname !== '/link' || !id || !o.allowedExtensions.has(id) || !tokenMatches(url.searchParams.get('token') ?? undefined, o.token)) {
+    if (!ownHost(req.headers.host) || url.pathname !== '/link' || !extensionAllowed(origin) || !tokenMatches(url.searchParams.get('token') ?? undefined, o.token)) {
       logger.warn({ path: url.pathname, origin }, 'link refused');
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;

@@ -12,7 +12,7 @@ export async function startBridgeCommand(values: BridgeOptionValues): Promise<{ 
   const config = parseBridgeConfig(values, shippedExtensionId());
   const logger = createLogger(config.logLevel, 'passage-bridge');
   const token = config.token ?? loadOrCreatePairingToken(config.configDir);
-  const bridge = await startBridge({ host: config.host, port: config.port, token, allowedExtensions: config.allowedExtensions, logger });
+  const bridge = await startBridge({ host: config.host, port: config.port, token, allowedExtensions: config.allowedExtensions, allowedFirefox: config.allowedFirefox, logger });
   return { bridge, token, tokenFile: config.token === null ? path.join(config.configDir, 'pairing-token') : null, logger };
 }
 

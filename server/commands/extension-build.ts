@@ -1,6 +1,6 @@
 /**
- * `npm start` builds the extension into dist/ when it is missing or older than its sources, so
- * what the user loads unpacked always matches the companion.
+ * `npm start` builds the extension (dist/ for Chromium, dist-firefox/ for Firefox) when either is
+ * missing or older than its sources, so what the user loads unpacked always matches the companion.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -14,14 +14,16 @@ function newest(dir: string): number {
 }
 
 export function extensionIsStale(root: string): boolean {
-  const built = path.join(root, 'dist', 'manifest.json');
-  if (!existsSync(built)) return true;
-  const sources = Math.max(...['extension', 'shared', 'manifest.json', 'vite.config.ts'].map((p) => newest(path.join(root, p))));
-  return sources > statSync(built).mtimeMs;
+  const built = ['dist', 'dist-firefox'].map((d) => path.join(root, d, 'manifest.json'));
+  if (!built.every((f) => existsSync(f))) return true;
+  const sources = Math.max(...['extension', 'shared', 'manifest.json', 'vite.config.ts', 'tools/firefox-manifest.ts'].map((p) => newest(path.join(root, p))));
+  return built.some((f) => sources > statSync(f).mtimeMs);
 }
 
 export function buildExtension(root: string): void {
   const vite = path.join(root, 'node_modules', 'vite', 'bin', 'vite.js');
-  const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error('building the extension failed (see above)');
+  for (const mode of ['production', 'firefox']) {
+    const r = spawnSync(process.execPath, [vite, 'build', '--mode', mode, '--logLevel', 'warn'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error(`building the extension (${mode}) failed (see above)`);
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * `passage` alone, what `npm start` runs: the extension built when stale, then an edge and a
- * bridge on loopback, and the lines a new user needs (where dist/ is, the pairing token, a link).
+ * bridge on loopback, and the lines a new user needs (where the builds are, the pairing token, a link).
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -26,7 +26,7 @@ export function webtransportLine(wt: RunningWebTransport): string {
 export async function startDemo(opts: StartOptionValues): Promise<{ logger: Logger; closers: Array<{ close(): Promise<void> }>; lines: string }> {
   const root = packageRoot();
   if (opts.build && extensionIsStale(root)) {
-    process.stderr.write('passage: building the extension into dist/ …\n');
+    process.stderr.write('passage: building the extension into dist/ and dist-firefox/ …\n');
     buildExtension(root);
   }
   const edgeConfig = parseEdgeConfig(
@@ -56,6 +56,7 @@ export async function startDemo(opts: StartOptionValues): Promise<{ logger: Logg
     `passage bridge listening on ${bridge.url}`,
     '',
     `Load the extension: chrome://extensions → Developer mode → Load unpacked → ${path.join(root, 'dist')}`,
+    `  or in Firefox: about:debugging → This Firefox → Load Temporary Add-on → ${path.join(root, 'dist-firefox', 'manifest.json')}`,
     bridgeLines(bridge.url, token, tokenFile).trimEnd(),
     `Or paste this config link into Passage's options (Import): ${link}`,
     '',

@@ -1,0 +1,82 @@
+/**
+ * Firefox's side of the platform (platform.ts). Firefox MV3 runs the background as an event page:
+ * - steering is per request through `proxy.onRequest` (firefox-steering.ts); the listener is
+ *   registered at the top level, so a request wakes a suspended page, which reads its rules first;
+ * - the credential rides on each proxied request; onAuthRequired stays as the answer of last
+ *   resort (a bridge restarted with another token), and blocking listeners return a promise;
+ * - proxy errors come as `proxy.onError`;
+ * - the pages reach the api over a runtime.Port (lib/port-endpoint.ts);
+ * - the page is a document, so it hosts the WebRTC peers itself (lib/peer-host.ts).
+ */
+import { expose } from 'comlink';
+import { hostPeers } from '../lib/peer-host.ts';
+import { API_PORT } from '../lib/platform.ts';
+import { portEndpoint } from '../lib/port-endpoint.ts';
+import { proxyFor, type FirefoxProxyInfo } from './firefox-steering.ts';
+import { OffscreenPeers } from './offscreen-peers.ts';
+import { guardWebRtc, type BackgroundPlatform } from './platform.ts';
+import type { AuthAnswer, AuthChallenge } from './proxy-auth.ts';
+
+/** The parts of Firefox's `browser` namespace used here (not in @types/chrome). */
+interface FirefoxBrowser {
+  proxy: {
+    onRequest: { addListener(l: (d: { url: string; incognito?: boolean }) => Promise<FirefoxProxyInfo>, filter: { urls: string[] }): void };
+    onError: { addListener(l: (e: { message?: string }) => void): void };
+  };
+  webRequest: {
+    onAuthRequired: { addListener(l: (d: AuthChallenge) => Promise<AuthAnswer>, filter: { urls: string[] }, extra: string[]): void };
+  };
+}
+
+const firefox = () => (globalThis as unknown as { browser: FirefoxBrowser }).browser;
+
+export function firefoxPlatform(): BackgroundPlatform {
+  let closeHost: (() => void) | null = null;
+  const peers = new OffscreenPeers({
+    async ensure(p) {
+      if (closeHost) return;
+      const channel = new MessageChannel();
+      closeHost = hostPeers(channel.port1);
+      p.greeting(channel.port2);
+    },
+    async close() {
+      closeHost?.();
+      closeHost = null;
+    },
+  });
+  return {
+    // Steering is per request (hookProxy); what is applied up front is the WebRTC guard alone.
+    async applyProxy(rules, _bridgePort, _edgeUrl, guard, temporary) {
+      const any = rules.enabled && (rules.allSites || rules.sites.length > 0 || temporary.length > 0);
+      await guardWebRtc(any && guard);
+      return null;
+    },
+    peers,
+    hookProxy(engine, proxyAuth, wake) {
+      firefox().proxy.onRequest.addListener(
+        async (d) => {
+          await engine.start();
+          return proxyFor(new URL(d.url).hostname.replace(/^\[|\]$/g, ''), { loaded: engine.loaded, decide: (h) => engine.decide(h), bridgePort: engine.settings.bridgePort, pairingToken: engine.settings.pairingToken });
+        },
+        { urls: ['<all_urls>'] },
+      );
+      firefox().proxy.onError.addListener((e) => {
+        engine.noteProxyError(e.message ?? 'proxy error');
+        wake();
+      });
+      firefox().webRequest.onAuthRequired.addListener(
+        async (d) => {
+          await engine.start();
+          return proxyAuth.answer(d, engine.settings);
+        },
+        { urls: ['<all_urls>'] },
+        ['blocking'],
+      );
+    },
+    serveApi(api) {
+      chrome.runtime.onConnect.addListener((port) => {
+        if (port.name === API_PORT && port.sender?.id === chrome.runtime.id) expose(api, portEndpoint(port));
+      });
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * Which browser runs the extension, asked in this one place (docs/PLATFORM.md, "Firefox"): the
+ * background and the pages choose their browser glue from it. Firefox has a `browser` namespace
+ * with `runtime.getBrowserInfo`; Chromium has neither.
+ */
+export type BrowserKind = 'chromium' | 'firefox';
+
+interface FirefoxGlobals {
+  browser?: { runtime?: { getBrowserInfo?: unknown } };
+}
+
+export function browserKind(g: object = globalThis): BrowserKind {
+  return typeof (g as FirefoxGlobals).browser?.runtime?.getBrowserInfo === 'function' ? 'firefox' : 'chromium';
+}
+
+/** The name of the runtime.Port the pages reach the Firefox event page's api on. */
+export const API_PORT = 'passage-api';
