@@ -106,6 +106,11 @@ export class Engine {
     return this.booted;
   }
 
+  /** Browser connections open through the tunnel now. */
+  get busy(): boolean {
+    return this.openStreams > 0;
+  }
+
   noteProxyError(details: string): void {
     this.proxyError = details;
   }

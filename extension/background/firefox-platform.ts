@@ -5,6 +5,9 @@
  * - the credential rides on each proxied request; onAuthRequired stays as the answer of last
  *   resort (a bridge restarted with another token), and blocking listeners return a promise;
  * - proxy errors come as `proxy.onError`;
+ * - an event page is suspended after `extensions.background.idle.timeout` (30 s) without events
+ *   or API calls — open WebSockets and WebTransport sessions do not count — which would cut the
+ *   bridge link under a long download; while connections are open it makes an API call a second;
  * - the pages reach the api over a runtime.Port (lib/port-endpoint.ts);
  * - the page is a document, so it hosts the WebRTC peers itself (lib/peer-host.ts).
  */
@@ -27,6 +30,13 @@ interface FirefoxBrowser {
     onAuthRequired: { addListener(l: (d: AuthChallenge) => Promise<AuthAnswer>, filter: { urls: string[] }, extra: string[]): void };
   };
 }
+
+/**
+ * How often a busy event page tells Firefox it is in use. A call the parent process answers
+ * counts (docs/PLATFORM.md: measured with a 3 s idle timeout); one a second stays well inside
+ * any timeout a user or a test sets, for the cost of one IPC message.
+ */
+export const FIREFOX_KEEPALIVE_MS = 1000;
 
 const firefox = () => (globalThis as unknown as { browser: FirefoxBrowser }).browser;
 
@@ -60,6 +70,9 @@ export function firefoxPlatform(): BackgroundPlatform {
         },
         { urls: ['<all_urls>'] },
       );
+      setInterval(() => {
+        if (engine.busy) void chrome.alarms.get('passage-wake');
+      }, FIREFOX_KEEPALIVE_MS);
       firefox().proxy.onError.addListener((e) => {
         engine.noteProxyError(e.message ?? 'proxy error');
         wake();

@@ -87,6 +87,7 @@ describe('e2e: Passage in firefox-esr', () => {
   });
 
   const streamsOpened = () => edgeStreamsOpened(companions.edge.adminUrl);
+  const webRtcPolicy = () => ff.background<string>('async (g) => (await g.chrome.privacy.network.webRTCIPHandlingPolicy.get({})).value');
 
   async function popupFor(url: string): Promise<Page> {
     const popup = await ff.extensionPage(`popup.html?tab=${await tabIdOf(ff, url)}`);
@@ -115,6 +116,8 @@ describe('e2e: Passage in firefox-esr', () => {
     await popup.click('#site-toggle');
     await until(popup, `document.getElementById('site-state').textContent === 'through Passage (rule: blocked.test)'`);
     await waitForTransport(ff, 'webtransport');
+    // WebRTC is kept off UDP around the proxy while a site is tunneled.
+    expect(await webRtcPolicy()).toBe('disable_non_proxied_udp');
 
     const before = await streamsOpened();
     const hits = origin.hits.get('blocked.test') ?? 0;
@@ -137,6 +140,7 @@ describe('e2e: Passage in firefox-esr', () => {
     await until(popup, `document.getElementById('site-state').textContent === 'through Passage (rule: blocked.test)'`);
     await popup.click('#site-toggle');
     await until(popup, `document.getElementById('site-state').textContent === 'direct'`);
+    expect(await webRtcPolicy()).not.toBe('disable_non_proxied_udp');
     origin.dropConnections();
     expect(await ff.visit(page, `${blocked}/?off`)).toMatch(/UNKNOWN_HOST/);
     await popup.close();
@@ -182,6 +186,67 @@ describe('e2e: Passage in firefox-esr', () => {
       if (Date.now() > deadline) throw new Error('the site did not load again after the edge came back');
     }
     expect(await page.$eval('#hello', (el) => el.textContent)).toBe('hello from blocked.test');
+    await page.close();
+  });
+});
+
+describe('e2e: Firefox suspends the event page', () => {
+  const IDLE_S = 3;
+  let origin: Origin;
+  let companions: Companions;
+  let ff: Firefox;
+  let blocked: string;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-firefox-idle-'));
+    origin = await startOrigin(dir);
+    companions = await startCompanions(dir);
+    ff = await launchFirefox({ idleTimeoutSeconds: IDLE_S });
+    await configureFirefox(ff, companions.edge.port, companions.bridge.port);
+    await addSite(ff, 'blocked.test');
+    blocked = `https://blocked.test:${origin.port}`;
+  });
+  afterAll(async () => {
+    await ff?.close();
+    await companions?.stop();
+    await origin?.close();
+  });
+
+  const linked = async () => ((await (await fetch(`${companions.bridge.url}/status`)).json()) as { linked: boolean }).linked;
+
+  it('a suspended page is woken by a request to a tunneled site, which still goes through the tunnel', async () => {
+    // Idle, it is suspended: its link to the bridge goes with it.
+    const deadline = Date.now() + 30_000;
+    while (await linked()) {
+      if (Date.now() > deadline) throw new Error('the event page was never suspended');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const before = await edgeStreamsOpened(companions.edge.adminUrl);
+    const page = await ff.browser.newPage();
+    expect(await ff.visit(page, `${blocked}/`)).toBeNull();
+    expect(await page.$eval('#hello', (el) => el.textContent)).toBe('hello from blocked.test');
+    expect((await edgeStreamsOpened(companions.edge.adminUrl)).meek).toBeGreaterThan(before.meek);
+    expect(await linked()).toBe(true);
+    await page.close();
+  });
+
+  it('while a download is open the page is not suspended: a response held for several idle timeouts arrives whole', async () => {
+    const page = await ff.browser.newPage();
+    expect(await ff.visit(page, `${blocked}/?hold`)).toBeNull();
+    const size = 4 * 1024 * 1024;
+    const result = page.evaluate(async (n: number) => {
+      const buf = await (await fetch(`/hold?size=${n}`)).arrayBuffer();
+      const d = await crypto.subtle.digest('SHA-256', buf);
+      return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    }, size);
+    // The held response keeps one connection open; the link must outlive three idle timeouts.
+    const until = Date.now() + 3 * IDLE_S * 1000;
+    while (Date.now() < until) {
+      expect(await linked()).toBe(true);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    origin.release();
+    expect(await result).toBe(sha256(patternBytes(size)));
     await page.close();
   });
 });
