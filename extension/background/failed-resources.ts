@@ -20,6 +20,19 @@ const CENSOR_LIKE = new Set([
   'net::ERR_QUIC_PROTOCOL_ERROR',
 ]);
 
+/**
+ * Firefox names the same failures its own way (webRequest.onErrorOccurred's `error`): they are
+ * kept under Chromium's names, so the popup puts both in the same words.
+ */
+const FIREFOX_NAMES: Readonly<Record<string, string>> = {
+  NS_ERROR_UNKNOWN_HOST: 'net::ERR_NAME_NOT_RESOLVED',
+  NS_ERROR_NET_RESET: 'net::ERR_CONNECTION_RESET',
+  NS_ERROR_NET_INTERRUPT: 'net::ERR_CONNECTION_CLOSED',
+  NS_ERROR_CONNECTION_REFUSED: 'net::ERR_CONNECTION_REFUSED',
+  NS_ERROR_NET_TIMEOUT: 'net::ERR_CONNECTION_TIMED_OUT',
+  NS_ERROR_NET_EMPTY_RESPONSE: 'net::ERR_EMPTY_RESPONSE',
+};
+
 /** Per tab; a page with more failing hosts than this shows the first ones. */
 const MAX_PER_TAB = 50;
 
@@ -33,7 +46,8 @@ export class FailedResources {
   private readonly byTab = new Map<number, Map<string, FailedResource>>();
 
   /** A request of tab `tabId` failed; `tunneled` says whether its host goes through Passage. */
-  note(tabId: number, url: string, error: string, tunneled: (host: string) => boolean, now: number): void {
+  note(tabId: number, url: string, reported: string, tunneled: (host: string) => boolean, now: number): void {
+    const error = FIREFOX_NAMES[reported] ?? reported;
     if (tabId < 0 || !CENSOR_LIKE.has(error)) return;
     let host: string | null;
     try {

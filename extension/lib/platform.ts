@@ -15,3 +15,12 @@ export function browserKind(g: object = globalThis): BrowserKind {
 
 /** The name of the runtime.Port the pages reach the Firefox event page's api on. */
 export const API_PORT = 'passage-api';
+
+/**
+ * Whether private windows are steered like the others. Chromium's regular proxy settings reach its
+ * incognito windows too; Firefox asks an extension about private windows' requests only when the
+ * user allowed it to run in them (about:addons), and otherwise they all go direct.
+ */
+export async function privateWindowsSteered(): Promise<boolean> {
+  return browserKind() === 'chromium' || (await chrome.extension.isAllowedIncognitoAccess());
+}

@@ -1,5 +1,6 @@
 /** The popup: this tab's site with its switch, the global switch, the one current problem, live status in plain words. */
 import { call } from '../lib/rpc.ts';
+import { privateWindowsSteered } from '../lib/platform.ts';
 import { renderSiteList } from '../lib/site-list.ts';
 import { fmtBytes, localize, t } from '../lib/i18n.ts';
 import { currentProblem } from '../lib/problems.ts';
@@ -86,6 +87,8 @@ function renderStatus(s: EngineStatus & { counters: Record<string, SiteCounters>
   const problem = currentProblem(s, tab, s.counters, Date.now(), displayHost);
   show('problem', problem ? t(problem.key, ...problem.subs) : null);
   show('notice', !problem && s.webtransportFallback && s.transport === 'meek' ? t('noticeFallback') : null);
+  const steering = s.rules.enabled && (s.rules.allSites || items.length > 0);
+  void privateWindowsSteered().then((steered) => show('private-note', steering && !steered ? t('privateWindowsDirect') : null));
 }
 
 async function renderTab(s: EngineStatus & { counters: Record<string, SiteCounters> }, tab: TabInfo): Promise<void> {

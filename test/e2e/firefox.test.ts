@@ -115,6 +115,8 @@ describe('e2e: Passage in firefox-esr', () => {
     expect(await popup.$eval('#site', (el) => el.textContent)).toBe('blocked.test');
     await popup.click('#site-toggle');
     await until(popup, `document.getElementById('site-state').textContent === 'through Passage (rule: blocked.test)'`);
+    // Firefox steers private windows only when allowed to run there; the popup says so.
+    await until(popup, `/^Private windows are not steered/.test(document.getElementById('private-note').textContent) && !document.getElementById('private-note').hidden`);
     await waitForTransport(ff, 'webtransport');
     // WebRTC is kept off UDP around the proxy while a site is tunneled.
     expect(await webRtcPolicy()).toBe('disable_non_proxied_udp');

@@ -28,6 +28,9 @@ function curl(args: string[], user: string | null = `passage:${TOKEN}`): Promise
   });
 }
 
+/** A Firefox install's internal UUID, as `moz-extension://` origins carry it. */
+const FIREFOX_INSTALL = '0b7e3a52-6c1d-4f8e-9a27-5d3c1e8b4f60';
+
 /** A stand-in for the extension: links with the given origin and token, dials what it is asked. */
 function fakeExtension(bridgePort: number, opts: { origin?: string; token?: string; targets: Record<string, number> }) {
   const ws = new WebSocket(`ws://127.0.0.1:${bridgePort}/link?token=${opts.token ?? TOKEN}`, { origin: opts.origin ?? `chrome-extension://${shippedExtensionId()}` });
@@ -86,6 +89,33 @@ describe('bridge', () => {
     expect(await fakeExtension(bridge.port, { token: 'wrong-token-0123456789', targets: {} }).opened).toBe(403);
     expect(await fakeExtension(bridge.port, { origin: 'https://evil.example', targets: {} }).opened).toBe(403);
     expect(await fakeExtension(bridge.port, { origin: `chrome-extension://${'a'.repeat(32)}`, targets: {} }).opened).toBe(403);
+    // Firefox: any install's moz-extension://UUID with the token, nothing else shaped like it.
+    expect(await fakeExtension(bridge.port, { origin: `moz-extension://${FIREFOX_INSTALL}`, token: 'wrong-token-0123456789', targets: {} }).opened).toBe(403);
+    for (const bad of ['moz-extension://not-a-uuid', `moz-extension://${FIREFOX_INSTALL}/`, `moz-extension://${FIREFOX_INSTALL.toUpperCase()}x`, `moz-extension://${FIREFOX_INSTALL}.evil.example`])
+      expect(await fakeExtension(bridge.port, { origin: bad, targets: {} }).opened).toBe(403);
+  });
+
+  it('links a Firefox install (moz-extension://UUID) that holds the token, and only the pinned ones when --allow-extension names some', async () => {
+    const ff = fakeExtension(bridge.port, { origin: `moz-extension://${FIREFOX_INSTALL}`, targets: {} });
+    expect(await ff.opened).toBe(101);
+    await waitLinked(bridge, true);
+    ff.ws.close();
+    await ff.closed;
+    await waitLinked(bridge, false);
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-bridge-pinned-'));
+    const pinned = await startCompanion(['bridge', '--listen', '127.0.0.1:0', '--token', TOKEN, '--config-dir', dir, '--log-level', 'warn', '--allow-extension', FIREFOX_INSTALL]);
+    try {
+      expect(await fakeExtension(pinned.port, { origin: `moz-extension://${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, targets: {} }).opened).toBe(403);
+      // Pinning a Firefox install leaves the shipped Chromium extension allowed.
+      const chromium = fakeExtension(pinned.port, { targets: {} });
+      expect(await chromium.opened).toBe(101);
+      chromium.ws.close();
+      const pinnedFf = fakeExtension(pinned.port, { origin: `moz-extension://${FIREFOX_INSTALL}`, targets: {} });
+      expect(await pinnedFf.opened).toBe(101);
+      pinnedFf.ws.close();
+    } finally {
+      await pinned.stop();
+    }
   });
 
   it('without a link, a proxy request waits up to 3 s then gets a 503 page naming the problem; SOCKS gets a failure reply', async () => {
