@@ -11,7 +11,8 @@
  * and between the page and the origin on the direct path; the meek relay also counts the bytes
  * on the wire, and the edge counts the padding among them. Then idle requests per minute of a
  * meek session (polling, and streaming), measured over a minute after 2 minutes without traffic,
- * with one open but silent connection and with none. Also writes docs/popup.png.
+ * with one open but silent connection and with none. Also writes docs/popup.png. Then the same
+ * page and download in Firefox (e2e-firefox.ts).
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { PAIRING_TOKEN, startCompanions, startOrigin, type Companions } from '..
 import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
 import { ROOT } from '../support/processes.ts';
 import { startCoturn } from '../support/coturn.ts';
+import { benchFirefox } from './e2e-firefox.ts';
 
 const MIB = 1024 * 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -289,16 +291,21 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
 }
 
 if (process.argv[1] && /bench[\\/]e2e\.js$/.test(process.argv[1])) {
-  // --rtt=0,50  --path=streaming, TLS  (repeatable)  --idle=streaming  --no-idle
+  // --rtt=0,50  --path=streaming, TLS  (repeatable)  --idle=streaming  --no-idle  --browser=firefox
   const arg = (name: string) => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
   const rtts = arg('rtt')[0]?.split(',').map(Number);
   const idleModes = arg('idle') as Array<'polling' | 'streaming'>;
-  const rows = await benchE2e({
-    idle: !process.argv.includes('--no-idle'),
-    ...(rtts ? { rtts } : {}),
-    ...(arg('path').length ? { paths: arg('path') } : {}),
-    ...(idleModes.length ? { idleModes } : {}),
-  });
+  // --browser=chromium or --browser=firefox: one of the two (both by default).
+  const browsers = arg('browser').length ? arg('browser') : ['chromium', 'firefox'];
+  const rows = browsers.includes('chromium')
+    ? await benchE2e({
+        idle: !process.argv.includes('--no-idle'),
+        ...(rtts ? { rtts } : {}),
+        ...(arg('path').length ? { paths: arg('path') } : {}),
+        ...(idleModes.length ? { idleModes } : {}),
+      })
+    : [];
+  if (browsers.includes('firefox')) rows.push(...(await benchFirefox(rtts ?? [0, 50, 150])));
   for (const r of rows) console.log(`${r.name.padEnd(72)} ${r.value.toFixed(r.unit === 'ms' ? 0 : 2).padStart(9)} ${r.unit.padEnd(5)} ${r.note ?? ''}`);
   console.log(JSON.stringify({ results: rows }, null, 2));
   process.exit(0);

@@ -12,6 +12,7 @@ import { PAIRING_TOKEN, patternBytes, sha256, startCompanions, startOrigin, type
 import { configureFirefox, launchFirefox, saveFirefoxOptions, until, type Firefox } from '../support/firefox.ts';
 import { streamsOpened as edgeStreamsOpened } from '../support/processes.ts';
 import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
+import { startCoturn, type Coturn } from '../support/coturn.ts';
 
 interface Status {
   transport: string;
@@ -249,6 +250,49 @@ describe('e2e: Firefox suspends the event page', () => {
     }
     origin.release();
     expect(await result).toBe(sha256(patternBytes(size)));
+    await page.close();
+  });
+});
+
+describe('e2e: WebRTC through TURN in Firefox, the peers in the event page itself', () => {
+  let origin: Origin;
+  let coturn: Coturn;
+  let front: UdpRelay;
+  let companions: Companions;
+  let ff: Firefox;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-firefox-turn-'));
+    origin = await startOrigin(dir);
+    coturn = await startCoturn();
+    front = await startUdpRelay({ targetPort: coturn.port });
+    companions = await startCompanions(dir, ['--turn', `turn:127.0.0.1:${front.port}?transport=udp`, '--rtc-address', '127.0.0.1'], { PASSAGE_TURN_SECRET: coturn.secret });
+    ff = await launchFirefox();
+    await configureFirefox(ff, companions.edge.port, companions.bridge.port);
+    await addSite(ff, 'blocked.test');
+  });
+  afterAll(async () => {
+    await ff?.close();
+    await companions?.stop();
+    await front?.close();
+    await coturn?.stop();
+    await origin?.close();
+  });
+
+  it('auto picks TURN where the edge offers it: the page and a 20 MiB download (byte-exact) cross the TURN server', async () => {
+    const s = await waitForTransport(ff, 'turn');
+    expect(s.transportWhy).toBe('TURN: WebRTC relayed by the TURN server');
+    const page = await ff.browser.newPage();
+    const before = await edgeStreamsOpened(companions.edge.adminUrl);
+    const relayed = front.forwardedBytes.toClient;
+    expect(await ff.visit(page, `https://blocked.test:${origin.port}/`)).toBeNull();
+    expect(await page.$eval('#hello', (el) => el.textContent)).toBe('hello from blocked.test');
+    const size = 20 * 1024 * 1024;
+    expect(await digest(page, size)).toBe(sha256(patternBytes(size)));
+    const after = await edgeStreamsOpened(companions.edge.adminUrl);
+    expect(after.webrtc).toBeGreaterThan(before.webrtc);
+    expect(after.meek).toBe(before.meek);
+    expect(front.forwardedBytes.toClient - relayed).toBeGreaterThan(size);
     await page.close();
   });
 });

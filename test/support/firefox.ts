@@ -49,6 +49,8 @@ export function firefoxPrefs(idleTimeoutSeconds?: number): Record<string, unknow
     // open.test resolves to loopback for the browser; blocked.test does not resolve at all.
     'network.dns.localDomains': 'open.test',
     'network.trr.mode': 5,
+    // The tests' TURN server is on loopback, which Firefox's ICE leaves out by default.
+    'media.peerconnection.ice.loopback': true,
     'app.update.enabled': false,
     'browser.safebrowsing.malware.enabled': false,
     'browser.safebrowsing.phishing.enabled': false,
