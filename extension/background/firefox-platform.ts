@@ -2,8 +2,8 @@
  * Firefox's side of the platform (platform.ts). Firefox MV3 runs the background as an event page:
  * - steering is per request through `proxy.onRequest` (firefox-steering.ts); the listener is
  *   registered at the top level, so a request wakes a suspended page, which reads its rules first;
- * - the credential rides on each proxied request; onAuthRequired stays as the answer of last
- *   resort (a bridge restarted with another token), and blocking listeners return a promise;
+ * - the credential is named with each proxied request, and onAuthRequired answers the bridge's
+ *   407 (Firefox asked once a session: firefox-steering.ts); blocking listeners return a promise;
  * - proxy errors come as `proxy.onError`;
  * - an event page is suspended after `extensions.background.idle.timeout` (30 s) without events
  *   or API calls — open WebSockets and WebTransport sessions do not count — which would cut the

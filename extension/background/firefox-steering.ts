@@ -22,8 +22,9 @@ export interface SteeringState {
 }
 
 /**
- * The proxy for a request to `host`. The credential rides on the request itself, so the bridge
- * never has to ask (no 407 round trip per connection, as Chromium's onAuthRequired needs).
+ * The proxy for a request to `host`, with the bridge's credential as `proxyAuthorizationHeader`.
+ * Measured (docs/PLATFORM.md): Firefox still sent the session's first CONNECT without it; the
+ * bridge's one 407 was answered by onAuthRequired, and Firefox sent the credential from then on.
  */
 export function proxyFor(host: string, s: SteeringState): FirefoxProxyInfo {
   if (!s.loaded) return NOWHERE;
