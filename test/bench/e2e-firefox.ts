@@ -9,14 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { delayRelay } from './edge-throughput.ts';
-import { PAIRING_TOKEN, startCompanions, startOrigin } from '../support/e2e.ts';
+import { PAIRING_TOKEN, startCompanions, startOrigin, untilTransport } from '../support/e2e.ts';
 import { launchFirefox, type Firefox } from '../support/firefox.ts';
 import { freeUdpPort, startUdpRelay } from '../support/udp-relay.ts';
 import type { E2eRow } from './e2e.ts';
 
 const MIB = 1024 * 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Settings merged in the background's own realm: an object made in a tab dies with the tab. */
 async function configure(ff: Firefox, patch: Record<string, unknown>): Promise<void> {
@@ -24,15 +23,7 @@ async function configure(ff: Firefox, patch: Record<string, unknown>): Promise<v
   await ff.background(`async (g) => { await g.passage.engine.start(); const s = g.JSON.parse(g.JSON.stringify(g.passage.engine.settings)); g.Object.assign(s, g.JSON.parse(${JSON.stringify(json)})); await g.passage.engine.setSettings(s); }`);
 }
 
-async function waitForTransport(ff: Firefox, transport: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const s = await ff.background<{ transport: string; transportWhy: string }>('(g) => g.passage.engine.status()');
-    if (s.transport === transport) return;
-    if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
-    await sleep(100);
-  }
-}
+const waitForTransport = (ff: Firefox, transport: string) => untilTransport(() => ff.background<{ transport: string; transportWhy: string }>('(g) => g.passage.engine.status()'), transport);
 
 async function loadMs(page: Page, url: string): Promise<number> {
   await page.goto(url, { waitUntil: 'load', timeout: 60_000 });

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'puppeteer-core';
-import { PAIRING_TOKEN, patternBytes, sha256, startCompanions, startOrigin, type Companions, type Origin } from '../support/e2e.ts';
+import { PAIRING_TOKEN, patternBytes, sha256, startCompanions, startOrigin, untilTransport, type Companions, type Origin } from '../support/e2e.ts';
 import { configureFirefox, launchFirefox, saveFirefoxOptions, until, type Firefox } from '../support/firefox.ts';
 import { streamsOpened as edgeStreamsOpened } from '../support/processes.ts';
 import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
@@ -22,16 +22,7 @@ interface Status {
 
 const status = (ff: Firefox) => ff.background<Status>('(g) => g.passage.engine.status()');
 
-async function waitForTransport(ff: Firefox, transport: string, why = /./, timeoutMs = 30_000): Promise<Status> {
-  const deadline = Date.now() + timeoutMs;
-  let s = await status(ff);
-  while (s.transport !== transport || !why.test(s.transportWhy)) {
-    if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
-    await new Promise((r) => setTimeout(r, 100));
-    s = await status(ff);
-  }
-  return s;
-}
+const waitForTransport = (ff: Firefox, transport: string, why = /./, timeoutMs = 30_000) => untilTransport(() => status(ff), transport, why, timeoutMs);
 
 async function tabIdOf(ff: Firefox, url: string): Promise<number> {
   const deadline = Date.now() + 10_000;

@@ -198,14 +198,7 @@ export async function launchBrowser(originPort: number, o: { lang?: string } = {
     context,
     worker,
     extensionId,
-    async visit(page, url) {
-      try {
-        await page.goto(url, { waitUntil: 'load', timeout: 20_000 });
-        return null;
-      } catch (e) {
-        return (e as Error).message;
-      }
-    },
+    visit: (page, url) => navigationError(() => page.goto(url, { waitUntil: 'load', timeout: 20_000 })),
     async tabIdOf(url) {
       // The tab's URL is updated a moment after a failed navigation settles.
       let id = -1;
@@ -293,15 +286,30 @@ export function engineStatus(b: Browser): Promise<EngineStatus> {
 }
 
 /** Waits (polling the worker) until the engine reports `transport` (and a reason matching `why`); returns that status. */
-export async function waitForTransport(b: Browser, transport: string, why = /./, timeoutMs = 30_000): Promise<EngineStatus> {
+export function waitForTransport(b: Browser, transport: string, why = /./, timeoutMs = 30_000): Promise<EngineStatus> {
+  return untilTransport(() => engineStatus(b), transport, why, timeoutMs);
+}
+
+/** Polls `read` (an engine's status, in either browser) until it reports `transport` with a reason matching `why`. */
+export async function untilTransport<S extends Pick<EngineStatus, 'transport' | 'transportWhy'>>(read: () => Promise<S>, transport: string, why = /./, timeoutMs = 30_000): Promise<S> {
   const deadline = Date.now() + timeoutMs;
-  let s = await engineStatus(b);
+  let s = await read();
   while (s.transport !== transport || !why.test(s.transportWhy)) {
     if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
     await new Promise((r) => setTimeout(r, 100));
-    s = await engineStatus(b);
+    s = await read();
   }
   return s;
+}
+
+/** A navigation's error text, or null when it loaded: tests compare what failed, never throw for it. */
+export async function navigationError(go: () => Promise<unknown>): Promise<string | null> {
+  try {
+    await go();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { FIREFOX_ID } from '../../tools/firefox-manifest.ts';
 import { ROOT } from './processes.ts';
-import { PAIRING_TOKEN } from './e2e.ts';
+import { navigationError, PAIRING_TOKEN } from './e2e.ts';
 
 /** The internal UUID the test profile gives the add-on (`moz-extension://UUID`). */
 export const FIREFOX_UUID = '5e1f0c3a-9d7b-4c2e-8a61-2b4f7d9e0c15';
@@ -84,14 +84,7 @@ export async function launchFirefox(o: { idleTimeoutSeconds?: number } = {}): Pr
       await until(page, `location.origin === ${JSON.stringify(FIREFOX_ORIGIN)} && document.readyState === 'complete'`);
       return page;
     },
-    async visit(page, url) {
-      try {
-        await page.goto(url, { waitUntil: 'load', timeout: 20_000 });
-        return null;
-      } catch (e) {
-        return (e as Error).message;
-      }
-    },
+    visit: (page, url) => navigationError(() => page.goto(url, { waitUntil: 'load', timeout: 20_000 })),
     async background<T>(fn: string) {
       const page = await self.extensionPage('options.html');
       try {
