@@ -24,3 +24,17 @@ export const API_PORT = 'passage-api';
 export async function privateWindowsSteered(): Promise<boolean> {
   return browserKind() === 'chromium' || (await chrome.extension.isAllowedIncognitoAccess());
 }
+
+/**
+ * Whether the add-on may see every site's requests. Firefox lets the user withdraw an MV3 add-on's
+ * host permissions (about:addons), and `proxy.onRequest` is then not asked about those sites: they
+ * would go direct. Chromium grants them at install for good.
+ */
+export async function siteAccessMissing(): Promise<boolean> {
+  return browserKind() === 'firefox' && !(await chrome.permissions.contains({ origins: ['<all_urls>'] }));
+}
+
+/** Asks the user (from a click) to give the access back. */
+export function requestSiteAccess(): Promise<boolean> {
+  return chrome.permissions.request({ origins: ['<all_urls>'] });
+}

@@ -1,6 +1,6 @@
 /** The popup: this tab's site with its switch, the global switch, the one current problem, live status in plain words. */
 import { call } from '../lib/rpc.ts';
-import { privateWindowsSteered } from '../lib/platform.ts';
+import { privateWindowsSteered, requestSiteAccess, siteAccessMissing } from '../lib/platform.ts';
 import { renderSiteList } from '../lib/site-list.ts';
 import { fmtBytes, localize, t } from '../lib/i18n.ts';
 import { currentProblem } from '../lib/problems.ts';
@@ -89,6 +89,11 @@ function renderStatus(s: EngineStatus & { counters: Record<string, SiteCounters>
   show('notice', !problem && s.webtransportFallback && s.transport === 'meek' ? t('noticeFallback') : null);
   const steering = s.rules.enabled && (s.rules.allSites || items.length > 0);
   void privateWindowsSteered().then((steered) => show('private-note', steering && !steered ? t('privateWindowsDirect') : null));
+  void siteAccessMissing().then((missing) => {
+    $('access-problem').hidden = !(steering && missing);
+    $('access-words').textContent = t('siteAccessMissing');
+    $('access-grant').textContent = t('siteAccessGrant');
+  });
 }
 
 async function renderTab(s: EngineStatus & { counters: Record<string, SiteCounters> }, tab: TabInfo): Promise<void> {
@@ -148,3 +153,5 @@ localize();
 ($('all-sites') as HTMLInputElement).onchange = (e) => void act(() => call('setAllSites', (e.target as HTMLInputElement).checked));
 void refresh();
 setInterval(() => void refresh(), 1000);
+
+$('access-grant').addEventListener('click', () => void requestSiteAccess().then(() => refresh()));

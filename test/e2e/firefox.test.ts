@@ -243,6 +243,16 @@ describe('e2e: Firefox suspends the event page', () => {
     expect(await result).toBe(sha256(patternBytes(size)));
     await page.close();
   });
+
+  it('site access withdrawn (Firefox lets the user): the popup says the switched-on sites now go direct, with the button to allow it again', async () => {
+    const popup = await ff.extensionPage('popup.html');
+    await until(popup, `document.getElementById('access-problem').hidden === true && document.getElementById('site').textContent !== '…'`);
+    expect(await ff.background<boolean>(`async (g) => g.chrome.permissions.remove({ origins: ['<all_urls>'] })`)).toBe(true);
+    await until(popup, `!document.getElementById('access-problem').hidden`);
+    expect(await popup.$eval('#access-words', (el) => el.textContent)).toMatch(/^Passage may not see your sites' requests/);
+    expect(await popup.$eval('#access-grant', (el) => el.textContent)).toBe('Allow access to all sites');
+    await popup.close();
+  });
 });
 
 describe('e2e: WebRTC through TURN in Firefox, the peers in the event page itself', () => {
