@@ -10,7 +10,7 @@ import { alwaysDirectHosts, type Rules } from '../lib/rules.ts';
 import { OffscreenPeers } from './offscreen-peers.ts';
 import { guardWebRtc, type BackgroundPlatform } from './platform.ts';
 
-export async function applyPac(rules: Rules, bridgePort: number, edgeUrl: string, guard: boolean, temporary: readonly string[] = []): Promise<string | null> {
+async function applyPac(rules: Rules, bridgePort: number, edgeUrl: string, guard: boolean, temporary: readonly string[] = []): Promise<string | null> {
   const pac = buildPac({ rules, temporary, bridge: { host: '127.0.0.1', port: bridgePort }, alwaysDirect: alwaysDirectHosts(edgeUrl) });
   if (pac === null) await chrome.proxy.settings.clear({ scope: 'regular' });
   else await chrome.proxy.settings.set({ value: { mode: 'pac_script', pacScript: { data: pac, mandatory: true } }, scope: 'regular' });
@@ -37,6 +37,8 @@ export function chromiumPlatform(): BackgroundPlatform {
         ['asyncBlocking'],
       );
     },
+    // The link's pings keep the worker running (docs/PLATFORM.md, worker lifetime).
+    keepAwake() {},
     serveApi(api) {
       // comlink: a page sends one end of a MessageChannel; the api is served on it. The offscreen
       // document greets the same way, with its control port (offscreen-peers.ts).

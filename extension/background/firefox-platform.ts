@@ -17,6 +17,7 @@ import { API_PORT } from '../lib/platform.ts';
 import { portEndpoint } from '../lib/port-endpoint.ts';
 import { proxyFor, type FirefoxProxyInfo } from './firefox-steering.ts';
 import { OffscreenPeers } from './offscreen-peers.ts';
+import { tunnelsAny, urlHost } from '../lib/rules.ts';
 import { guardWebRtc, type BackgroundPlatform } from './platform.ts';
 import type { AuthAnswer, AuthChallenge } from './proxy-auth.ts';
 
@@ -57,8 +58,7 @@ export function firefoxPlatform(): BackgroundPlatform {
   return {
     // Steering is per request (hookProxy); what is applied up front is the WebRTC guard alone.
     async applyProxy(rules, _bridgePort, _edgeUrl, guard, temporary) {
-      const any = rules.enabled && (rules.allSites || rules.sites.length > 0 || temporary.length > 0);
-      await guardWebRtc(any && guard);
+      await guardWebRtc(tunnelsAny(rules, temporary) && guard);
       return null;
     },
     peers,
@@ -66,13 +66,10 @@ export function firefoxPlatform(): BackgroundPlatform {
       firefox().proxy.onRequest.addListener(
         async (d) => {
           await engine.start();
-          return proxyFor(new URL(d.url).hostname.replace(/^\[|\]$/g, ''), { loaded: engine.loaded, decide: (h) => engine.decide(h), bridgePort: engine.settings.bridgePort, pairingToken: engine.settings.pairingToken });
+          return proxyFor(urlHost(d.url), { loaded: engine.loaded, decide: (h) => engine.decide(h), bridgePort: engine.settings.bridgePort, pairingToken: engine.settings.pairingToken });
         },
         { urls: ['<all_urls>'] },
       );
-      setInterval(() => {
-        if (engine.busy) void chrome.alarms.get('passage-wake');
-      }, FIREFOX_KEEPALIVE_MS);
       firefox().proxy.onError.addListener((e) => {
         engine.noteProxyError(e.message ?? 'proxy error');
         wake();
@@ -85,6 +82,11 @@ export function firefoxPlatform(): BackgroundPlatform {
         { urls: ['<all_urls>'] },
         ['blocking'],
       );
+    },
+    keepAwake(engine) {
+      setInterval(() => {
+        if (engine.busy) void chrome.alarms.get('passage-wake');
+      }, FIREFOX_KEEPALIVE_MS);
     },
     serveApi(api) {
       chrome.runtime.onConnect.addListener((port) => {

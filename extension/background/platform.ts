@@ -15,6 +15,8 @@ export interface BackgroundPlatform {
   applyProxy(rules: Rules, bridgePort: number, edgeUrl: string, guardWebRtc: boolean, temporary: readonly string[]): Promise<unknown>;
   /** Registers, at the top level, the listeners that steer requests and report proxy trouble. */
   hookProxy(engine: Engine, proxyAuth: ProxyAuth, wake: () => void): void;
+  /** Keeps the background running while the tunnel carries connections, where the browser would stop it. */
+  keepAwake(engine: Engine): void;
   /** Serves the api to the popup and options pages. */
   serveApi(api: PassageApi): void;
   /** The WebRTC peers for the TURN transport. */

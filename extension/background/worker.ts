@@ -59,6 +59,7 @@ chrome.webNavigation.onCommitted.addListener((d) => {
 });
 chrome.tabs.onRemoved.addListener((tabId) => failed.reset(tabId));
 platform.hookProxy(engine, new ProxyAuth(), wake);
+platform.keepAwake(engine);
 
 void chrome.alarms.create('passage-wake', { periodInMinutes: 0.5 });
 

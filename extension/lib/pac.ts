@@ -6,7 +6,7 @@
  * rules.ts does (exclusions, then rules, then temporary rules, then every-site mode), with a
  * lookup per label of the host, so 10,000 imported rules cost what 10 do.
  */
-import { readable, type Rules } from './rules.ts';
+import { readable, tunnelsAny, type Rules } from './rules.ts';
 
 export interface PacInput {
   rules: Rules;
@@ -48,9 +48,8 @@ const MATCH = `function m(h, t) {
 export function buildPac(input: PacInput): string | null {
   const { rules, bridge } = input;
   const temporary = input.temporary ?? [];
+  if (!tunnelsAny(rules, temporary)) return null;
   const tunnel = tables([...rules.sites, ...temporary]);
-  const nothing = Object.keys(tunnel.domains).length + Object.keys(tunnel.full).length + tunnel.keywords.length === 0;
-  if (!rules.enabled || (!rules.allSites && nothing)) return null;
   const excluded = tables(rules.exclusions);
   const direct: Record<string, 1> = {};
   for (const h of input.alwaysDirect) direct[':' + h.toLowerCase()] = 1;

@@ -95,14 +95,24 @@ export function siteOf(input: string): string | null {
 }
 
 /** The hosts that never go through the tunnel: the edge itself (the worker's own fetches follow the PAC) and the bridge. */
+/** A URL's host as the rules see it: an IPv6 literal without its brackets. */
+export function urlHost(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, '');
+}
+
 export function alwaysDirectHosts(edgeUrl: string): string[] {
   let edgeHost = '';
   try {
-    edgeHost = new URL(edgeUrl).hostname.replace(/^\[|\]$/g, '');
+    edgeHost = urlHost(edgeUrl);
   } catch {
     // An unparsable edge URL is reported by the engine; the chosen sites stay protected.
   }
   return [edgeHost, '127.0.0.1', 'localhost'].filter(Boolean);
+}
+
+/** Whether any host goes through the tunnel under these rules (else the browser is left alone). */
+export function tunnelsAny(rules: Rules, temporary: readonly string[] = []): boolean {
+  return rules.enabled && (rules.allSites || [...rules.sites, ...temporary].some((text) => readable(text) !== null));
 }
 
 /** Why `text` is not a rule, in words for the person who typed it. */

@@ -4,7 +4,7 @@ import { privateWindowsSteered, requestSiteAccess, siteAccessMissing } from '../
 import { renderSiteList } from '../lib/site-list.ts';
 import { fmtBytes, localize, t } from '../lib/i18n.ts';
 import { currentProblem } from '../lib/problems.ts';
-import { displayHost, displayRule } from '../lib/rules.ts';
+import { displayHost, displayRule, tunnelsAny } from '../lib/rules.ts';
 import type { EngineStatus, SiteCounters, TabInfo } from '../lib/api.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -87,7 +87,7 @@ function renderStatus(s: EngineStatus & { counters: Record<string, SiteCounters>
   const problem = currentProblem(s, tab, s.counters, Date.now(), displayHost);
   show('problem', problem ? t(problem.key, ...problem.subs) : null);
   show('notice', !problem && s.webtransportFallback && s.transport === 'meek' ? t('noticeFallback') : null);
-  const steering = s.rules.enabled && (s.rules.allSites || items.length > 0);
+  const steering = tunnelsAny(s.rules, s.temporary);
   void privateWindowsSteered().then((steered) => show('private-note', steering && !steered ? t('privateWindowsDirect') : null));
   void siteAccessMissing().then((missing) => {
     $('access-problem').hidden = !(steering && missing);

@@ -13,6 +13,7 @@ import type { Destination } from '../../shared/eagersocks.ts';
 import type { MuxStream } from '../../shared/remux/stream.ts';
 import { tokenMatches } from '../common/auth.ts';
 import { joinSocketStream } from '../exit/socket-stream.ts';
+import { CHROMIUM_ID, FIREFOX_UUID } from './config.ts';
 import { LinkManager } from './link.ts';
 import { PlainHttpProxy } from './plain-http.ts';
 import { PROXY_USER } from '../../shared/bridge-credential.ts';
@@ -101,10 +102,13 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
    * pinned with --allow-extension.
    */
   const extensionAllowed = (origin: string) => {
-    const chromium = /^chrome-extension:\/\/([a-p]{32})$/.exec(origin)?.[1];
-    if (chromium) return o.allowedExtensions.has(chromium);
-    const firefox = /^moz-extension:\/\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(origin)?.[1];
-    return firefox !== undefined && (!o.allowedFirefox || o.allowedFirefox.has(firefox));
+    const at = origin.indexOf('://');
+    if (at < 0) return false;
+    const scheme = origin.slice(0, at);
+    const id = origin.slice(at + 3);
+    if (scheme === 'chrome-extension') return CHROMIUM_ID.test(id) && o.allowedExtensions.has(id);
+    // Firefox writes the UUID in lowercase; the pinned ones are kept so.
+    return scheme === 'moz-extension' && FIREFOX_UUID.test(id) && id === id.toLowerCase() && (!o.allowedFirefox || o.allowedFirefox.has(id));
   };
 
   // Origin-form requests: the extension's link (WebSocket upgrade) and a status page.

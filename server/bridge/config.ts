@@ -22,7 +22,8 @@ export interface BridgeOptionValues {
   logLevel: string;
 }
 
-const CHROMIUM_ID = /^[a-p]{32}$/;
+/** A Chromium extension id: 32 letters a–p. */
+export const CHROMIUM_ID = /^[a-p]{32}$/;
 /** Firefox gives each install a random UUID for its `moz-extension://` origin (about:debugging shows it). */
 export const FIREFOX_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'puppeteer-core';
-import { PAIRING_TOKEN, patternBytes, sha256, startCompanions, startOrigin, untilTransport, type Companions, type Origin } from '../support/e2e.ts';
+import { PAIRING_TOKEN, downloadDigest, patternBytes, sha256, startCompanions, startOrigin, untilTransport, type Companions, type Origin } from '../support/e2e.ts';
 import { configureFirefox, launchFirefox, saveFirefoxOptions, until, type Firefox } from '../support/firefox.ts';
 import { streamsOpened as edgeStreamsOpened } from '../support/processes.ts';
 import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
@@ -43,13 +43,6 @@ async function addSite(ff: Firefox, site: string): Promise<void> {
   await page.close();
 }
 
-async function digest(page: Page, size: number): Promise<string> {
-  return page.evaluate(async (n: number) => {
-    const buf = await (await fetch(`/bytes?size=${n}`)).arrayBuffer();
-    const d = await crypto.subtle.digest('SHA-256', buf);
-    return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-  }, size);
-}
 
 describe('e2e: Passage in firefox-esr', () => {
   let origin: Origin;
@@ -118,7 +111,7 @@ describe('e2e: Passage in firefox-esr', () => {
     await loadHello(page, `${blocked}/`);
     expect(origin.hits.get('blocked.test')).toBeGreaterThan(hits);
     const size = 20 * 1024 * 1024;
-    expect(await digest(page, size)).toBe(sha256(patternBytes(size)));
+    expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
     const after = await streamsOpened();
     expect(after.webtransport).toBeGreaterThan(before.webtransport);
     expect(after.meek).toBe(before.meek);
@@ -151,7 +144,7 @@ describe('e2e: Passage in firefox-esr', () => {
     const before = await streamsOpened();
     await loadHello(page, `${blocked}/?meek`);
     const size = 20 * 1024 * 1024;
-    expect(await digest(page, size)).toBe(sha256(patternBytes(size)));
+    expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
     const afterMeek = await streamsOpened();
     expect(afterMeek.meek).toBeGreaterThan(before.meek);
     relay.blackhole = false;
@@ -228,11 +221,7 @@ describe('e2e: Firefox suspends the event page', () => {
     const page = await ff.browser.newPage();
     expect(await ff.visit(page, `${blocked}/?hold`)).toBeNull();
     const size = 4 * 1024 * 1024;
-    const result = page.evaluate(async (n: number) => {
-      const buf = await (await fetch(`/hold?size=${n}`)).arrayBuffer();
-      const d = await crypto.subtle.digest('SHA-256', buf);
-      return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-    }, size);
+    const result = downloadDigest(page, size, '/hold');
     // The held response keeps one connection open; the link must outlive three idle timeouts.
     const until = Date.now() + 3 * IDLE_S * 1000;
     while (Date.now() < until) {
@@ -289,7 +278,7 @@ describe('e2e: WebRTC through TURN in Firefox, the peers in the event page itsel
     expect(await ff.visit(page, `https://blocked.test:${origin.port}/`)).toBeNull();
     expect(await page.$eval('#hello', (el) => el.textContent)).toBe('hello from blocked.test');
     const size = 20 * 1024 * 1024;
-    expect(await digest(page, size)).toBe(sha256(patternBytes(size)));
+    expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
     const after = await edgeStreamsOpened(companions.edge.adminUrl);
     expect(after.webrtc).toBeGreaterThan(before.webrtc);
     expect(after.meek).toBe(before.meek);

@@ -91,7 +91,7 @@ describe('bridge', () => {
     expect(await fakeExtension(bridge.port, { origin: `chrome-extension://${'a'.repeat(32)}`, targets: {} }).opened).toBe(403);
     // Firefox: any install's moz-extension://UUID with the token, nothing else shaped like it.
     expect(await fakeExtension(bridge.port, { origin: `moz-extension://${FIREFOX_INSTALL}`, token: 'wrong-token-0123456789', targets: {} }).opened).toBe(403);
-    for (const bad of ['moz-extension://not-a-uuid', `moz-extension://${FIREFOX_INSTALL}/`, `moz-extension://${FIREFOX_INSTALL.toUpperCase()}x`, `moz-extension://${FIREFOX_INSTALL}.evil.example`])
+    for (const bad of ['moz-extension://not-a-uuid', `moz-extension://${FIREFOX_INSTALL}/`, `moz-extension://${FIREFOX_INSTALL.toUpperCase()}x`, `moz-extension://${FIREFOX_INSTALL}.evil.example`, `moz-extension://${FIREFOX_INSTALL}://evil.example`, `chrome-extension://${'a'.repeat(32)}://x`])
       expect(await fakeExtension(bridge.port, { origin: bad, targets: {} }).opened).toBe(403);
   });
 

@@ -172,13 +172,18 @@ export function chromiumFlags(dist: string): string[] {
   ];
 }
 
-/** SHA-256 (hex) of `/bytes?size=N` fetched by the page: a download checked byte for byte. */
-export function downloadDigest(page: Page, size: number): Promise<string> {
-  return page.evaluate(async (n) => {
-    const buf = await (await fetch(`/bytes?size=${n}`)).arrayBuffer();
+/** What downloadDigest needs of a page: Playwright's (Chromium) and puppeteer's (Firefox) both evaluate expressions. */
+export interface EvaluatingPage {
+  evaluate(expression: string): Promise<unknown>;
+}
+
+/** SHA-256 (hex) of `/bytes?size=N` (or `/hold?size=N`) fetched by the page: a download checked byte for byte. */
+export async function downloadDigest(page: EvaluatingPage, size: number, path: '/bytes' | '/hold' = '/bytes'): Promise<string> {
+  return (await page.evaluate(`(async () => {
+    const buf = await (await fetch(${JSON.stringify(path)} + '?size=' + ${size})).arrayBuffer();
     const d = await crypto.subtle.digest('SHA-256', buf);
     return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-  }, size);
+  })()`)) as string;
 }
 
 /** Chromium with the built extension; `lang` sets its interface language (on Linux from LANGUAGE). */
