@@ -59,7 +59,7 @@ function edgeOptions(cmd: Command): Command {
     .addOption(withDefault('--session-buffer <bytes>', 'memory one session may hold: downstream, control frames and all its streams\' buffers', d.sessionBuffer))
     .addOption(withDefault('--max-memory <bytes>', 'memory all sessions together may hold; past it new streams are RESET 0x06 and new sessions get 503', d.maxMemory))
     .addOption(withDefault('--max-sessions-per-client <n>', 'sessions one client address (IPv6: its /64) may hold at once', d.maxSessionsPerClient))
-    .addOption(new Option('--turn <url>', 'a TURN server (turn:HOST:PORT?transport=udp; over UDP only) clients relay WebRTC through; repeatable (default: no WebRTC)').argParser(collect))
+    .addOption(new Option('--turn <url>', 'a TURN server clients relay WebRTC through: turn:HOST:PORT?transport=udp, turn:HOST:PORT?transport=tcp or turns:HOST:PORT (TLS); repeatable, all offered (default: no WebRTC)').argParser(collect))
     .option('--turn-secret <secret>', 'the TURN server\'s shared secret (coturn static-auth-secret) for short-lived credentials (default: env PASSAGE_TURN_SECRET)')
     .addOption(withDefault('--turn-ttl <seconds>', 'how long the TURN credentials handed to a client stay valid', d.turnTtl))
     .option('--rtc-address <ip>', 'the address the edge\'s WebRTC peer binds and offers: the one the TURN server reaches it at (default: every interface)')

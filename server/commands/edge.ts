@@ -83,6 +83,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         bindAddress: config.turn.address,
         events: exitEvents(metrics, logger, 'webrtc'),
         admit: () => !registry.full && memory.admitSession(floor) && draining === null,
+        shimBytes: (direction, n) => metrics.iceShimBytes.inc({ direction }, n),
         onSessionOpen: () => rtcSessions++,
         onSessionClose: () => rtcSessions--,
       })

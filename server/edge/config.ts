@@ -136,6 +136,9 @@ function validPath(path: string): boolean {
   return path.split('/').every((segment) => segment !== '.' && segment !== '..');
 }
 
+/** Whether a TURN URL reaches its server over TCP or TLS (not UDP). */
+const overTcp = (url: string): boolean => url.startsWith('turns:') || url.endsWith('?transport=tcp');
+
 export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string | undefined> = {}): EdgeConfig {
   const listen = parseHostPort(v.listen, '--listen', true);
   if (v.mode !== 'raw' && v.mode !== 'remux') throw new ConfigError(`--mode must be raw or remux, got "${v.mode}"`);
@@ -235,14 +238,16 @@ export function parseEdgeConfig(v: EdgeOptionValues, env: Record<string, string 
   const turnSecret = v.turnSecret ?? env.PASSAGE_TURN_SECRET;
   if (v.turn?.length) {
     for (const url of v.turn) {
-      // TURN over TCP or TLS allocates but never connects in Chromium (PROTOCOL.md §4.1): refused rather than offered.
-      if (/^turns:|\?transport=tcp$/.test(url)) throw new ConfigError(`--turn takes TURN over UDP only (over TCP or TLS the browser's session does not connect; docs/PROTOCOL.md §4.1), got "${url}"`);
-      if (!/^turn:[A-Za-z0-9.-]+(:\d{1,5})?(\?transport=udp)?$/.test(url)) throw new ConfigError(`--turn wants turn:HOST:PORT[?transport=udp], got "${url}"`);
+      if (!/^(turn:[A-Za-z0-9.-]+(:\d{1,5})?(\?transport=(udp|tcp))?|turns:[A-Za-z0-9.-]+(:\d{1,5})?(\?transport=tcp)?)$/.test(url)) {
+        throw new ConfigError(`--turn wants turn:HOST:PORT[?transport=udp|tcp] or turns:HOST:PORT (TLS), got "${url}"`);
+      }
     }
     if (v.mode !== 'remux') throw new ConfigError('--turn needs --mode remux (data channels carry ReMux streams the edge dials)');
     if (!turnSecret || turnSecret.length < 16) throw new ConfigError('--turn needs the TURN server\'s shared secret, at least 16 characters (--turn-secret or env PASSAGE_TURN_SECRET)');
     const address = v.rtcAddress ?? null;
     if (address !== null && parseIPv4(address) === null && parseIPv6(address) === null) throw new ConfigError(`--rtc-address wants an IP address of this host, got "${address}"`);
+    // The ICE shim that lets TURN over TCP/TLS through to the edge's peer is IPv4 (webrtc/ice-shim.ts).
+    if (address !== null && parseIPv4(address) === null && v.turn.some(overTcp)) throw new ConfigError(`TURN over TCP or TLS needs an IPv4 --rtc-address, got "${address}"`);
     turn = { urls: v.turn, secret: turnSecret, ttlSeconds: integer(v.turnTtl, '--turn-ttl', 60, 86_400), address };
   } else if (v.turnSecret !== undefined) throw new ConfigError('--turn-secret only applies with --turn');
   else if (v.rtcAddress !== undefined) throw new ConfigError('--rtc-address only applies with --turn');

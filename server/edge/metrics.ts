@@ -31,6 +31,8 @@ export interface EdgeMetrics {
   sessionsRejected: Counter<'reason'>;
   /** meek v2 padding: header values, stream leads and ReMux PADDING frames, by direction. */
   padding: Counter<'direction'>;
+  /** Bytes the ICE shims forwarded (webrtc/ice-shim.ts), `in` from browsers to the edge's peer and `out` back. */
+  iceShimBytes: Counter<'direction'>;
   /** The Content-Type of `text()`. */
   contentType: string;
   /** Everything in Prometheus text format. */
@@ -57,6 +59,7 @@ export function createEdgeMetrics(): EdgeMetrics {
     dialErrors: new Counter({ name: 'passage_edge_dial_errors_total', help: 'failed dials, by reason', labelNames: ['reason'], registers }),
     rejected: new Counter({ name: 'passage_edge_rejected_total', help: 'meek requests refused, by HTTP status', labelNames: ['status'], registers }),
     padding: new Counter({ name: 'passage_edge_padding_bytes_total', help: 'meek v2 padding bytes (headers, leads, PADDING frames), up from clients and down to them', labelNames: ['direction'], registers }),
+    iceShimBytes: new Counter({ name: 'passage_edge_ice_shim_bytes_total', help: 'bytes the ICE shims carried (TURN over TCP/TLS), in toward the edge\'s WebRTC peer and out from it', labelNames: ['direction'], registers }),
     sessionsRejected: new Counter({ name: 'passage_edge_sessions_rejected_total', help: 'new sessions refused, by reason', labelNames: ['reason'], registers }),
     contentType: registry.contentType,
     text: () => registry.metrics(),

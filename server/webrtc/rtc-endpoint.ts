@@ -11,6 +11,7 @@ import { packMessages } from '../../shared/bytes.ts';
 import type { ExitBudget, ExitEvents } from '../exit/exit-mux.ts';
 import { carrySession, type CarriedSession } from '../exit/carried-session.ts';
 import type { Dial } from '../exit/dialer.ts';
+import { shimAnswer, type IceShim, type ShimCount } from './ice-shim.ts';
 
 /** What one data-channel message holds at most (libdatachannel's default limit, advertised in the SDP). */
 const MAX_MESSAGE = 64 * 1024;
@@ -32,6 +33,8 @@ export interface RtcEndpointOptions {
   events: ExitEvents;
   /** Whether another session may open now (the edge's shared limits); counted while open. */
   admit(): boolean;
+  /** Counts what the ICE shims carry. */
+  shimBytes: ShimCount;
   onSessionOpen(): void;
   onSessionClose(): void;
 }
@@ -105,9 +108,11 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
       // node-datachannel takes libdatachannel's own options beside the standard ones.
       const pc = new RTCPeerConnection({ iceServers: [], ...(o.bindAddress ? { bindAddress: o.bindAddress } : {}) } as RTCConfiguration);
       peers.add(pc);
+      let shims: IceShim[] = [];
       const origClose = pc.close.bind(pc);
       pc.close = () => {
         peers.delete(pc);
+        for (const s of shims) s.close();
         origClose();
       };
       serve(pc);
@@ -124,7 +129,11 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
             }
           };
         });
-        return pc.localDescription!.sdp;
+        // TURN over TCP/TLS reaches libjuice only through a shim (ice-shim.ts says why).
+        const shimmed = await shimAnswer(pc.localDescription!.sdp, o.shimBytes);
+        shims = shimmed.shims;
+        if (!peers.has(pc)) for (const s of shims) s.close(); // closed while the shims started
+        return shimmed.sdp;
       } catch (e) {
         pc.close();
         throw e;

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Page } from 'puppeteer-core';
-import { delayRelay } from './edge-throughput.ts';
+import { delayRelay } from '../support/tcp-relay.ts';
 import { PAIRING_TOKEN, startCompanions, startOrigin, untilTransport } from '../support/e2e.ts';
 import { launchFirefox, type Firefox } from '../support/firefox.ts';
 import { freeUdpPort, startUdpRelay } from '../support/udp-relay.ts';

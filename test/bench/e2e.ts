@@ -18,13 +18,13 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { delayRelay, type DelayRelay } from './edge-throughput.ts';
+import { delayRelay, type DelayRelay } from '../support/tcp-relay.ts';
 import { startAppOrigin, measure } from './app-origin.ts';
 import { edgePorts, startNginx } from '../support/reverse-proxies.ts';
 import { launchCdpBrowser, type CdpBrowser, type CdpPage } from './cdp-browser.ts';
 import { PAIRING_TOKEN, startCompanions, startOrigin, type Companions } from '../support/e2e.ts';
 import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
-import { ROOT } from '../support/processes.ts';
+import { ROOT, edgeCounter } from '../support/processes.ts';
 import { startCoturn } from '../support/coturn.ts';
 import { benchFirefox } from './e2e-firefox.ts';
 
@@ -132,12 +132,6 @@ function ratios(rows: E2eRow[]): E2eRow[] {
 }
 
 /** One sample of the edge's Prometheus text, e.g. `name{label="x"}`; 0 while it has none. */
-async function edgeCounter(adminUrl: string, name: string, label = ''): Promise<number> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + label + ' '));
-  return Number(line?.split(' ').at(-1) ?? 0);
-}
-
 /** meek requests the edge answered 200 (polls, uploads and streams alike). */
 const polls = (adminUrl: string) => edgeCounter(adminUrl, 'passage_edge_polls_total');
 

@@ -27,10 +27,13 @@ import {
 } from '../support/e2e.ts';
 import { startCoturn, type Coturn } from '../support/coturn.ts';
 import { startUdpRelay, type UdpRelay } from '../support/udp-relay.ts';
+import { delayRelay, type DelayRelay } from '../support/tcp-relay.ts';
 import { waitFor } from '../support/wait.ts';
-import { streamsOpened as edgeStreamsOpened } from '../support/processes.ts';
+import { edgeCounter, streamsOpened as edgeStreamsOpened } from '../support/processes.ts';
 
 const streamsOpened = (c: Companions) => edgeStreamsOpened(c.edge.adminUrl);
+/** Bytes the edge's ICE shims carried toward the browser (TURN over TCP/TLS goes through them). */
+const shimBytesOut = (c: Companions) => edgeCounter(c.edge.adminUrl, 'passage_edge_ice_shim_bytes_total', '{direction="out"}');
 
 const offscreenDocuments = (b: Browser) =>
   b.worker.evaluate(async () => (await chrome.runtime.getContexts({ contextTypes: [chrome.runtime.ContextType.OFFSCREEN_DOCUMENT] })).length);
@@ -81,9 +84,12 @@ describe('e2e: WebRTC through TURN (coturn), with meek as the fallback', () => {
     const page = await browser.context.newPage();
     const before = await streamsOpened(companions);
     const relayed = front.forwardedBytes.toClient;
+    const shimmed = await shimBytesOut(companions);
     await loadHello(page, `${blocked}/`);
     const size = 20 * 1024 * 1024;
     expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
+    // Over UDP the browser takes the edge's peer directly, not its ICE shim (a few checks at most).
+    expect((await shimBytesOut(companions)) - shimmed).toBeLessThan(64 * 1024);
     const after = await streamsOpened(companions);
     expect(after.webrtc).toBeGreaterThan(before.webrtc);
     expect(after.meek).toBe(before.meek);
@@ -132,5 +138,68 @@ describe('e2e: WebRTC through TURN (coturn), with meek as the fallback', () => {
     await saveOptions(browser, { transport: 'meek' });
     await waitForTransport(browser, 'meek', /chosen in the options/);
     await waitFor('the offscreen document to close', async () => (await offscreenDocuments(browser)) === 0, 30_000);
+  });
+});
+
+describe('e2e: TURN over TLS (turns:) where UDP to the TURN server is blocked', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  let origin: Origin;
+  let coturn: Coturn;
+  let udp: UdpRelay;
+  let tls: DelayRelay;
+  let companions: Companions;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'passage-e2e-turns-'));
+    origin = await startOrigin(dir);
+    cleanups.push(() => origin.close());
+    coturn = await startCoturn({ tls: true });
+    cleanups.push(() => coturn.stop());
+    // The censor drops UDP to the TURN server; TLS to it (443 in a deployment) gets through.
+    udp = await startUdpRelay({ targetPort: coturn.port });
+    udp.blackhole = true;
+    cleanups.push(() => udp.close());
+    tls = await delayRelay(coturn.tlsPort!, 0);
+    cleanups.push(async () => tls.close());
+    companions = await startCompanions(
+      dir,
+      ['--turn', `turn:127.0.0.1:${udp.port}?transport=udp`, '--turn', `turns:127.0.0.1:${tls.port}?transport=tcp`, '--rtc-address', '127.0.0.1'],
+      { PASSAGE_TURN_SECRET: coturn.secret },
+    );
+    cleanups.push(() => companions.stop());
+    browser = await launchBrowser(origin.port);
+    cleanups.push(() => browser.close());
+    await saveOptions(browser, {
+      edgeUrl: `http://127.0.0.1:${companions.edge.port}/`,
+      bridgePort: String(companions.bridge.port),
+      pairingToken: PAIRING_TOKEN,
+      transport: 'turn',
+    });
+    await addSiteThroughOptions(browser, 'blocked.test');
+  });
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  });
+
+  it('the session connects over TLS to coturn, and a page and an 8 MiB download (byte-exact) cross it', async () => {
+    const s = await waitForTransport(browser, 'turn', /TURN/, 30_000);
+    expect(s.transportWhy).toBe('TURN: WebRTC relayed by the TURN server');
+    const page = await browser.context.newPage();
+    const before = await streamsOpened(companions);
+    const relayed = tls.bytes.down;
+    const shimmed = await shimBytesOut(companions);
+    expect(await browser.visit(page, `https://blocked.test:${origin.port}/`)).toBeNull();
+    expect(await page.textContent('#hello')).toBe('hello from blocked.test');
+    const size = 8 * 1024 * 1024;
+    expect(await downloadDigest(page, size)).toBe(sha256(patternBytes(size)));
+    expect((await streamsOpened(companions)).webrtc).toBeGreaterThan(before.webrtc);
+    // Every byte crossed the TLS connection to coturn, none the blocked UDP port.
+    expect(tls.bytes.down - relayed).toBeGreaterThan(size);
+    expect(udp.forwarded.toClient).toBe(0);
+    // …and the edge's ICE shim, which lets the browser's zero tiebreaker through to libjuice.
+    expect((await shimBytesOut(companions)) - shimmed).toBeGreaterThan(size);
+    expect(coturn.log()).toMatch(/TLS/);
+    await page.close();
   });
 });

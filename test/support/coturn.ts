@@ -10,11 +10,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { freeUdpPort } from './udp-relay.ts';
 import { stopChild } from './processes.ts';
+import { selfSigned } from './reverse-proxies.ts';
+import { waitFor } from './wait.ts';
 
 export interface Coturn {
+  /** UDP, and TCP on the same number (coturn listens on both). */
   port: number;
+  /** TURN over TLS (`turns:`), with a self-signed certificate for 127.0.0.1; null unless asked for. */
+  tlsPort: number | null;
   secret: string;
   /** What coturn logged (verbose: allocations, permissions and channel binds show relaying). */
   log(): string;
@@ -39,16 +45,36 @@ function stunAnswers(port: number): Promise<boolean> {
   });
 }
 
+/** Whether `port` accepts a TCP connection now. */
+function tcpAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
+    c.on('error', () => resolve(false));
+  });
+}
+
+/** A TCP port that was free a moment ago (coturn cannot listen on port 0). */
+function freeTcpPort(): Promise<number> {
+  const s = net.createServer();
+  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as net.AddressInfo;
+    s.close(() => resolve(port));
+  }));
+}
+
 /** coturn on `port` (a free one when not given) with `secret` (a new one when not given): a restart passes both again. */
-export async function startCoturn(o: { port?: number; secret?: string } = {}): Promise<Coturn> {
+export async function startCoturn(o: { port?: number; secret?: string; tls?: boolean } = {}): Promise<Coturn> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-coturn-'));
   const port = o.port ?? (await freeUdpPort());
+  const tlsPort = o.tls ? await freeTcpPort() : null;
+  const cert = o.tls ? selfSigned(dir) : null;
+  const tls = cert ? [`--tls-listening-port=${tlsPort}`, `--cert=${cert.cert}`, `--pkey=${cert.key}`] : ['--no-tls'];
   const secret = o.secret ?? randomBytes(18).toString('base64url');
   let log = '';
   const child = spawn(
     '/usr/bin/turnserver',
     ['-n', '-V', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1', '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=passage.test',
-      '--no-tls', '--no-dtls', '--no-tcp-relay', '--allow-loopback-peers', '--no-cli', '--no-rfc5780', '--log-file=stdout', '--simple-log', `--pidfile=${path.join(dir, 'turnserver.pid')}`],
+      ...tls, '--no-dtls', '--no-tcp-relay', '--allow-loopback-peers', '--no-cli', '--no-rfc5780', '--log-file=stdout', '--simple-log', `--pidfile=${path.join(dir, 'turnserver.pid')}`],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.on('data', (d) => (log += d));
@@ -58,8 +84,15 @@ export async function startCoturn(o: { port?: number; secret?: string } = {}): P
     if (await stunAnswers(port)) break;
     if (i > 100) throw new Error(`turnserver never answered STUN on ${port}: ${log}`);
   }
+  if (tlsPort !== null) {
+    await waitFor(`turnserver listening on TLS ${tlsPort}`, async () => {
+      if (child.exitCode !== null) throw new Error(`turnserver exited ${child.exitCode}: ${log}`);
+      return (await tcpAccepts(tlsPort)) || null;
+    });
+  }
   return {
     port,
+    tlsPort,
     secret,
     log: () => log,
     async stop(signal) {

@@ -124,9 +124,15 @@ process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** Streams an edge opened per transport, from its Prometheus metrics (`adminUrl`: its admin listener). */
-export async function streamsOpened(adminUrl: string): Promise<{ meek: number; webtransport: number; webrtc: number }> {
+/** One sample of an edge's Prometheus metrics (`adminUrl`: its admin listener): `name` with `label` (e.g. `{direction="up"}`), 0 when absent. */
+export async function edgeCounter(adminUrl: string, name: string, label = ''): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const count = (t: string) => Number(new RegExp(`passage_edge_streams_opened_total\\{transport="${t}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-  return { meek: count('meek'), webtransport: count('webtransport'), webrtc: count('webrtc') };
+  const line = text.split('\n').find((l) => l.startsWith(name + label + ' '));
+  return Number(line?.split(' ').at(-1) ?? 0);
+}
+
+/** Streams an edge opened per transport, from its Prometheus metrics. */
+export async function streamsOpened(adminUrl: string): Promise<{ meek: number; webtransport: number; webrtc: number }> {
+  const count = (t: string) => edgeCounter(adminUrl, 'passage_edge_streams_opened_total', `{transport="${t}"}`);
+  return { meek: await count('meek'), webtransport: await count('webtransport'), webrtc: await count('webrtc') };
 }

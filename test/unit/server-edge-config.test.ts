@@ -115,8 +115,12 @@ describe('edge config', () => {
     expect(() => parse({ rtcAddress: '127.0.0.1' })).toThrow(/--rtc-address only applies with --turn/);
     expect(() => parse({ turn: ['turn:turn.test:3478'] })).toThrow(/shared secret/);
     expect(() => parse({ turn: ['http://turn.test/'] }, secret)).toThrow(/--turn wants/);
-    // Over TCP or TLS the browser's session does not connect: refused at start-up, not offered.
-    for (const url of ['turns:turn.test:443', 'turns:turn.test:443?transport=tcp', 'turn:turn.test:3478?transport=tcp']) expect(() => parse({ turn: [url] }, secret), url).toThrow(/TURN over UDP only/);
+    // Over TCP and TLS as well as UDP; DTLS (turns: over UDP) is not a thing browsers speak.
+    for (const url of ['turns:turn.test:443', 'turns:turn.test:443?transport=tcp', 'turn:turn.test:3478?transport=tcp', 'turns:turn.test']) expect(parse({ turn: [url] }, secret).turn?.urls, url).toEqual([url]);
+    for (const url of ['turns:turn.test:443?transport=udp', 'turn:turn.test:3478?transport=sctp', 'turns://turn.test']) expect(() => parse({ turn: [url] }, secret), url).toThrow(/--turn wants/);
+    // The shim that carries TCP and TLS to the edge's peer is IPv4 only.
+    expect(() => parse({ turn: ['turns:turn.test:443'], rtcAddress: '::1' }, secret)).toThrow(/needs an IPv4 --rtc-address/);
+    expect(parse({ turn: ['turns:turn.test:443'], rtcAddress: '127.0.0.1' }, secret).turn?.address).toBe('127.0.0.1');
   });
 
   it('accepts the bounds it documents', () => {
