@@ -131,7 +131,6 @@ function ratios(rows: E2eRow[]): E2eRow[] {
   return out;
 }
 
-/** One sample of the edge's Prometheus text, e.g. `name{label="x"}`; 0 while it has none. */
 /** meek requests the edge answered 200 (polls, uploads and streams alike). */
 const polls = (adminUrl: string) => edgeCounter(adminUrl, 'passage_edge_polls_total');
 

@@ -71,6 +71,9 @@ export async function launchFirefox(o: { idleTimeoutSeconds?: number } = {}): Pr
     executablePath: '/usr/bin/firefox-esr',
     headless: true,
     acceptInsecureCerts: true,
+    // Firefox 153 lets WebDriver navigate only to http(s), file, blob and about:blank unless
+    // started with system access; the tests open the add-on's own pages (moz-extension://).
+    args: ['--remote-allow-system-access'],
     userDataDir: mkdtempSync(path.join(tmpdir(), 'passage-firefox-')),
     extraPrefsFirefox: firefoxPrefs(o.idleTimeoutSeconds),
   });
