@@ -169,9 +169,10 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
       const frontPort = await freeUdpPort();
       const wtRelay: UdpRelay | null = rttMs ? await startUdpRelay({ targetPort: frontPort, delayMs: rttMs / 2 }) : null;
       const advertise = wtRelay ? ['--wt-advertise', `https://127.0.0.1:${wtRelay.port}/m/`] : [];
-      // TURN's delay sits between the browser and coturn (coturn and the edge share a host, as deployed).
-      const turnRelay = coturn ? await startUdpRelay({ targetPort: coturn.port, delayMs: rttMs / 2 }) : null;
-      const turn = turnRelay ? ['--turn', `turn:127.0.0.1:${turnRelay.port}?transport=udp`, '--rtc-address', '127.0.0.1'] : [];
+      // TURN's delay sits between the browser and coturn (coturn and the edge share a host, as
+      // deployed); with none to add the browser reaches coturn itself, as WebTransport its front.
+      const turnRelay = coturn && rttMs ? await startUdpRelay({ targetPort: coturn.port, delayMs: rttMs / 2 }) : null;
+      const turn = coturn ? ['--turn', `turn:127.0.0.1:${turnRelay?.port ?? coturn.port}?transport=udp`, '--rtc-address', '127.0.0.1'] : [];
       companions = await startCompanions(dir, ['--path', '/m/', '--wt-listen', `127.0.0.1:${frontPort}`, ...advertise, ...turn, '--config-dir', dir], coturn ? { PASSAGE_TURN_SECRET: coturn.secret } : {});
       // TLS as deployed: nginx with DEPLOY.md's configuration, behind the delay (extension → delay → nginx → edge).
       const nginx = await startNginx({ edges: [edgePorts(companions.edge)], tls: { cert: path.join(dir, 'origin-cert.pem'), key: path.join(dir, 'origin-key.pem') } });

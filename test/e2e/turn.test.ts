@@ -199,7 +199,9 @@ describe('e2e: TURN over TLS (turns:) where UDP to the TURN server is blocked', 
     expect(udp.forwarded.toClient).toBe(0);
     // …and the edge's ICE shim, which lets the browser's zero tiebreaker through to libjuice.
     expect((await shimBytesOut(companions)) - shimmed).toBeGreaterThan(size);
-    expect(coturn.log()).toMatch(/TLS/);
+    // coturn took the minted credentials on a TLS session and relayed through a channel.
+    expect(coturn.log()).toMatch(/new, realm=<passage\.test>, username=<\d+>, .*method=TLSv1\.[23]/);
+    expect(coturn.log()).toMatch(/CHANNEL_BIND processed, success/);
     await page.close();
   });
 });

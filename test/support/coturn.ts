@@ -22,7 +22,7 @@ export interface Coturn {
   /** TURN over TLS (`turns:`), with a self-signed certificate for 127.0.0.1; null unless asked for. */
   tlsPort: number | null;
   secret: string;
-  /** What coturn logged (verbose: allocations, permissions and channel binds show relaying). */
+  /** What coturn logged (`-v`: sessions, allocations, permissions and channel binds show relaying; not `-V`, which logs every datagram). */
   log(): string;
   /** SIGTERM by default; SIGKILL for a TURN server that dies. */
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -73,7 +73,7 @@ export async function startCoturn(o: { port?: number; secret?: string; tls?: boo
   let log = '';
   const child = spawn(
     '/usr/bin/turnserver',
-    ['-n', '-V', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1', '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=passage.test',
+    ['-n', '-v', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1', '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=passage.test',
       ...tls, '--no-dtls', '--no-tcp-relay', '--allow-loopback-peers', '--no-cli', '--no-rfc5780', '--log-file=stdout', '--simple-log', `--pidfile=${path.join(dir, 'turnserver.pid')}`],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
