@@ -4,12 +4,12 @@
  * NAT of one session: datagrams to its front socket go on to the agent from a socket of their
  * own per remote address, and the agent's answers go back out of the front socket. It only
  * edits STUN checks whose tiebreaker is 0 and the mapped address of the agent's answers to them;
- * DTLS and everything else pass as they are. The browser's own ICE picks: the shim's candidate
- * has a lower priority than the agent's, so over a UDP TURN relay the agent's direct one wins and
- * the shim carries nothing.
+ * DTLS and everything else pass as they are. Every other connectivity check is dropped, so the
+ * shim's pair succeeds only for a browser whose checks the agent would refuse: over a UDP TURN
+ * relay the browser reaches the agent directly and the shim carries nothing.
  */
 import dgram from 'node:dgram';
-import { liftZeroTiebreaker, rewriteMappedAddress, type Address } from './stun-rewrite.ts';
+import { isBindingRequest, liftZeroTiebreaker, rewriteMappedAddress, type Address } from './stun-rewrite.ts';
 
 /** Remote addresses one session's shim forwards for (a browser's relay candidates, one per TURN server and transport): more are dropped. */
 export const SHIM_MAX_REMOTES = 8;
@@ -70,11 +70,15 @@ export async function startIceShim(agent: Address, localPassword: string, count:
   };
 
   front.on('message', (m, from) => {
+    // Only a check the agent would refuse passes the shim: any other check is dropped, so a
+    // browser that can reach the agent directly (a UDP TURN relay) never selects the shim's pair.
+    const lifted = liftZeroTiebreaker(m, localPassword);
+    if (!lifted && isBindingRequest(m)) return void dropped++;
     const remote = { address: from.address, port: from.port };
     void inner(remote).then((socket) => {
       if (!socket) return void dropped++;
       count('in', m.length);
-      send(socket, liftZeroTiebreaker(m, localPassword) ?? m, agent);
+      send(socket, lifted ?? m, agent);
     });
   });
 

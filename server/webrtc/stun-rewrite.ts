@@ -81,6 +81,11 @@ function resign(m: Uint8Array, messageType: number, key: string, edit: (out: Buf
   return out;
 }
 
+/** Whether `m` is a well-formed STUN Binding request (a connectivity check), verified or not. */
+export function isBindingRequest(m: Uint8Array): boolean {
+  return attributes(m) !== null && ((m[0]! << 8) | m[1]!) === BINDING_REQUEST;
+}
+
 /**
  * A Binding request whose ICE-CONTROLLING or ICE-CONTROLLED tiebreaker is 0, given a tiebreaker
  * of 1 and signed again with `localPassword` (the receiving agent's ice-pwd); null when `m` is

@@ -66,7 +66,7 @@ describe('ICE shim (real UDP sockets)', () => {
     expect(a.got[0]!.from.port).toBe(shim.front.port);
   });
 
-  it('a check with a zero tiebreaker reaches the agent as 1, signed; the answer names the remote, not the shim', async () => {
+  it('a check with a zero tiebreaker reaches the agent as 1, signed; the answer names the remote, not the shim; other checks go no further', async () => {
     const { agent, shim } = await setup();
     const remote = await peer();
     closers.push(() => remote.socket.close());
@@ -79,11 +79,15 @@ describe('ICE shim (real UDP sockets)', () => {
     agent.socket.send(stun(0x0101, [[0x0020, xorMapped('127.0.0.1', check.from.port)]], PWD), check.from.port, '127.0.0.1');
     await waitFor('the answer at the remote', () => remote.got.length === 1);
     expect(readXorMapped(remote.got[0]!.data)).toEqual({ address: '127.0.0.1', port: remote.port });
-    // A check signed with another key is passed on untouched (libjuice refuses it, as it would).
-    const foreign = stun(0x0001, [[0x802a, Buffer.alloc(8)]], 'not-the-password');
-    send(remote, foreign, shim.front.port);
-    await waitFor('the foreign check', () => agent.got.length === 2);
-    expect(agent.got[1]!.data).toEqual(foreign);
+    // Any other check is dropped: signed with another key, or with a tiebreaker the agent takes
+    // (a browser that reaches the agent directly must never select the shim's pair).
+    const dropped = shim.dropped;
+    send(remote, stun(0x0001, [[0x802a, Buffer.alloc(8)]], 'not-the-password'), shim.front.port);
+    send(remote, stun(0x0001, [[0x802a, Buffer.from('149f30ebe42e6930', 'hex')]], PWD), shim.front.port);
+    await waitFor('two checks dropped', () => shim.dropped === dropped + 2);
+    send(remote, Buffer.from('after'), shim.front.port);
+    await waitFor('the next datagram', () => agent.got.length === 2);
+    expect(agent.got[1]!.data).toEqual(Buffer.from('after'));
   });
 
   it('strangers writing to an inner socket, remotes past the limit and a closed shim carry nothing', async () => {
