@@ -22,6 +22,8 @@ export interface MeekMuxOptions extends Omit<MeekClientOptions, 'onData' | 'onDr
   streaming?: boolean;
   /** v2: random padding on requests and on the first frames of each stream. */
   padding?: boolean;
+  /** v2 with padding: the cover round trip for streams whose first bytes are not TLS (padding.ts); on unless false. */
+  cover?: boolean;
   onMode?(mode: MeekMode): void;
 }
 
@@ -46,7 +48,7 @@ export interface MeekMux {
 }
 
 export function createMeekMux(options: MeekMuxOptions): MeekMux {
-  const { maxStreams, onClose, version, streaming, padding, onMode, ...sessionOptions } = options;
+  const { maxStreams, onClose, version, streaming, padding, cover, onMode, ...sessionOptions } = options;
   const clock = options.clock ?? systemClock;
   let emptySince: number | null = clock.now();
   let mux!: Mux;
@@ -65,7 +67,7 @@ export function createMeekMux(options: MeekMuxOptions): MeekMux {
   mux = new Mux({
     role: 'opener',
     maxStreams: maxStreams ?? 1024,
-    ...(version === 2 && padding !== false ? { padding: defaultPadding(() => clock.random()) } : {}),
+    ...(version === 2 && padding !== false ? { padding: { ...defaultPadding(() => clock.random()), ...(cover === false ? { coverHoldMs: 0 } : {}) } } : {}),
     // Downloads over a long path need more than 256 KiB in flight per stream.
     autotune: { maxWindow: AUTOTUNE_MAX_WINDOW, rttMs: () => session.stats.lastRttMs },
     sink: {

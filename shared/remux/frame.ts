@@ -21,7 +21,14 @@ export const ControlType = {
   GOAWAY: 0x05,
   /** Any length, any content, ignored by the receiver: hides the size of the frames beside it. */
   PADDING: 0x06,
+  /** The opener holds a stream's first bytes and asks for a COVER_REPLY of a size: a handshake's round trip (padding.ts). */
+  COVER: 0x07,
+  /** The answer to COVER: the stream, then filler up to the size asked (variable length). */
+  COVER_REPLY: 0x08,
 } as const;
+
+/** The largest COVER_REPLY an acceptor sends, whatever was asked (a handshake flight's size). */
+export const MAX_COVER_REPLY = 4096;
 
 /** Payload length of each known control type, type byte included; any other length is malformed. */
 export const CONTROL_LENGTH: Readonly<Record<number, number>> = {
@@ -30,6 +37,7 @@ export const CONTROL_LENGTH: Readonly<Record<number, number>> = {
   [ControlType.PING]: 9,
   [ControlType.PONG]: 9,
   [ControlType.GOAWAY]: 2,
+  [ControlType.COVER]: 5,
 };
 
 export const ResetCode = {
@@ -62,6 +70,8 @@ export type ControlMessage =
   | { type: typeof ControlType.PING; nonce: bigint }
   | { type: typeof ControlType.PONG; nonce: bigint }
   | { type: typeof ControlType.GOAWAY; code: number }
+  | { type: typeof ControlType.COVER; stream: number; size: number }
+  | { type: typeof ControlType.COVER_REPLY; stream: number }
   | { type: 'unknown'; code: number };
 
 export function encodeHeader(stream: number, length: number, out = new Uint8Array(HEADER_LENGTH), at = 0): Uint8Array {
@@ -96,7 +106,21 @@ export function encodePadding(total: number): Uint8Array {
   return out;
 }
 
-export function encodeControl(msg: Exclude<ControlMessage, { type: 'unknown' }>): Uint8Array {
+/** Header, type and stream id: the smallest COVER_REPLY. */
+const MIN_COVER_REPLY = HEADER_LENGTH + 3;
+
+/** A COVER_REPLY for `stream`, `total` bytes on the wire (header included), at most MAX_COVER_REPLY. */
+export function encodeCoverReply(stream: number, total: number): Uint8Array {
+  const payload = Math.min(Math.max(total, MIN_COVER_REPLY), MAX_COVER_REPLY) - HEADER_LENGTH;
+  const out = new Uint8Array(HEADER_LENGTH + payload);
+  encodeHeader(CONTROL_STREAM, payload, out, 0);
+  out[HEADER_LENGTH] = ControlType.COVER_REPLY;
+  out[HEADER_LENGTH + 1] = stream >> 8;
+  out[HEADER_LENGTH + 2] = stream & 0xff;
+  return out;
+}
+
+export function encodeControl(msg: Exclude<ControlMessage, { type: 'unknown' } | { type: typeof ControlType.COVER_REPLY }>): Uint8Array {
   const length = CONTROL_LENGTH[msg.type]!;
   const out = new Uint8Array(HEADER_LENGTH + length);
   encodeHeader(CONTROL_STREAM, length, out, 0);
@@ -118,6 +142,10 @@ export function encodeControl(msg: Exclude<ControlMessage, { type: 'unknown' }>)
     case ControlType.GOAWAY:
       view.setUint8(1, msg.code);
       break;
+    case ControlType.COVER:
+      view.setUint16(1, msg.stream);
+      view.setUint16(3, msg.size);
+      break;
   }
   return out;
 }
@@ -126,6 +154,10 @@ export function encodeControl(msg: Exclude<ControlMessage, { type: 'unknown' }>)
 export function decodeControl(payload: Uint8Array): ControlMessage {
   if (payload.length === 0) throw new RemuxError('FRAME_MALFORMED', 'empty control frame');
   const type = payload[0]!;
+  if (type === ControlType.COVER_REPLY) {
+    if (payload.length < 3) throw new RemuxError('FRAME_MALFORMED', `control type 0x08 needs at least 3 bytes, got ${payload.length}`);
+    return { type, stream: (payload[1]! << 8) | payload[2]! };
+  }
   const expected = CONTROL_LENGTH[type];
   if (expected === undefined) return { type: 'unknown', code: type };
   if (payload.length !== expected) {
@@ -141,6 +173,8 @@ export function decodeControl(payload: Uint8Array): ControlMessage {
       return { type, nonce: view.getBigUint64(1) };
     case ControlType.PONG:
       return { type, nonce: view.getBigUint64(1) };
+    case ControlType.COVER:
+      return { type, stream: view.getUint16(1), size: view.getUint16(3) };
     default:
       return { type: ControlType.GOAWAY, code: view.getUint8(1) };
   }

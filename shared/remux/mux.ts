@@ -29,6 +29,7 @@ import {
   ResetCode,
   decodeControl,
   encodeControl,
+  encodeCoverReply,
   encodePadding,
   encodeHeader,
 } from './frame.ts';
@@ -365,6 +366,22 @@ export class Mux implements StreamHost {
     const msg = decodeControl(payload);
     if (msg.type === 'unknown' && msg.code === ControlType.PADDING) this.paddingIn += HEADER_LENGTH + payload.length;
     switch (msg.type) {
+      case ControlType.COVER: {
+        // Answered once per stream, at most MAX_COVER_REPLY: a peer cannot make this side send
+        // more filler than it has opened streams.
+        const stream = this.streams.get(msg.stream);
+        if (this.role !== 'acceptor' || !stream || stream.coverAnswered || stream.local === 'reset') return;
+        stream.coverAnswered = true;
+        const reply = encodeCoverReply(msg.stream, msg.size);
+        this.paddingOut += reply.length;
+        return this.queueControl(reply);
+      }
+      case ControlType.COVER_REPLY: {
+        this.paddingIn += HEADER_LENGTH + payload.length;
+        const stream = this.streams.get(msg.stream);
+        if (stream) this.endCover(stream);
+        return;
+      }
       case ControlType.WINDOW: {
         const stream = this.streams.get(msg.stream);
         if (!stream || stream.local === 'reset') return;
@@ -463,6 +480,7 @@ export class Mux implements StreamHost {
   }
 
   private dropSendState(stream: MuxStream): void {
+    this.endCover(stream);
     this.sendQueuedBytes -= stream.queued;
     this.budgetWaiters.delete(stream);
     stream.clearSend();
@@ -617,7 +635,9 @@ export class Mux implements StreamHost {
     const header = stream.pendingHeader;
     if (header) {
       // The opening frame: EagerSocks header (not counted against the window) plus first bytes.
-      const room = Math.min(this.maxFramePayload - header.length, stream.sendWindow, stream.queued);
+      let room = Math.min(this.maxFramePayload - header.length, stream.sendWindow, stream.queued);
+      const cover = room > 0 && this.holdForCover(stream);
+      if (cover) room = 0;
       const first = new Uint8Array(HEADER_LENGTH + header.length + room);
       encodeHeader(stream.id, header.length + room, first, 0);
       first.set(header, HEADER_LENGTH);
@@ -631,10 +651,17 @@ export class Mux implements StreamHost {
       stream.sendWindow -= room;
       stream.bytesOut += room;
       this.pad(stream, chunks, first.length);
+      if (cover) chunks.push(cover);
       return room;
     }
+    if (stream.cover === 'held') return -1;
     const n = Math.min(this.maxFramePayload, stream.sendWindow, stream.queued);
     if (n > 0) {
+      const cover = this.holdForCover(stream);
+      if (cover) {
+        chunks.push(cover);
+        return 0;
+      }
       chunks.push(encodeHeader(stream.id, n));
       for (const piece of this.take(stream, n)) chunks.push(piece);
       stream.sendWindow -= n;
@@ -665,6 +692,36 @@ export class Mux implements StreamHost {
     const grow = Math.min(stream.windowSize, policy.maxWindow - stream.windowSize);
     stream.windowSize += grow;
     return grow;
+  }
+
+  /**
+   * Opener, at a stream's first payload bytes: when they are not a TLS record and the policy
+   * covers, they are held and the COVER frame to send is returned (padding.ts says why); else null.
+   */
+  private holdForCover(stream: MuxStream): Uint8Array | null {
+    const holdMs = this.options.padding?.coverHoldMs ?? 0;
+    if (this.role !== 'opener' || holdMs <= 0 || stream.cover !== 'unknown') return null;
+    const [head, next] = stream.sendQueue;
+    const second = head!.length > 1 ? head![1] : next?.[0];
+    // A TLS handshake record (0x16 0x03 ..): its own handshake gives the round trip.
+    if (head![0] === 0x16 && (second === undefined || second === 0x03)) {
+      stream.cover = 'clear';
+      return null;
+    }
+    stream.cover = 'held';
+    stream.coverTimer = setTimeout(() => this.endCover(stream), holdMs);
+    const frame = encodeControl({ type: ControlType.COVER, stream: stream.id, size: this.options.padding!.target() });
+    this.paddingOut += frame.length;
+    return frame;
+  }
+
+  /** The cover round trip is over (answered, timed out, or the stream gone): its bytes may go. */
+  private endCover(stream: MuxStream): void {
+    if (stream.cover !== 'held') return;
+    stream.cover = 'clear';
+    if (stream.coverTimer) clearTimeout(stream.coverTimer);
+    stream.coverTimer = null;
+    if (stream.local === 'open' && !this.closed && (stream.queued > 0 || stream.finQueued)) this.markReady(stream);
   }
 
   /** Tops one of a stream's first frames up to the policy's size with a PADDING frame. */

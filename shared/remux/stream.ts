@@ -68,6 +68,14 @@ export class MuxStream {
   bytesOut = 0;
   /** Data frames sent so far that the padding policy padded (it pads only a stream's first few). */
   paddedFrames = 0;
+  /**
+   * Opener: whether the stream's first bytes were looked at for the cover round trip (padding.ts):
+   * `unknown` until they are, `held` while they wait for COVER_REPLY, `clear` after.
+   */
+  cover: 'unknown' | 'held' | 'clear' = 'unknown';
+  coverTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Acceptor: the peer's one COVER for this stream was answered. */
+  coverAnswered = false;
 
   constructor(
     private readonly host: StreamHost,

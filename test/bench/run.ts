@@ -76,15 +76,19 @@ async function loadSection(rows: Row[]): Promise<void> {
   }
 }
 
+const signed = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`;
+
 async function shapeSection(rows: Row[]): Promise<void> {
   const section = 'shape: tunnelled TLS vs plain HTTP, 300 + 300 connections, random forest';
   const results = await benchShape(300);
-  const plain = results.find((r) => !r.padding)!;
+  const off = results.find((r) => r.shaping === 'off')!;
   for (const r of results) {
-    const how = r.padding ? 'padding on' : 'padding off';
+    const how = `shaping ${r.shaping}`;
     rows.push({ section, name: `AUC, ${how}`, value: r.auc, unit: '', note: 'a censor\'s ideal is 0.5' });
     rows.push({ section, name: `detected at 1 % false positives, ${how}`, value: 100 * r.detectAt1, unit: '%' });
-    rows.push({ section, name: `outer bytes per connection, ${how}`, value: r.wirePerConnection, unit: 'B', note: r.padding ? `×${(r.wirePerConnection / plain.wirePerConnection).toFixed(2)} of padding off` : '' });
+    rows.push({ section, name: `outer bytes per connection, ${how}`, value: r.wirePerConnection, unit: 'B', note: r === off ? '' : `×${(r.wirePerConnection / off.wirePerConnection).toFixed(2)} of shaping off` });
+    rows.push({ section, name: `first answer byte, plain HTTP, ${how}`, value: r.firstByteMs.plain, unit: 'ms', note: r === off ? '' : `${signed(r.firstByteMs.plain - off.firstByteMs.plain)} ms against off` });
+    rows.push({ section, name: `first answer byte, TLS, ${how}`, value: r.firstByteMs.tls, unit: 'ms', note: r === off ? '' : `${signed(r.firstByteMs.tls - off.firstByteMs.tls)} ms against off` });
   }
 }
 

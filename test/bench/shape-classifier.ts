@@ -7,7 +7,8 @@
  * path would see it — request and response sizes (headers included), directions and times, and
  * each chunk of a streaming response. A random forest (ml-random-forest) learns from the first
  * messages of each; 5-fold cross-validation gives the AUC and the share of tunnelled TLS detected
- * at 1 % false positives. Run with padding off and on, and what the padding cost in bytes.
+ * at 1 % false positives. Run with shaping off, with padding, and with padding and the cover round
+ * trip (padding.ts), and what each costs in bytes and in time to the answer's first byte.
  */
 import { Duplex } from 'node:stream';
 import http from 'node:http';
@@ -91,40 +92,61 @@ function recording(inner: (req: MeekRequest) => Promise<MeekResponse>, log: Mess
   };
 }
 
-async function oneConnection(edgeUrl: string, target: { port: number; tls: boolean }, size: number, padding: boolean): Promise<{ messages: Message[]; wire: number }> {
+/** How a run shapes: meek v2 padding (requests, answers, first frames), and the cover round trip on top. */
+export interface Shaping {
+  name: 'off' | 'padding' | 'padding + cover';
+  padding: boolean;
+  cover: boolean;
+}
+export const SHAPINGS: Shaping[] = [
+  { name: 'off', padding: false, cover: false },
+  { name: 'padding', padding: true, cover: false },
+  { name: 'padding + cover', padding: true, cover: true },
+];
+
+async function oneConnection(edgeUrl: string, target: { port: number; tls: boolean }, size: number, shaping: Shaping): Promise<{ messages: Message[]; wire: number; firstByteMs: number }> {
   const log: Message[] = [];
   const start = performance.now();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const c = createMeekMux({
     roundTrip: recording(nodeRoundTrip({ url: edgeUrl, agent }), log, () => performance.now() - start),
     version: 2,
-    padding,
+    padding: shaping.padding,
+    cover: shaping.cover,
   });
   try {
     const stream = c.mux.open({ type: 'ipv4', host: '127.0.0.1', port: target.port });
     let socket: Duplex = duplexOf(stream);
     if (target.tls) socket = tls.connect({ socket, servername: 'localhost', rejectUnauthorized: false });
+    let firstByteMs = -1;
     await new Promise<void>((resolve, reject) => {
       let got = 0;
       socket.on('data', (d: Buffer) => {
+        // The first bytes of the answer as the application sees them (TLS: after the handshake).
+        if (got === 0) firstByteMs = performance.now() - start;
         got += d.length;
       });
       socket.on('end', () => (got > size ? resolve() : reject(new Error(`short: ${got}`))));
       socket.on('error', reject);
       socket.write(`GET /bytes?size=${size} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
     });
-    return { messages: log, wire: log.reduce((a, m) => a + Math.abs(m.size), 0) };
+    return { messages: log, wire: log.reduce((a, m) => a + Math.abs(m.size), 0), firstByteMs };
   } finally {
     c.session.close();
     agent.destroy();
   }
 }
 
+/**
+ * Sizes and times as a censor on the path has them: times from the session's first outer
+ * message, which is all it sees of the start (not when the client began to connect inside).
+ */
 function features(messages: Message[]): number[] {
   const out: number[] = [];
+  const t0 = messages[0]?.at ?? 0;
   for (let i = 0; i < MESSAGES; i++) {
     const m = messages[i];
-    out.push(m ? m.size : 0, m ? m.at : -1);
+    out.push(m ? m.size : 0, m ? m.at - t0 : -1);
   }
   out.push(messages.length);
   return out;
@@ -163,12 +185,16 @@ function crossValidate(x: number[][], y: number[], folds = 5): { auc: number; de
 }
 
 export interface ShapeResult {
-  padding: boolean;
+  shaping: Shaping['name'];
   auc: number;
   detectAt1: number;
   /** Outer bytes per connection, on average. */
   wirePerConnection: number;
+  /** Median time from opening the stream to the answer's first bytes, ms: what the shaping costs in latency. */
+  firstByteMs: { tls: number; plain: number };
 }
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
 
 export async function benchShape(n = 300): Promise<ShapeResult[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-shape-'));
@@ -185,25 +211,27 @@ export async function benchShape(n = 300): Promise<ShapeResult[]> {
   const random = seeded(5);
   const results: ShapeResult[] = [];
   try {
-    for (const padding of [false, true]) {
+    for (const shaping of SHAPINGS) {
       // One client opens a session per connection here, far more than a client's share of the table.
-      const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--padding', padding ? 'on' : 'off', '--max-sessions', '100000', '--max-sessions-per-client', '100000', '--log-level', 'warn']);
+      const edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--padding', shaping.padding ? 'on' : 'off', '--max-sessions', '100000', '--max-sessions-per-client', '100000', '--log-level', 'warn']);
       try {
         const x: number[][] = [];
         const y: number[] = [];
         let wire = 0;
+        const firstByte = { tls: [] as number[], plain: [] as number[] };
         for (let i = 0; i < n; i++) {
           // Sizes log-uniform over 1 KiB … 256 KiB, the same draw for both classes.
           const size = Math.round(1024 * 2 ** (random() * 8));
           for (const isTls of [true, false]) {
-            const r = await oneConnection(edge.url + '/', { port: isTls ? ports.secure : ports.plain, tls: isTls }, size, padding);
+            const r = await oneConnection(edge.url + '/', { port: isTls ? ports.secure : ports.plain, tls: isTls }, size, shaping);
+            firstByte[isTls ? 'tls' : 'plain'].push(r.firstByteMs);
             x.push(features(r.messages));
             y.push(isTls ? 1 : 0);
             wire += r.wire;
           }
         }
         const cv = crossValidate(x, y);
-        results.push({ padding, auc: cv.auc, detectAt1: cv.detect1, wirePerConnection: wire / (2 * n) });
+        results.push({ shaping: shaping.name, auc: cv.auc, detectAt1: cv.detect1, wirePerConnection: wire / (2 * n), firstByteMs: { tls: median(firstByte.tls), plain: median(firstByte.plain) } });
       } finally {
         await edge.stop();
       }
