@@ -75,13 +75,15 @@ export interface E2eRow {
   note?: string;
 }
 
-type How = 'direct' | 'webtransport' | 'turn' | 'meek polling, TLS' | 'meek streaming, TLS' | 'meek streaming, plain HTTP';
+type How = 'direct' | 'webtransport' | 'turn' | 'TURN over TLS' | 'meek polling, TLS' | 'meek streaming, TLS' | 'meek streaming, plain HTTP';
 
 interface PathSpec {
   how: How;
   transport?: 'auto' | 'turn' | 'meek';
   meekStreaming?: boolean;
   tls?: boolean;
+  /** TURN over TLS to coturn (`turns:`) from an edge that offers nothing else, as where UDP is blocked. */
+  turnTls?: boolean;
 }
 
 const PATHS: PathSpec[] = [
@@ -89,6 +91,8 @@ const PATHS: PathSpec[] = [
   { how: 'webtransport', transport: 'auto', tls: true },
   // Signalling through nginx (TLS), the data channel relayed by coturn.
   { how: 'turn', transport: 'turn', tls: true },
+  // The same over TLS to coturn, the delay in front of its TLS port; through the edge's ICE shim.
+  { how: 'TURN over TLS', transport: 'turn', turnTls: true },
   { how: 'meek polling, TLS', transport: 'meek', meekStreaming: false, tls: true },
   { how: 'meek streaming, TLS', transport: 'meek', meekStreaming: true, tls: true },
   { how: 'meek streaming, plain HTTP', transport: 'meek', meekStreaming: true, tls: false },
@@ -161,7 +165,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
   let companions: Companions | null = null;
   const closers: Array<() => unknown> = [];
   let lastPlainEdge = '';
-  const coturn = paths.some((p) => p.how === 'turn') ? await startCoturn() : null;
+  const coturn = paths.some((p) => p.transport === 'turn') ? await startCoturn({ tls: paths.some((p) => p.turnTls) }) : null;
   try {
     await browser.worker.evaluate(`passage.engine.start().then(() => passage.engine.setRules({ ...passage.engine.rules, sites: ['blocked.test'] }))`);
     for (const rttMs of options.rtts ?? [0, 50, 150]) {
@@ -192,12 +196,20 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
           ws: `https://${host}:${port(apps.wsPort, wsRelay)}`,
         };
         const wire = spec.tls ? tlsRelay : plainRelay;
+        // TURN over TLS gets an edge of its own that offers only the turns: URL.
+        let c = companions;
+        if (spec.turnTls) {
+          const tlsTurn = await delayRelay(coturn!.tlsPort!, rttMs / 2);
+          c = await startCompanions(mkdtempSync(path.join(tmpdir(), 'passage-bench-turns-')), ['--path', '/m/', '--turn', `turns:127.0.0.1:${tlsTurn.port}?transport=tcp`, '--rtc-address', '127.0.0.1'], { PASSAGE_TURN_SECRET: coturn!.secret });
+          const own = c;
+          closers.push(() => own.stop(), () => tlsTurn.close());
+        }
         if (tunneled) {
-          const edgeUrl = spec.tls ? `https://127.0.0.1:${tlsRelay.port}/m/` : `http://127.0.0.1:${plainRelay.port}/m/`;
+          const edgeUrl = spec.turnTls ? `http://127.0.0.1:${c.edge.port}/m/` : spec.tls ? `https://127.0.0.1:${tlsRelay.port}/m/` : `http://127.0.0.1:${plainRelay.port}/m/`;
           // A new transport setting starts a new tunnel; the old one's connections close.
-          await configure(browser, { edgeUrl, bridgePort: companions.bridge.port, pairingToken: PAIRING_TOKEN, transport: spec.transport, meekStreaming: spec.meekStreaming ?? true, padding: true });
+          await configure(browser, { edgeUrl, bridgePort: c.bridge.port, pairingToken: PAIRING_TOKEN, transport: spec.transport, meekStreaming: spec.meekStreaming ?? true, padding: true });
           await waitForTransport(browser, spec.transport === 'auto' ? 'webtransport' : spec.transport!).catch((e: Error) => {
-            throw new Error(`${e.message}\nedge log:\n${companions!.edge.stderr.join('').slice(-3000)}`);
+            throw new Error(`${e.message}\nedge log:\n${c.edge.stderr.join('').slice(-3000)}`);
           });
           origin.dropConnections();
         }
@@ -206,7 +218,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
         for (const item of ITEMS) {
           const values: number[] = [];
           const wireBefore = wire.bytes.up + wire.bytes.down;
-          const padBefore = await paddingBytes(companions.edge.adminUrl);
+          const padBefore = await paddingBytes(c.edge.adminUrl);
           for (let i = 0; i < item.runs(rttMs); i++) {
             if (item.key.startsWith('page')) values.push(await loadMs(page, `${bases.page}/many`));
             else if (item.key.startsWith('50 MiB')) values.push(await downloadMBs(page, 50 * MIB));
@@ -220,7 +232,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
           let note = '';
           if (spec.how.startsWith('meek')) {
             const onWire = wire.bytes.up + wire.bytes.down - wireBefore;
-            const pad = (await paddingBytes(companions.edge.adminUrl)) - padBefore;
+            const pad = (await paddingBytes(c.edge.adminUrl)) - padBefore;
             note = `wire ${(onWire / MIB).toFixed(1)} MiB, padding ${(pad / 1024).toFixed(0)} KiB (${((100 * pad) / Math.max(onWire, 1)).toFixed(2)} %)`;
           }
           if (item.key.startsWith('50 MiB') && rttMs === 50 && spec.how.startsWith('meek')) note += '; target ≥ 15 MB/s';
