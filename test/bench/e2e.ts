@@ -149,6 +149,8 @@ export interface E2eOptions {
   rtts?: number[];
   /** Only the paths whose name contains one of these (direct is always measured: the ratios need it). */
   paths?: string[];
+  /** Only the items whose name contains one of these (e.g. "echoes"); all when absent. */
+  items?: string[];
 }
 
 export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2eRow[]> {
@@ -215,7 +217,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
         }
         const page = await browser.newPage('about:blank');
         await loadMs(page, `${bases.page}/many`); // warm-up: connections, TLS, the transport's windows
-        for (const item of ITEMS) {
+        for (const item of ITEMS.filter((i) => !options.items || options.items.some((f) => i.key.includes(f)))) {
           const values: number[] = [];
           const wireBefore = wire.bytes.up + wire.bytes.down;
           const padBefore = await paddingBytes(c.edge.adminUrl);
@@ -297,7 +299,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
 }
 
 if (process.argv[1] && /bench[\\/]e2e\.js$/.test(process.argv[1])) {
-  // --rtt=0,50  --path=streaming, TLS  (repeatable)  --idle=streaming  --no-idle  --browser=firefox
+  // --rtt=0,50  --path=streaming, TLS  (repeatable)  --item=echoes  (repeatable)  --idle=streaming  --no-idle  --browser=firefox
   const arg = (name: string) => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
   const rtts = arg('rtt')[0]?.split(',').map(Number);
   const idleModes = arg('idle') as Array<'polling' | 'streaming'>;
@@ -308,6 +310,7 @@ if (process.argv[1] && /bench[\\/]e2e\.js$/.test(process.argv[1])) {
         idle: !process.argv.includes('--no-idle'),
         ...(rtts ? { rtts } : {}),
         ...(arg('path').length ? { paths: arg('path') } : {}),
+        ...(arg('item').length ? { items: arg('item') } : {}),
         ...(idleModes.length ? { idleModes } : {}),
       })
     : [];
