@@ -59,6 +59,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
   const split = sessionBudget(config.sessionBuffer, config.maxBody);
   const floor = sessionFloor(config.sessionBuffer, config.maxBody);
   const budget: ExitBudget = { ...split, admitStream: () => memory.admitStream(), underPressure: () => memory.underPressure(), track: (a) => memory.add(a) };
+  const clientOf = createClientAddress(config.trustedProxies);
   const registry = new SessionRegistry({
     maxSessions: config.maxSessions,
     maxSessionsPerClient: config.maxSessionsPerClient,
@@ -68,6 +69,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
       logger.debug({ session: session.id.slice(0, 6), reason }, 'session ended');
     },
     others: () => webtransportSessions + rtcSessions,
+    othersOf: (client) => rtc?.sessionsOf(client) ?? 0,
     memory,
     sessionFloor: floor,
     clientMemory: clientMemory(config.maxMemory, config.maxSessions, config.maxSessionsPerClient, config.sessionBuffer),
@@ -82,7 +84,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         dial,
         bindAddress: config.turn.address,
         events: exitEvents(metrics, logger, 'webrtc'),
-        admit: () => !registry.full && memory.admitSession(floor) && draining === null,
+        // A client's WebRTC peers and meek sessions share its --max-sessions-per-client.
+        admit: (client, held) => !registry.full && registry.clientSessions(client) + held < config.maxSessionsPerClient && memory.admitSession(floor) && draining === null,
         shimBytes: (direction, n) => metrics.iceShimBytes.inc({ direction }, n),
         onSessionOpen: () => rtcSessions++,
         onSessionClose: () => rtcSessions--,
@@ -100,7 +103,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     downstreamLimit: split.downstream,
     downstreamLimitV2: split.downstreamV2,
     budget,
-    clientOf: createClientAddress(config.trustedProxies),
+    clientOf,
     events: exitEvents(metrics, logger, 'meek'),
     metrics,
     logger,
@@ -114,7 +117,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     loopbackHostOnly: !tokenCheck.required && isLoopbackHost(config.host),
     meek,
     discovery: () => ({ webtransport: webtransport?.discovery() ?? null, ...(config.turn ? { turn: turnDiscovery(config.turn, Date.now()) } : {}) }),
-    rtc: rtc ? rtcHandler(rtc) : null,
+    rtc: rtc ? rtcHandler(rtc, (req) => clientOf(req).key) : null,
     cover: config.cover ? proxyCover(config.cover) : staticCover(),
     onError,
   });

@@ -42,6 +42,8 @@ export interface RegistryOptions {
   onEnd(session: EdgeSession, reason: EndReason): void;
   /** Sessions held elsewhere that count against the same limit (WebTransport). */
   others?(): number;
+  /** Sessions `client` holds outside this table (WebRTC peers): they count in its share too. */
+  othersOf?(client: string): number;
   memory?: MemoryBudget;
   /** What a new session must find free in the memory budget. */
   sessionFloor?: number;
@@ -74,10 +76,15 @@ export class SessionRegistry {
   /** Whether `client` may open a session now, and if not why. */
   refusal(client: string): Refusal | null {
     if (this.full) return 'limit';
-    if ((this.perClient.get(client)?.size ?? 0) >= this.o.maxSessionsPerClient) return 'client';
+    if (this.clientSessions(client) + (this.o.othersOf?.(client) ?? 0) >= this.o.maxSessionsPerClient) return 'client';
     if (this.o.memory && !this.o.memory.admitSession(this.o.sessionFloor ?? 0)) return 'memory';
     if (!this.clientHasRoom(client, this.o.sessionFloor ?? 0)) return 'memory';
     return null;
+  }
+
+  /** meek sessions `client` holds now. */
+  clientSessions(client: string): number {
+    return this.perClient.get(client)?.size ?? 0;
   }
 
   /** Bytes `client`'s sessions hold now. */

@@ -31,8 +31,8 @@ export interface RtcEndpointOptions {
   /** The one address the peer binds and offers as its candidate; null: every interface. */
   bindAddress: string | null;
   events: ExitEvents;
-  /** Whether another session may open now (the edge's shared limits); counted while open. */
-  admit(): boolean;
+  /** Whether another session may open now for `client` (its key, client-address.ts) with `held` peers already: the edge's shared limits and the client's share. */
+  admit(client: string, held: number): boolean;
   /** Counts what the ICE shims carry. */
   shimBytes: ShimCount;
   onSessionOpen(): void;
@@ -40,9 +40,11 @@ export interface RtcEndpointOptions {
 }
 
 export interface RtcEndpoint {
-  /** The answer SDP for an offer, or null when the edge takes no more sessions now. */
-  answer(offerSdp: string): Promise<string | null>;
+  /** The answer SDP for `client`'s offer, or null when the edge (or the client's share) takes no more sessions now. */
+  answer(offerSdp: string, client: string): Promise<string | null>;
   readonly sessions: number;
+  /** Peers `client` holds now, connected or still connecting (each counts in its share until closed). */
+  sessionsOf(client: string): number;
   /** Draining: quiet streams end, and a session left without streams is closed (the client falls back). */
   closeQuiet(quietMs: number): void;
   close(): void;
@@ -51,6 +53,7 @@ export interface RtcEndpoint {
 export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   const peers = new Set<RTCPeerConnection>();
   const open = new Set<CarriedSession>();
+  const perClient = new Map<string, number>();
   const serve = (pc: RTCPeerConnection) => {
     let opened = false;
     const timer = setTimeout(() => opened || pc.close(), OPEN_DEADLINE_MS);
@@ -103,15 +106,20 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
   };
 
   return {
-    async answer(offerSdp) {
-      if (!o.admit()) return null;
+    async answer(offerSdp, client) {
+      if (!o.admit(client, perClient.get(client) ?? 0)) return null;
       // node-datachannel takes libdatachannel's own options beside the standard ones.
       const pc = new RTCPeerConnection({ iceServers: [], ...(o.bindAddress ? { bindAddress: o.bindAddress } : {}) } as RTCConfiguration);
       peers.add(pc);
+      perClient.set(client, (perClient.get(client) ?? 0) + 1);
       let shims: IceShim[] = [];
       const origClose = pc.close.bind(pc);
       pc.close = () => {
-        peers.delete(pc);
+        if (peers.delete(pc)) {
+          const left = perClient.get(client)! - 1;
+          if (left > 0) perClient.set(client, left);
+          else perClient.delete(client);
+        }
         for (const s of shims) s.close();
         origClose();
       };
@@ -142,6 +150,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
     get sessions() {
       return peers.size;
     },
+    sessionsOf: (client) => perClient.get(client) ?? 0,
     closeQuiet(quietMs) {
       for (const session of open) session.closeQuiet(quietMs);
     },

@@ -5,6 +5,7 @@
  * edge. Groundwork for the TURN transport: the browser side (an offscreen document) is to come.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { startCompanion, type Companion } from '../support/processes.ts';
@@ -133,6 +134,55 @@ describe('edge: WebRTC through TURN (coturn)', () => {
       expect(await exited).toBe(0);
     } finally {
       pc.close();
+    }
+  });
+
+  it('WebRTC peers count in the client\'s --max-sessions-per-client with its meek sessions: past its share, offers and new meek sessions get 503; other clients do not notice', async () => {
+    const shared = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--allow-private', '--auth-token', TOKEN, '--turn', `turn:127.0.0.1:${front.port}?transport=udp`, '--max-sessions-per-client', '2', '--log-level', 'warn'], { PASSAGE_TURN_SECRET: coturn.secret });
+    const pcs: RTCPeerConnection[] = [];
+    try {
+      const turn = (JSON.parse(await (await fetch(`${shared.url}/config`, { headers: { 'x-meek-auth': TOKEN } })).text()) as { turn: TurnOffer }).turn;
+      const offer = async () => {
+        const pc = new RTCPeerConnection({ iceServers: turn.iceServers, iceTransportPolicy: 'relay' });
+        pcs.push(pc);
+        pc.createDataChannel('remux');
+        await pc.setLocalDescription(await pc.createOffer());
+        await new Promise<void>((resolve) => {
+          if (pc.iceGatheringState === 'complete') return resolve();
+          pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+        });
+        return pc.localDescription!.sdp;
+      };
+      const post = async (sdp: string, localAddress = '127.0.0.1') => {
+        const body = JSON.stringify({ sdp });
+        return new Promise<number>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port: shared.port, path: '/rtc', method: 'POST', localAddress, headers: { 'x-meek-auth': TOKEN, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+      };
+      // Two offers fill 127.0.0.1's share (the peers stay counted while they try to connect).
+      expect([await post(await offer()), await post(await offer()), await post(await offer())]).toEqual([200, 200, 503]);
+      // A meek session from the same address is past the share too …
+      const meekFirst = (localAddress: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port: shared.port, path: '/', method: 'POST', localAddress, headers: { 'x-session-id': randomBytes(12).toString('base64url'), 'x-meek-seq': '1', 'x-meek-auth': TOKEN, 'content-length': 0 } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await meekFirst('127.0.0.1')).toBe(503);
+      // … while another client's offer and meek session are served.
+      expect(await post(await offer(), '127.0.0.2')).toBe(200);
+      expect(await meekFirst('127.0.0.3')).toBe(200);
+    } finally {
+      for (const pc of pcs) pc.close();
+      await shared.stop();
     }
   });
 
