@@ -126,8 +126,15 @@ describe('edge: WebRTC through TURN (coturn)', () => {
     const { mux, pc } = await connect(drained, turn);
     try {
       const stream = mux.open({ type: 'ipv4', host: '127.0.0.1', port: echo.port });
-      const ended = new Promise<void>((resolve) => stream.attach({ data: (p) => stream.consume(p.length), end: () => resolve() }));
-      stream.write(new Uint8Array([1, 2, 3])); // echoed back: its last bytes went to the client; then it is quiet
+      let echoed!: () => void;
+      const back = new Promise<void>((resolve) => (echoed = resolve));
+      const ended = new Promise<void>((resolve, reject) =>
+        stream.attach({ data: (p) => (stream.consume(p.length), echoed()), end: () => resolve(), reset: (code) => reject(new Error(`stream reset 0x0${code}`)) }),
+      );
+      stream.write(new Uint8Array([1, 2, 3]));
+      // Echoed back: the stream is open at the edge and its last bytes went to the client; then it
+      // is quiet. (A SIGTERM before the open reached the edge would have it refused, not drained.)
+      await back;
       const exited = drained.stop('SIGTERM');
       await ended;
       // With --drain-timeout 300, an exit within the test means the drain itself closed the session.
