@@ -84,8 +84,8 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
         dial,
         bindAddress: config.turn.address,
         events: exitEvents(metrics, logger, 'webrtc'),
-        // A client's WebRTC peers and meek sessions share its --max-sessions-per-client.
-        admit: (client, held) => !registry.full && registry.clientSessions(client) + held < config.maxSessionsPerClient && memory.admitSession(floor) && draining === null,
+        // A client's WebRTC peers and meek sessions share its --max-sessions-per-client (othersOf above).
+        admit: (client) => !registry.full && !registry.clientAtShare(client) && memory.admitSession(floor) && draining === null,
         shimBytes: (direction, n) => metrics.iceShimBytes.inc({ direction }, n),
         onSessionOpen: () => rtcSessions++,
         onSessionClose: () => rtcSessions--,

@@ -76,15 +76,15 @@ export class SessionRegistry {
   /** Whether `client` may open a session now, and if not why. */
   refusal(client: string): Refusal | null {
     if (this.full) return 'limit';
-    if (this.clientSessions(client) + (this.o.othersOf?.(client) ?? 0) >= this.o.maxSessionsPerClient) return 'client';
+    if (this.clientAtShare(client)) return 'client';
     if (this.o.memory && !this.o.memory.admitSession(this.o.sessionFloor ?? 0)) return 'memory';
     if (!this.clientHasRoom(client, this.o.sessionFloor ?? 0)) return 'memory';
     return null;
   }
 
-  /** meek sessions `client` holds now. */
-  clientSessions(client: string): number {
-    return this.perClient.get(client)?.size ?? 0;
+  /** Whether `client` holds its --max-sessions-per-client: its sessions here and those it holds elsewhere (`othersOf`). */
+  clientAtShare(client: string): boolean {
+    return (this.perClient.get(client)?.size ?? 0) + (this.o.othersOf?.(client) ?? 0) >= this.o.maxSessionsPerClient;
   }
 
   /** Bytes `client`'s sessions hold now. */

@@ -70,15 +70,15 @@ export async function startIceShim(agent: Address, localPassword: string, count:
   };
 
   front.on('message', (m, from) => {
-    // Only a check the agent would refuse passes the shim: any other check is dropped, so a
-    // browser that can reach the agent directly (a UDP TURN relay) never selects the shim's pair.
-    const lifted = liftZeroTiebreaker(m, localPassword);
-    if (!lifted && isBindingRequest(m)) return void dropped++;
+    // Only a check the agent would refuse passes the shim, lifted: any other check is dropped, so
+    // a browser that can reach the agent directly (a UDP TURN relay) never selects the shim's pair.
+    const out = isBindingRequest(m) ? liftZeroTiebreaker(m, localPassword) : m;
+    if (!out) return void dropped++;
     const remote = { address: from.address, port: from.port };
     void inner(remote).then((socket) => {
       if (!socket) return void dropped++;
       count('in', m.length);
-      send(socket, lifted ?? m, agent);
+      send(socket, out, agent);
     });
   });
 

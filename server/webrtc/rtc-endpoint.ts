@@ -31,8 +31,8 @@ export interface RtcEndpointOptions {
   /** The one address the peer binds and offers as its candidate; null: every interface. */
   bindAddress: string | null;
   events: ExitEvents;
-  /** Whether another session may open now for `client` (its key, client-address.ts) with `held` peers already: the edge's shared limits and the client's share. */
-  admit(client: string, held: number): boolean;
+  /** Whether another session may open now for `client` (its key, client-address.ts): the edge's shared limits and the client's share, which counts `sessionsOf(client)`. */
+  admit(client: string): boolean;
   /** Counts what the ICE shims carry. */
   shimBytes: ShimCount;
   onSessionOpen(): void;
@@ -107,7 +107,7 @@ export function createRtcEndpoint(o: RtcEndpointOptions): RtcEndpoint {
 
   return {
     async answer(offerSdp, client) {
-      if (!o.admit(client, perClient.get(client) ?? 0)) return null;
+      if (!o.admit(client)) return null;
       // node-datachannel takes libdatachannel's own options beside the standard ones.
       const pc = new RTCPeerConnection({ iceServers: [], ...(o.bindAddress ? { bindAddress: o.bindAddress } : {}) } as RTCConfiguration);
       peers.add(pc);

@@ -47,22 +47,22 @@ function attributes(m: Uint8Array): Attribute[] | null {
   return out;
 }
 
-/** HMAC-SHA1 of the message up to `upTo` with the header's length covering through a 24-byte MESSAGE-INTEGRITY there. */
-function integrity(m: Uint8Array, upTo: number, key: string): Buffer {
+/** The message's first `upTo` bytes with the header's length as if `trailer` more bytes (the attribute computed over them) ended it: what RFC 8489 §14.5–14.7 hash. */
+function covered(m: Uint8Array, upTo: number, trailer: number): Buffer {
   const head = Buffer.from(m.subarray(0, upTo));
-  head.writeUInt16BE(upTo + 24 - HEADER, 2);
-  return createHmac('sha1', key).update(head).digest();
+  head.writeUInt16BE(upTo + trailer - HEADER, 2);
+  return head;
 }
 
-function fingerprint(m: Uint8Array, upTo: number): number {
-  const head = Buffer.from(m.subarray(0, upTo));
-  head.writeUInt16BE(upTo + 8 - HEADER, 2);
-  return (crc32(head) ^ FINGERPRINT_XOR) >>> 0;
-}
+/** HMAC-SHA1 for a MESSAGE-INTEGRITY (24 bytes with its header) at `upTo`. */
+const integrity = (m: Uint8Array, upTo: number, key: string): Buffer => createHmac('sha1', key).update(covered(m, upTo, 24)).digest();
+
+/** The CRC-32 value for a FINGERPRINT (8 bytes with its header) at `upTo`. */
+const fingerprint = (m: Uint8Array, upTo: number): number => (crc32(covered(m, upTo, 8)) ^ FINGERPRINT_XOR) >>> 0;
 
 /**
  * A copy of `m` with `edit` applied to its attributes' values, signed again with `key` — or
- * null when `m` is not a STUN message of `method`, has no MESSAGE-INTEGRITY that verifies with
+ * null when `m` is not a STUN message of `messageType`, has no MESSAGE-INTEGRITY that verifies with
  * `key` before the edit, or `edit` changed nothing.
  */
 function resign(m: Uint8Array, messageType: number, key: string, edit: (out: Buffer, attrs: Attribute[]) => boolean): Buffer | null {
@@ -89,7 +89,7 @@ export function isBindingRequest(m: Uint8Array): boolean {
 /**
  * A Binding request whose ICE-CONTROLLING or ICE-CONTROLLED tiebreaker is 0, given a tiebreaker
  * of 1 and signed again with `localPassword` (the receiving agent's ice-pwd); null when `m` is
- * anything else (forward it unchanged).
+ * anything else (the shim drops such a check: the agent takes it directly).
  */
 export function liftZeroTiebreaker(m: Uint8Array, localPassword: string): Buffer | null {
   return resign(m, BINDING_REQUEST, localPassword, (out, attrs) => {
