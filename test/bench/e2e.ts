@@ -11,7 +11,8 @@
  * and between the page and the origin on the direct path; the meek relay also counts the bytes
  * on the wire, and the edge counts the padding among them. Then idle requests per minute of a
  * meek session (polling, and streaming), measured over a minute after 2 minutes without traffic,
- * with one open but silent connection and with none. Also writes docs/popup.png. Then the same
+ * with one open but silent connection and with none. Then what two hops of a tunnelled download
+ * carry on their own (hop-ceilings.ts). Also writes docs/popup.png. Then the same
  * page and download in Firefox (e2e-firefox.ts).
  */
 import { createHash, X509Certificate } from 'node:crypto';
@@ -27,6 +28,7 @@ import { freeUdpPort, startUdpRelay, type UdpRelay } from '../support/udp-relay.
 import { ROOT, edgeCounter } from '../support/processes.ts';
 import { startCoturn } from '../support/coturn.ts';
 import { benchFirefox } from './e2e-firefox.ts';
+import { hopCeilings } from './hop-ceilings.ts';
 
 const MIB = 1024 * 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -106,6 +108,9 @@ interface Item {
   lower: boolean;
   runs(rttMs: number): number;
 }
+
+/** The name `--item=` picks the hop ceilings by (hop-ceilings.ts). */
+const HOP_CEILINGS = 'hop ceiling';
 
 const ITEMS: Item[] = [
   { key: 'page load, 50 subresources', unit: 'ms', lower: true, runs: () => 3 },
@@ -250,6 +255,9 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
       }
     }
     rows.push(...ratios(rows));
+    if (!options.items || options.items.some((f) => HOP_CEILINGS.includes(f))) {
+      rows.push(...(await hopCeilings(browser, { cert: path.join(dir, 'origin-cert.pem'), key: path.join(dir, 'origin-key.pem') })));
+    }
     const c = companions!;
     await configure(browser, { edgeUrl: lastPlainEdge, bridgePort: c.bridge.port, pairingToken: PAIRING_TOKEN, transport: 'auto' });
     await waitForTransport(browser, 'webtransport');
