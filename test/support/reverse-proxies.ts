@@ -1,9 +1,9 @@
 /**
  * Real reverse proxies in front of edges, configured from the files in deploy/ (so the shipped
  * configuration is the tested one): Debian's HAProxy and nginx, and a deliberately buffering
- * proxy that holds every response until it is complete. Neither can listen on port 0: HAProxy
- * is handed a port-0 listening socket as fd 3 (`bind fd@3`); nginx listens on a Unix socket in a
- * private folder, and a relay on a port-0 TCP listener passes connections to it.
+ * proxy that holds every response until it is complete. Neither can listen on port 0, so each is
+ * handed a port-0 listening socket as fd 3: HAProxy by `bind fd@3`, nginx by `NGINX=3;` (the
+ * socket inheritance of its binary upgrade). Clients reach them directly, with no relay between.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
@@ -43,65 +43,14 @@ export function selfSigned(dir: string): { cert: string; key: string; pem: strin
   return { cert, key, pem, ca: readFileSync(cert) };
 }
 
-/** A port-0 TCP listener that hands every connection to a Unix socket. */
-function unixRelay(socketPath: string): Promise<{ port: number; close(): Promise<void> }> {
-  const open = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(socketPath);
-    open.add(client).add(upstream);
-    const done = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      s.setNoDelay(true);
-      s.on('error', done).on('close', done);
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as net.AddressInfo).port,
-        close: () =>
-          new Promise<void>((r) => {
-            for (const s of open) s.destroy();
-            server.close(() => r());
-          }),
-      }),
-    ),
-  );
-}
-
-async function untilSocket(file: string, child: ChildProcess, log: () => string): Promise<void> {
+/** Waits for a file the proxy writes once it is serving (its pid file or stats socket). */
+async function untilFile(file: string, child: ChildProcess, log: () => string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (existsSync(file)) return;
     if (child.exitCode !== null) throw new Error(`proxy exited ${child.exitCode}: ${log()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`proxy socket ${file} never appeared: ${log()}`);
-}
-
-function supervise(cmd: string, args: string[], socket: string, dir: string): Promise<Proxy> {
-  let log = '';
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  return untilSocket(socket, child, () => log).then(async () => {
-    const relay = await unixRelay(socket);
-    return {
-      port: relay.port,
-      pid: child.pid ?? null,
-      async close() {
-        await relay.close();
-        await stopChild(child);
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  });
+  throw new Error(`proxy file ${file} never appeared: ${log()}`);
 }
 
 /** An edge behind a balancer: its meek port and its admin port (where /ready is checked). */
@@ -133,12 +82,37 @@ ${site}
 `;
 }
 
-/** nginx with deploy/nginx.conf as its one site, in the foreground, its state in a private folder. */
-export function startNginx(o: { edges: EdgePorts[]; tls: { cert: string; key: string } }): Promise<Proxy> {
+/**
+ * nginx with deploy/nginx.conf as its one site, in the foreground, its state in a private folder.
+ */
+export async function startNginx(o: { edges: EdgePorts[]; tls: { cert: string; key: string } }): Promise<Proxy> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'passage-nginx-'));
-  const socket = path.join(dir, 'nginx.sock');
-  writeFileSync(path.join(dir, 'nginx.conf'), nginxMain(dir, nginxSite(o.edges, `unix:${socket}`, o.tls)));
-  return supervise('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], socket, dir);
+  const { port, fd, close: closeListener } = await portZeroListener();
+  writeFileSync(path.join(dir, 'nginx.conf'), nginxMain(dir, nginxSite(o.edges, `127.0.0.1:${port}`, o.tls)));
+  let log = '';
+  const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe', fd], env: { ...process.env, NGINX: '3;' } });
+  closeListener(); // nginx holds its own copy of the socket now
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  // The pid file appears once the master has read its configuration and taken the socket.
+  await untilFile(path.join(dir, 'nginx.pid'), child, () => log);
+  return {
+    port,
+    pid: child.pid ?? null,
+    async close() {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A listening socket on a port the kernel chose, for a child to inherit as fd 3. */
+async function portZeroListener(): Promise<{ port: number; fd: number; close(): void }> {
+  const listener = net.createServer();
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const port = (listener.address() as net.AddressInfo).port;
+  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd; // Node keeps the listening fd here (internal, long-standing)
+  return { port, fd, close: () => listener.close() };
 }
 
 /** deploy/haproxy.cfg with a `server` line per edge, listening where `bind` says. */
@@ -166,16 +140,13 @@ export async function startHaproxy(o: { edges: EdgePorts[]; tls: { pem?: string 
   const stats = path.join(dir, 'stats.sock');
   const cfg = sub(haproxyConfig(o.edges, `bind fd@3 ssl crt ${o.tls.pem}`), 'global\n', `global\n    stats socket ${stats} level admin\n`);
   writeFileSync(path.join(dir, 'haproxy.cfg'), cfg);
-  const listener = net.createServer();
-  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-  const port = (listener.address() as net.AddressInfo).port;
-  const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd; // Node keeps the listening fd here (internal, long-standing)
+  const { port, fd, close: closeListener } = await portZeroListener();
   let log = '';
   const child = spawn('/usr/sbin/haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe', fd] });
-  listener.close(); // HAProxy holds its own copy of the socket now
+  closeListener(); // HAProxy holds its own copy of the socket now
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));
-  await untilSocket(stats, child, () => log);
+  await untilFile(stats, child, () => log);
   const once = (line: string) =>
     new Promise<string>((resolve, reject) => {
       let out = '';
