@@ -89,6 +89,8 @@ export class PipelinedMeekSession {
   private nextHold = INITIAL_POLL_DELAY_MS;
   /** The current down request (poll or stream); null when none is open. */
   private down: object | null = null;
+  /** Ends the current pause early (a write: traffic wants a down request now); null when none. */
+  private endPause: (() => void) | null = null;
   private closed = false;
 
   constructor(options: PipelinedOptions) {
@@ -122,6 +124,7 @@ export class PipelinedMeekSession {
     if (chunk.length > 0) {
       this.schedule.reset();
       this.nextHold = INITIAL_POLL_DELAY_MS;
+      this.endPause?.();
       // After the caller's synchronous writes (a mux flush is several), so they share a request.
       queueMicrotask(() => this.pump());
     }
@@ -198,7 +201,11 @@ export class PipelinedMeekSession {
   private async poll(): Promise<void> {
     const token = {};
     this.down = token;
-    const hold = Math.round(Math.min(this.nextHold, MAX_HOLD_MS));
+    // The poll's whole interval: the edge holds at most MAX_HOLD_MS of it, the client waits out the
+    // rest after an empty answer — so the schedule's jitter above the cap does not shorten the
+    // mean interval below it (an idle session stays at 12 requests a minute, as Tor's does).
+    const interval = Math.round(this.nextHold);
+    const hold = Math.min(interval, MAX_HOLD_MS);
     const started = this.clock.now();
     const done = await exchange(this.ctx(), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2('poll', hold) });
     if (this.closed || done.kind === 'closed') return;
@@ -211,13 +218,12 @@ export class PipelinedMeekSession {
     this.lastCarried = carried;
     const next = this.schedule.afterRoundTrip(carried);
     this.nextHold = carried || next <= 0 ? INITIAL_POLL_DELAY_MS : next;
-    // An empty answer sooner than the hold asked for (a path that answers early): wait out the
-    // rest, or this would poll in a tight loop.
-    if (!carried) await this.pause(hold - (this.clock.now() - started));
+    // The rest of the interval — also what keeps a path that answers early from a tight loop.
+    if (!carried) await this.pause(interval - (this.clock.now() - started));
     if (this.down === null) this.pump();
   }
 
-  /** Waits `ms` (nothing when ≤ 0), holding the down slot so no other down request starts; ends early on close. */
+  /** Waits `ms` (nothing when ≤ 0), holding the down slot so no other down request starts; ends early on a write or close. */
   private pause(ms: number): Promise<void> {
     if (ms <= 0 || this.closed) return Promise.resolve();
     const token = {};
@@ -226,9 +232,11 @@ export class PipelinedMeekSession {
       const done = () => {
         this.clock.clearTimeout(timer);
         this.closing.signal.removeEventListener('abort', done);
+        if (this.endPause === done) this.endPause = null;
         if (this.down === token) this.down = null;
         resolve();
       };
+      this.endPause = done;
       const timer = this.clock.setTimeout(done, ms);
       this.closing.signal.addEventListener('abort', done);
     });

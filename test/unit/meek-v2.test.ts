@@ -5,9 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { UploadPipeline, PIPELINE_WAIT_MS } from '../../shared/meek/upload-pipeline.ts';
-import { PipelinedMeekSession, STREAM_PROBE_MS, type PipelinedOptions } from '../../shared/meek/pipelined-session.ts';
+import { PipelinedMeekSession, STREAM_PROBE_MS, STREAM_ROTATE_EARLY_MS, type PipelinedOptions } from '../../shared/meek/pipelined-session.ts';
 import type { MeekRequest, MeekResponse } from '../../shared/meek/round-trip.ts';
-import { PIPELINE_WINDOW } from '../../shared/meek/headers.ts';
+import { MAX_HOLD_MS, PIPELINE_WINDOW } from '../../shared/meek/headers.ts';
+import { INITIAL_POLL_DELAY_MS, MAX_POLL_DELAY_MS, POLL_JITTER } from '../../shared/meek/schedule.ts';
 import { MeekError } from '../../shared/errors.ts';
 import { DownstreamBuffer } from '../../server/edge/downstream-buffer.ts';
 import { FakeClock, seeded } from '../support/fake-clock.ts';
@@ -259,7 +260,7 @@ describe('PipelinedMeekSession', () => {
     session.close();
   });
 
-  it('an idle polling session asks for holds that grow to 5 s, so it costs about 12 requests a minute', async () => {
+  it('an idle polling session asks for holds that grow to 5 s, and its mean interval is the schedule\'s cap: 12 requests a minute', async () => {
     const { session, requests, clock } = harness(async (req) => {
       if (req.seq === 1) return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0' });
       // The edge holds the poll for as long as it was asked to.
@@ -269,16 +270,63 @@ describe('PipelinedMeekSession', () => {
     session.setActive(true);
     await clock.advance(120_000);
     const before = requests.length;
-    await clock.advance(60_000);
-    const perMinute = requests.length - before;
-    expect(perMinute).toBeGreaterThanOrEqual(9);
-    expect(perMinute).toBeLessThanOrEqual(17);
-    expect(Math.max(...requests.map((r) => r.v2?.holdMs ?? 0))).toBeLessThanOrEqual(5000);
+    const minutes = 10;
+    await clock.advance(minutes * 60_000);
+    const perMinute = (requests.length - before) / minutes;
+    // Jittered ±POLL_JITTER around the cap: the part of a delay above MAX_HOLD_MS is waited out
+    // by the client, so the mean interval is MAX_POLL_DELAY_MS (12 a minute), not shorter.
+    expect(perMinute).toBeLessThanOrEqual((60_000 / MAX_POLL_DELAY_MS) * 1.04);
+    expect(perMinute).toBeGreaterThanOrEqual(60_000 / (MAX_POLL_DELAY_MS * (1 + POLL_JITTER)));
+    expect(Math.max(...requests.map((r) => r.v2?.holdMs ?? 0))).toBeLessThanOrEqual(MAX_HOLD_MS);
+    session.close();
+  });
+
+  it('a write ends the wait after an empty answer: the next down request leaves at once', async () => {
+    const { session, requests, clock } = harness((req) => {
+      if (req.seq === 1) return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0' });
+      // A path that answers every poll at once, empty: the client waits out each interval itself.
+      return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0' });
+    }, { streaming: false });
+    session.setActive(true);
+    await clock.advance(60_000); // the schedule is at its cap: the client is waiting up to 6.5 s
+    const polls = () => requests.filter((r) => r.v2?.down === 'poll').length;
+    const before = polls();
+    await clock.advance(10);
+    expect(polls()).toBe(before); // waiting
+    session.write(bytes(20));
+    await clock.settle();
+    expect(requests.some((r) => r.seq !== null && r.seq > 1 && r.body.length === 20)).toBe(true);
+    expect(polls()).toBe(before + 1);
+    expect(requests.filter((r) => r.v2?.down === 'poll').at(-1)?.v2?.holdMs).toBe(INITIAL_POLL_DELAY_MS); // the backoff starts over
     session.close();
   });
 });
 
 describe('PipelinedMeekSession going quiet', () => {
+  it('an idle streaming session opens one stream per X-Meek-Stream-Max − 1 s: 60 ÷ 21 a minute with 22 s', async () => {
+    const streamMax = 22_000;
+    const { session, requests, clock } = harness(async (req) => {
+      if (req.seq === 1) return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0' });
+      if (req.v2?.down !== 'stream') return v2Answer(new Uint8Array(0));
+      // As the edge: a stream that stays silent until its time is up.
+      async function* body() {
+        yield bytes(4);
+        await new Promise<void>((r) => clock.setTimeout(r, streamMax));
+      }
+      return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0', 'x-meek-lead': '4', 'x-meek-stream-max': String(streamMax) }, body());
+    });
+    session.setActive(true);
+    await clock.advance(60_000);
+    const before = requests.length;
+    const minutes = 10;
+    await clock.advance(minutes * 60_000);
+    const perMinute = (requests.length - before) / minutes;
+    expect(perMinute).toBeLessThanOrEqual(60_000 / (streamMax - STREAM_ROTATE_EARLY_MS) + 1 / minutes);
+    expect(perMinute).toBeGreaterThanOrEqual(60_000 / streamMax);
+    expect(requests.slice(before).every((r) => r.v2?.down === 'stream')).toBe(true);
+    session.close();
+  });
+
   it('a streaming session whose streams have all closed stops asking once a stream brings nothing', async () => {
     const { session, requests, clock } = harness(async (req) => {
       if (req.seq === 1) return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0' });
