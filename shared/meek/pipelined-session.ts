@@ -86,7 +86,8 @@ export class PipelinedMeekSession {
   private ackSent = 0;
   private active = false;
   private lastCarried = false;
-  private nextHold = INITIAL_POLL_DELAY_MS;
+  /** The next poll's interval (PollSchedule's delay); the edge holds up to MAX_HOLD_MS of it. */
+  private nextInterval = INITIAL_POLL_DELAY_MS;
   /** The current down request (poll or stream); null when none is open. */
   private down: object | null = null;
   /** Ends the current pause early (a write: traffic wants a down request now); null when none. */
@@ -123,7 +124,7 @@ export class PipelinedMeekSession {
     const room = this.backlog.push(chunk);
     if (chunk.length > 0) {
       this.schedule.reset();
-      this.nextHold = INITIAL_POLL_DELAY_MS;
+      this.nextInterval = INITIAL_POLL_DELAY_MS;
       this.endPause?.();
       // After the caller's synchronous writes (a mux flush is several), so they share a request.
       queueMicrotask(() => this.pump());
@@ -204,7 +205,7 @@ export class PipelinedMeekSession {
     // The poll's whole interval: the edge holds at most MAX_HOLD_MS of it, the client waits out the
     // rest after an empty answer — so the schedule's jitter above the cap does not shorten the
     // mean interval below it (an idle session stays at 12 requests a minute, as Tor's does).
-    const interval = Math.round(this.nextHold);
+    const interval = Math.round(this.nextInterval);
     const hold = Math.min(interval, MAX_HOLD_MS);
     const started = this.clock.now();
     const done = await exchange(this.ctx(), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2('poll', hold) });
@@ -217,7 +218,7 @@ export class PipelinedMeekSession {
     const carried = this.deliverAt(done.res, done.res.body);
     this.lastCarried = carried;
     const next = this.schedule.afterRoundTrip(carried);
-    this.nextHold = carried || next <= 0 ? INITIAL_POLL_DELAY_MS : next;
+    this.nextInterval = carried || next <= 0 ? INITIAL_POLL_DELAY_MS : next;
     // The rest of the interval — also what keeps a path that answers early from a tight loop.
     if (!carried) await this.pause(interval - (this.clock.now() - started));
     if (this.down === null) this.pump();

@@ -11,8 +11,8 @@
  * and between the page and the origin on the direct path; the meek relay also counts the bytes
  * on the wire, and the edge counts the padding among them. Then idle requests per minute of a
  * meek session (polling, and streaming), measured over a minute after 2 minutes without traffic,
- * with one open but silent connection (once it is the only one tunnelled) and with none. Then what two hops of a tunnelled download
- * carry on their own (hop-ceilings.ts). Also writes docs/popup.png. Then the same
+ * with one open but silent connection (once it is the only one tunnelled) and with none. Then
+ * what two hops of a tunnelled download carry on their own (hop-ceilings.ts). Also writes docs/popup.png. Then the same
  * page and download in Firefox (e2e-firefox.ts).
  */
 import { createHash, X509Certificate } from 'node:crypto';
@@ -284,8 +284,11 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
         // Chromium may keep a preconnected connection beside the silent one (a session of its
         // own) until the origin drops it: measure once only the silent one is tunnelled.
         const streams = () => edgeCounter(c.edge.adminUrl, 'passage_edge_streams');
-        for (let i = 0; i < 300 && (await streams()) > 1; i++) await sleep(1000);
-        const open = await streams();
+        let open = await streams();
+        for (let i = 0; i < 300 && open > 1; i++) {
+          await sleep(1000);
+          open = await streams();
+        }
         let before = await polls(c.edge.adminUrl);
         await sleep(60_000);
         const target = meekStreaming ? 'target ≤ 3' : 'target ≤ 12 (Tor meek 12, Lantern 600)';
