@@ -10,7 +10,7 @@ import { concat } from '../../shared/bytes.ts';
 import { systemClock, type Clock } from '../../shared/clock.ts';
 import type { Destination } from '../../shared/eagersocks.ts';
 // The window a stream may grow to in the extension, as on meek (the path may be long).
-import { AUTOTUNE_MAX_WINDOW } from '../../shared/meek/meek-mux.ts';
+import { extensionAutotune } from '../../shared/meek/meek-mux.ts';
 import { ResetCode } from '../../shared/remux/frame.ts';
 import { Mux } from '../../shared/remux/mux.ts';
 import { defaultPadding } from '../../shared/remux/padding.ts';
@@ -57,7 +57,7 @@ export class TurnTransport implements SessionTransport {
       role: 'opener',
       maxStreams: 1024,
       ...(padding ? { padding: defaultPadding(() => this.clock.random()) } : {}),
-      autotune: { maxWindow: AUTOTUNE_MAX_WINDOW, rttMs: () => this.state.rttMs },
+      autotune: extensionAutotune(() => this.state.rttMs),
       sink: { write: (chunks) => this.send(chunks) },
       onClose: (error) => this.end(error ? `the edge's mux ended: ${error.message}` : 'closed'),
     });

@@ -6,7 +6,7 @@
  */
 import type { MeekError } from '../errors.ts';
 import { ResetCode } from '../remux/frame.ts';
-import { Mux } from '../remux/mux.ts';
+import { Mux, type AutotunePolicy } from '../remux/mux.ts';
 import { defaultPadding } from '../remux/padding.ts';
 import { systemClock } from '../clock.ts';
 import { MeekClientSession, type MeekClientOptions } from './client-session.ts';
@@ -36,6 +36,17 @@ export type MeekSession = Pick<MeekClientSession, 'id' | 'isClosed' | 'write' | 
 
 /** How far a stream's receive window may grow on a meek session (per stream the extension may hold this much for a stalled reader). */
 export const AUTOTUNE_MAX_WINDOW = 4 * 1024 * 1024;
+/** What all of a connection's streams may hold past INITIAL_WINDOW each, together (as Chromium's 15 MiB HTTP/2 connection window). */
+export const AUTOTUNE_CONNECTION_EXTRA = 16 * 1024 * 1024;
+
+/**
+ * The extension's receive windows on a tunnel of its ReMux: grown for fast readers up to
+ * AUTOTUNE_MAX_WINDOW, within AUTOTUNE_CONNECTION_EXTRA for the connection; with `openWindow`,
+ * a new stream starts there.
+ */
+export function extensionAutotune(rttMs: () => number | null, openWindow?: number): AutotunePolicy {
+  return { maxWindow: AUTOTUNE_MAX_WINDOW, connectionExtra: AUTOTUNE_CONNECTION_EXTRA, rttMs, ...(openWindow ? { openWindow } : {}) };
+}
 
 export interface MeekMux {
   session: MeekSession;
@@ -68,8 +79,10 @@ export function createMeekMux(options: MeekMuxOptions): MeekMux {
     role: 'opener',
     maxStreams: maxStreams ?? 1024,
     ...(version === 2 && padding !== false ? { padding: { ...defaultPadding(() => clock.random()), ...(cover === false ? { coverHoldMs: 0 } : {}) } } : {}),
-    // Downloads over a long path need more than 256 KiB in flight per stream.
-    autotune: { maxWindow: AUTOTUNE_MAX_WINDOW, rttMs: () => session.stats.lastRttMs },
+    // Downloads over a long path need more than 256 KiB in flight per stream, from the first
+    // round trip on: a page's answer (a burst of Range requests, a large object) arrives as one
+    // flight, not after rounds of growth. The edge's retained downstream bounds it anyway.
+    autotune: extensionAutotune(() => session.stats.lastRttMs, AUTOTUNE_MAX_WINDOW),
     sink: {
       write(chunks) {
         let ok = true;

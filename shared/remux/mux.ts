@@ -58,6 +58,19 @@ export interface MuxSink {
  */
 export interface AutotunePolicy {
   maxWindow: number;
+  /**
+   * The receive window a stream this side opens starts with (INITIAL_WINDOW … maxWindow): the rest
+   * is granted in a WINDOW frame right behind the opening frame, so an answer the size of the
+   * window lands in one round trip instead of after several rounds of growth (Chromium's HTTP/2
+   * streams start at 6 MiB). INITIAL_WINDOW when absent.
+   */
+  openWindow?: number;
+  /**
+   * Credit beyond INITIAL_WINDOW that this side's streams may hold together, opening grants and
+   * growth alike: what the receiver commits past one window per stream (Chromium's HTTP/2
+   * connection window is 15 MiB). A stream opened when it is spent starts at INITIAL_WINDOW.
+   */
+  connectionExtra: number;
   /** The path's round trip now, ms; null: not known yet (no growth). */
   rttMs(): number | null;
 }
@@ -144,6 +157,8 @@ export class Mux implements StreamHost {
   private controlBytes = 0;
   /** Streams the peer opened that were refused and whose RESET it has not answered. */
   private refusedWaiting = 0;
+  /** Receive credit past INITIAL_WINDOW that open streams hold (AutotunePolicy.connectionExtra bounds it). */
+  private extraCredit = 0;
   /** Writers held by the shared budget (or pressure), told to go on once it frees up. */
   private readonly budgetWaiters = new Set<MuxStream>();
 
@@ -203,9 +218,9 @@ export class Mux implements StreamHost {
     return this.userStreams;
   }
 
-  /** What this connection holds now: queued send bytes, waiting control frames, and one window per open stream. */
+  /** What this connection holds now: queued send bytes, waiting control frames, and the windows of its open streams. */
   get memoryUsed(): number {
-    return this.sendQueuedBytes + this.controlBytes + this.userStreams * INITIAL_WINDOW;
+    return this.sendQueuedBytes + this.controlBytes + this.userStreams * INITIAL_WINDOW + this.extraCredit;
   }
 
   /** Ids not yet free on this side (open, waiting for the peer's close, or in quarantine). */
@@ -470,7 +485,7 @@ export class Mux implements StreamHost {
     this.dropSendState(stream);
     this.uncount(stream);
     if (!opened) {
-      this.streams.delete(stream.id);
+      this.forget(stream);
     } else {
       this.queueControl(encodeControl({ type: ControlType.RESET, stream: stream.id, code }));
       if (stream.remote === 'reset') this.release(stream);
@@ -492,7 +507,7 @@ export class Mux implements StreamHost {
   /** The id is free on this side (for the opener, after quarantine when the peer's FIN freed it). */
   private release(stream: MuxStream, byPeerFin = false): void {
     if (this.streams.get(stream.id) !== stream) return;
-    this.streams.delete(stream.id);
+    this.forget(stream);
     if (stream.placeholder) this.refusedWaiting--;
     this.uncount(stream);
     if (byPeerFin && this.role === 'opener') {
@@ -500,6 +515,12 @@ export class Mux implements StreamHost {
       this.quarantineNext.push(stream.id);
       if (this.quarantinePing === null) this.startQuarantinePing();
     }
+  }
+
+  /** Drops the stream from the table, and with it the credit past INITIAL_WINDOW it held. */
+  private forget(stream: MuxStream): void {
+    this.streams.delete(stream.id);
+    this.extraCredit -= stream.windowSize - INITIAL_WINDOW;
   }
 
   private startQuarantinePing(): void {
@@ -652,6 +673,8 @@ export class Mux implements StreamHost {
       stream.bytesOut += room;
       this.pad(stream, chunks, first.length);
       if (cover) chunks.push(cover);
+      const boost = this.openingGrant(stream);
+      if (boost > 0) chunks.push(encodeControl({ type: ControlType.WINDOW, stream: stream.id, delta: boost }));
       return room;
     }
     if (stream.cover === 'held') return -1;
@@ -689,8 +712,23 @@ export class Mux implements StreamHost {
     stream.lastGrantAt = now;
     const rtt = policy.rttMs();
     if (last === 0 || rtt === null || now - last >= 2 * Math.max(rtt, 1) || stream.windowSize >= policy.maxWindow) return 0;
-    const grow = Math.min(stream.windowSize, policy.maxWindow - stream.windowSize);
+    return this.widen(stream, Math.min(stream.windowSize, policy.maxWindow - stream.windowSize));
+  }
+
+  /** The credit past INITIAL_WINDOW a stream this side opens gets behind its opening frame (AutotunePolicy.openWindow). */
+  private openingGrant(stream: MuxStream): number {
+    const policy = this.options.autotune;
+    if (!policy?.openWindow) return 0;
+    const grant = this.widen(stream, Math.min(policy.openWindow, policy.maxWindow) - stream.windowSize);
+    stream.recvWindow += grant;
+    return grant;
+  }
+
+  /** Grows the stream's window by up to `want`, within the connection's extra credit; what it grew. */
+  private widen(stream: MuxStream, want: number): number {
+    const grow = Math.max(0, Math.min(want, this.options.autotune!.connectionExtra - this.extraCredit));
     stream.windowSize += grow;
+    this.extraCredit += grow;
     return grow;
   }
 
@@ -800,6 +838,7 @@ export class Mux implements StreamHost {
     this.opening = null;
     const streams = [...this.streams.values()];
     this.streams.clear();
+    this.extraCredit = 0;
     this.ready.clear();
     this.grants.clear();
     this.control = [];

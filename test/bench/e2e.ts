@@ -256,7 +256,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
     }
     rows.push(...ratios(rows));
     if (!options.items || options.items.some((f) => HOP_CEILINGS.includes(f))) {
-      rows.push(...(await hopCeilings(browser, { cert: path.join(dir, 'origin-cert.pem'), key: path.join(dir, 'origin-key.pem') })));
+      rows.push(...(await hopCeilings(browser, { cert: path.join(dir, 'origin-cert.pem'), key: path.join(dir, 'origin-key.pem') }, options.rtts ?? [0, 50, 150])));
     }
     const c = companions!;
     await configure(browser, { edgeUrl: lastPlainEdge, bridgePort: c.bridge.port, pairingToken: PAIRING_TOKEN, transport: 'auto' });

@@ -3,7 +3,9 @@
  * worker in the browser under test, with nothing else running:
  * - the worker's WebSocket to a loopback sink: the bridge link's shape (PROTOCOL.md §5);
  * - the worker's `fetch` of a response streamed through nginx as deployed (deploy/nginx.conf, TLS,
- *   unbuffered, chunked): meek's streaming download without the tunnel.
+ *   unbuffered, chunked): meek's streaming download without the tunnel — one stream, and two at
+ *   once, behind the benchmark's delay relay at each RTT it runs (one HTTP/2 stream carries a
+ *   receive window per round trip, whatever the path).
  * A tunnelled byte crosses both and then the page's own proxied connection, and on 2 cores the
  * hops share the CPU, so the tunnel's rate stays well under each of these: they show where the
  * ceiling is, not what a change to meek's windows could reach.
@@ -13,6 +15,7 @@ import type net from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { CdpBrowser } from './cdp-browser.ts';
 import { startNginx } from '../support/reverse-proxies.ts';
+import { delayRelay } from '../support/tcp-relay.ts';
 import type { E2eRow } from './e2e.ts';
 
 const MIB = 1024 * 1024;
@@ -70,22 +73,26 @@ const sendExpr = (port: number, size: number) => `(async () => {
   return ${TOTAL} / 1e6 / ((performance.now() - t0) / 1000);
 })()`;
 
-/** The worker reads a streamed response to its end: MB/s. */
-const fetchExpr = (url: string) => `(async () => {
+/** The worker reads `streams` streamed responses at once, each to its end: MB/s of them all. */
+const fetchExpr = (url: string, streams: number) => `(async () => {
   const t0 = performance.now();
-  const res = await fetch('${url}', { method: 'POST', cache: 'no-store', credentials: 'omit' });
-  const reader = res.body.getReader();
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.length;
-  }
-  if (n !== ${TOTAL}) throw new Error('short stream: ' + n);
+  const one = async () => {
+    const res = await fetch('${url}', { method: 'POST', cache: 'no-store', credentials: 'omit' });
+    const reader = res.body.getReader();
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.length;
+    }
+    if (n !== ${TOTAL}) throw new Error('short stream: ' + n);
+    return n;
+  };
+  const n = (await Promise.all(Array.from({ length: ${streams} }, one))).reduce((a, b) => a + b, 0);
   return n / 1e6 / ((performance.now() - t0) / 1000);
 })()`;
 
-export async function hopCeilings(browser: CdpBrowser, tls: { cert: string; key: string }): Promise<E2eRow[]> {
+export async function hopCeilings(browser: CdpBrowser, tls: { cert: string; key: string }, rtts: readonly number[]): Promise<E2eRow[]> {
   const sink = await webSocketSink();
   const stream = await streamingServer();
   // deploy/nginx.conf with the streaming server where the edge would be.
@@ -98,7 +105,19 @@ export async function hopCeilings(browser: CdpBrowser, tls: { cert: string; key:
       rows.push({ name, value: median(values), unit: 'MB/s', note: `runs ${values.map((v) => v.toFixed(1)).join(', ')}` });
     };
     await run('hop ceiling: worker → loopback WebSocket, 50 MiB in 256 KiB messages', sendExpr(sink.port, 256 * 1024));
-    await run('hop ceiling: worker fetch of a 50 MiB stream through nginx (TLS)', fetchExpr(`https://127.0.0.1:${nginx.port}/m/`));
+    // Through the benchmark's delay relay: what one HTTP/2 stream from the browser carries at each
+    // RTT (its receive window, not the path, bounds it), and what two side by side carry.
+    for (const rttMs of rtts) {
+      const relay = await delayRelay(nginx.port, rttMs / 2);
+      try {
+        for (const streams of [1, 2]) {
+          const what = streams === 1 ? 'a 50 MiB stream' : `${streams} streams of 50 MiB at once`;
+          await run(`hop ceiling: worker fetch of ${what} through nginx (TLS), +${rttMs} ms`, fetchExpr(`https://127.0.0.1:${relay.port}/m/`, streams));
+        }
+      } finally {
+        relay.close();
+      }
+    }
     return rows;
   } finally {
     await nginx.close();
