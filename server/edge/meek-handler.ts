@@ -99,7 +99,7 @@ export function createMeekHandler(o: MeekHandlerOptions) {
       o.hooks.poll();
       if (replayed) o.hooks.replay();
       if (v2.down === 'poll') await serveV2Poll(v2Options, session, v2.holdMs, limit, res, window);
-      else if (v2.down === 'stream') await serveV2Stream(v2Options, session, res, window);
+      else if (v2.down === 'stream') await serveV2Stream(v2Options, session, res, window, v2.lane, v2.rewind);
       else send(res, 200, new Uint8Array(0), v2Headers(v2Options, session, window));
     } catch (e) {
       if (res.headersSent) {

@@ -2,13 +2,15 @@
  * One meek-v2 request at the edge (PROTOCOL.md §1.1), after the checks every meek request gets:
  * the acknowledgement first (the edge forgets what the client holds), then the upload in seq
  * order (several may be in flight), then — on the session's down request — the downstream bytes
- * from the acknowledged offset: a poll held until bytes arrive, or a response that streams them.
- * A newer down request ends the one before it, so a session has at most one.
+ * from the acknowledged offset: a poll held until bytes arrive, or a response that streams them —
+ * plain, or one of several lanes that share the downstream in segments (segments.ts).
+ * A newer down request ends the one before it, except that lanes run side by side.
  */
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { MeekError } from '../../shared/errors.ts';
 import {
+  HEADER_LANE,
   HEADER_LEAD,
   HEADER_MAX_BODY,
   HEADER_OFFSET,
@@ -22,6 +24,7 @@ import {
   paddingValue,
   type MeekV2RequestHeaders,
 } from '../../shared/meek/headers.ts';
+import { LANE_END, segmentHeader } from '../../shared/meek/segments.ts';
 import type { EdgeSession, MeekV2State } from './session-registry.ts';
 
 export interface MeekV2Options {
@@ -81,13 +84,17 @@ export async function acceptV2Upload(session: EdgeSession, seq: number | null, v
   return outcome;
 }
 
-/** Ends the session's current down request and makes `end` the new one's. */
-function claimDown(state: MeekV2State, end: () => void): () => void {
-  state.down?.end();
+/**
+ * Makes `end` the session's down request in `key`'s slot ('poll', 'stream', or 'lane N'): it ends
+ * the requests there before it — every one, except that a lane leaves the other lanes running.
+ */
+function claimDown(state: MeekV2State, key: string, end: () => void): () => void {
+  const lane = key.startsWith('lane');
+  for (const [k, d] of [...state.downs]) if (k === key || !lane || !k.startsWith('lane')) d.end();
   const slot = { end };
-  state.down = slot;
+  state.downs.set(key, slot);
   return () => {
-    if (state.down === slot) state.down = null;
+    if (state.downs.get(key) === slot) state.downs.delete(key);
   };
 }
 
@@ -96,7 +103,7 @@ export async function serveV2Poll(o: MeekV2Options, session: EdgeSession, holdMs
   const up = session.upstream;
   const dn = up.downstream;
   let superseded = false;
-  const release = claimDown(session.v2!, () => {
+  const release = claimDown(session.v2!, 'poll', () => {
     superseded = true;
     dn.wake();
   });
@@ -121,9 +128,13 @@ export async function serveV2Poll(o: MeekV2Options, session: EdgeSession, holdMs
 /**
  * A streaming down response: headers at once (MV3 ends a fetch whose response has not started
  * within 30 s), a random lead of padding — whose arrival tells the client that the path streams —
- * then the downstream bytes as they come, for at most `streamMaxMs`.
+ * then the downstream bytes as they come, for at most `streamMaxMs`. Plain, it carries them in
+ * order from the acknowledged offset. As lane `lane`, it takes the next bytes no lane has been
+ * given (the session's cursor, back at the acknowledged offset on `rewind`) as segments, so
+ * lanes share the work as fast as each one's path takes it, and ends with the end marker.
  */
-export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res: http.ServerResponse, window: number): Promise<void> {
+export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res: http.ServerResponse, window: number, lane: number | null = null, rewind = false): Promise<void> {
+  const state = session.v2!;
   const up = session.upstream;
   const dn = up.downstream;
   let stop = false;
@@ -133,15 +144,18 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
     drained?.();
   };
   let drained: (() => void) | null = null;
-  const release = claimDown(session.v2!, wakeAll);
+  const release = claimDown(state, lane === null ? 'stream' : `lane ${lane}`, wakeAll);
   res.once('close', wakeAll);
   try {
     if (up.finished) throw new MeekError('GONE', 'session ended');
     let cursor = dn.start;
+    if (lane !== null && rewind) state.cursor = dn.start;
+    /** Where this response's next bytes start: the client acknowledged past anything before dn.start. */
+    const next = (): number => (lane === null ? (cursor = Math.max(cursor, dn.start)) : (state.cursor = Math.max(state.cursor, dn.start)));
     const lead = o.padding ? PADDING_MIN + Math.floor(Math.random() * (PADDING_MAX - PADDING_MIN + 1)) : 1;
     res.writeHead(200, {
       ...v2Headers(o, session, window),
-      [HEADER_OFFSET]: String(cursor),
+      ...(lane === null ? { [HEADER_OFFSET]: String(cursor) } : { [HEADER_LANE]: String(lane) }),
       [HEADER_LEAD]: String(lead),
       [HEADER_STREAM_MAX]: String(o.streamMaxMs),
     });
@@ -152,19 +166,19 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
     while (!stop && !res.destroyed) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      // The client acknowledged past what this stream wrote (it got them from an older stream).
-      if (cursor < dn.start) cursor = dn.start;
-      const pieces = dn.read(cursor, STREAM_WRITE_BYTES);
+      const at = next();
+      const pieces = at < dn.end ? dn.read(at, STREAM_WRITE_BYTES) : [];
       if (pieces.length === 0) {
         if (up.ended) break; // everything sent: the next request learns the end (410)
         await dn.nextPush(left);
         continue;
       }
-      let ok = true;
-      for (const p of pieces) {
-        ok = res.write(p) && ok;
-        cursor += p.length;
-      }
+      let n = 0;
+      for (const p of pieces) n += p.length;
+      if (lane === null) cursor = at + n;
+      else state.cursor = at + n;
+      let ok = lane === null || res.write(segmentHeader(at, n));
+      for (const p of pieces) ok = res.write(p) && ok;
       session.lastActive = Date.now();
       if (!ok && !stop) {
         await new Promise<void>((resolve) => {
@@ -178,6 +192,7 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
         });
       }
     }
+    if (lane !== null && !res.destroyed) res.write(LANE_END);
     res.end();
   } finally {
     res.off('close', wakeAll);

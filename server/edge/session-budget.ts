@@ -3,9 +3,10 @@
  * states it; test/integration/edge-memory.test.ts holds the real process to it):
  *
  *   downstream (frames waiting for a poll)   min(4 × max body, S/8); meek v2, which keeps what it
- *     sent until the client acknowledges it, S/8; plus one frame past it
+ *     sent until the client acknowledges it (a bandwidth × round trip: its streaming lanes are
+ *     bound by it), S/4; plus one frame past it
  *   meek v2 uploads waiting for an earlier seq   (PIPELINE_WINDOW − 1) × max body
- *   send queues (destination bytes not yet framed)   S/4, plus one socket read (64 KiB) per stream
+ *   send queues (destination bytes not yet framed)   S/8, plus one socket read (64 KiB) per stream
  *   receive windows (client bytes the edge may have to hold)   256 KiB per stream, streams ≤ S/2 ÷ 256 KiB
  *   control frames waiting while the client does not poll   16 KiB, past it GOAWAY 0x06
  *
@@ -33,8 +34,8 @@ export function sessionBudget(sessionBuffer: number, maxBody: number): SessionBu
   const receive = Math.floor(sessionBuffer / 2);
   return {
     downstream: Math.min(4 * maxBody, Math.floor(sessionBuffer / 8)),
-    downstreamV2: Math.floor(sessionBuffer / 8),
-    send: Math.floor(sessionBuffer / 4),
+    downstreamV2: Math.floor(sessionBuffer / 4),
+    send: Math.floor(sessionBuffer / 8),
     receive,
     control: DEFAULT_CONTROL_BUDGET,
     streams: Math.floor(receive / INITIAL_WINDOW),

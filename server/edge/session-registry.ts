@@ -31,8 +31,10 @@ export interface EdgeSession {
 
 export interface MeekV2State {
   readonly uploads: UploadPipeline;
-  /** The request serving downstream bytes now (a held poll or a stream); a newer one ends it. */
-  down: { end(): void } | null;
+  /** The requests serving downstream bytes now (a held poll, a stream, or lanes), by slot (meek-v2.ts claimDown). */
+  readonly downs: Map<string, { end(): void }>;
+  /** Lanes: the next downstream offset no lane has been given yet. */
+  cursor: number;
 }
 
 export interface RegistryOptions {
@@ -112,7 +114,7 @@ export class SessionRegistry {
       client,
       lastActive: now,
       emptySince: now,
-      v2: v2 ? { uploads: new UploadPipeline(systemClock), down: null } : null,
+      v2: v2 ? { uploads: new UploadPipeline(systemClock), downs: new Map(), cursor: 0 } : null,
     };
     this.sessions.set(id, session);
     let mine = this.perClient.get(client);
@@ -148,7 +150,7 @@ export class SessionRegistry {
     this.unaccount.delete(session);
     session.upstream.close();
     session.v2?.uploads.close();
-    session.v2?.down?.end();
+    for (const d of [...(session.v2?.downs.values() ?? [])]) d.end();
     this.o.onEnd(session, reason);
   }
 
@@ -172,7 +174,7 @@ export class SessionRegistry {
       else s.emptySince ??= now;
       // A session with a down request open has its client there (a stream lasts at most --stream-max).
       if (this.draining && s.upstream.movedAway) this.end(s, 'drained');
-      else if (now - s.lastActive >= this.o.idleTimeoutMs && !s.v2?.down) this.end(s, 'idle');
+      else if (now - s.lastActive >= this.o.idleTimeoutMs && !s.v2?.downs.size) this.end(s, 'idle');
       else if (s.emptySince !== null && now - s.emptySince >= EMPTY_SESSION_MS) this.end(s, 'empty');
     }
   }

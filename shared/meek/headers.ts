@@ -19,6 +19,8 @@ export const HEADER_WINDOW = 'x-meek-window';
 export const HEADER_RETAIN = 'x-meek-retain';
 export const HEADER_STREAM_MAX = 'x-meek-stream-max';
 export const HEADER_PADDING = 'x-meek-padding';
+export const HEADER_LANE = 'x-meek-lane';
+export const HEADER_REWIND = 'x-meek-rewind';
 
 /** The server's own max body unless configured (Lantern's). */
 export const DEFAULT_SERVER_MAX_BODY = 262144;
@@ -40,6 +42,8 @@ export const MAX_HOLD_MS = 5000;
 export const PADDING_MIN = 100;
 export const PADDING_MAX = 1000;
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER; // 2^53 − 1
+/** Streams that may carry one session's downstream at once (each HTTP/2 stream has its own receive window). */
+export const MAX_LANES = 4;
 
 /** Whether `seq` is a value X-Meek-Seq may carry (an integer 1 … 2^53−1). */
 export function isValidSeq(seq: number): boolean {
@@ -94,6 +98,10 @@ export interface MeekV2RequestHeaders {
   down: DownKind | null;
   /** How long a poll may be held, 0 … MAX_HOLD_MS; null: the edge's hold-off. */
   holdMs: number | null;
+  /** A stream that is one of several lanes (0 … MAX_LANES − 1): its body is segments; null: a plain stream. */
+  lane: number | null;
+  /** With a lane: the edge sends again from the acknowledged offset (a lane was cut). */
+  rewind: boolean;
 }
 
 export interface MeekRequestHeaders {
@@ -107,7 +115,7 @@ export interface MeekRequestHeaders {
 function parseV2(get: (lowercaseName: string) => string | undefined): MeekV2RequestHeaders | null {
   const version = get(HEADER_VERSION);
   if (version === undefined) {
-    for (const h of [HEADER_ACK, HEADER_DOWN, HEADER_HOLD]) if (get(h) !== undefined) throw bad(`${h} needs X-Meek-Version: 2`);
+    for (const h of [HEADER_ACK, HEADER_DOWN, HEADER_HOLD, HEADER_LANE, HEADER_REWIND]) if (get(h) !== undefined) throw bad(`${h} needs X-Meek-Version: 2`);
     return null;
   }
   if (version !== '2') throw bad('X-Meek-Version must be 2');
@@ -121,7 +129,16 @@ function parseV2(get: (lowercaseName: string) => string | undefined): MeekV2Requ
     if (!/^[0-9]{1,5}$/.test(holdText) || Number(holdText) > MAX_HOLD_MS) throw bad(`X-Meek-Hold is not 0 … ${MAX_HOLD_MS}`);
     holdMs = Number(holdText);
   }
-  return { ack: ackText === undefined ? 0 : parseOffset(ackText), down: (down as DownKind | undefined) ?? null, holdMs };
+  const laneText = get(HEADER_LANE);
+  let lane: number | null = null;
+  if (laneText !== undefined) {
+    if (down !== 'stream') throw bad('X-Meek-Lane is for X-Meek-Down: stream');
+    if (!/^[0-9]$/.test(laneText) || Number(laneText) >= MAX_LANES) throw bad(`X-Meek-Lane is not 0 … ${MAX_LANES - 1}`);
+    lane = Number(laneText);
+  }
+  const rewindText = get(HEADER_REWIND);
+  if (rewindText !== undefined && (rewindText !== '1' || lane === null)) throw bad('X-Meek-Rewind is 1, and only with X-Meek-Lane');
+  return { ack: ackText === undefined ? 0 : parseOffset(ackText), down: (down as DownKind | undefined) ?? null, holdMs, lane, rewind: rewindText !== undefined };
 }
 
 /** Reads the request headers the edge checks (after auth); throws MEEK_HEADER (400). */

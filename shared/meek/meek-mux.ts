@@ -20,6 +20,8 @@ export interface MeekMuxOptions extends Omit<MeekClientOptions, 'onData' | 'onDr
   version?: 1 | 2;
   /** v2: try a streaming download first. */
   streaming?: boolean;
+  /** v2 streaming: streams that may carry the downstream at once (PipelinedOptions.lanes); MEEK_LANES unless given. */
+  lanes?: number;
   /** v2: random padding on requests and on the first frames of each stream. */
   padding?: boolean;
   /** v2 with padding: the cover round trip for streams whose first bytes are not TLS (padding.ts); on unless false. */
@@ -35,17 +37,15 @@ export type MeekSession = Pick<MeekClientSession, 'id' | 'isClosed' | 'write' | 
 };
 
 /** How far a stream's receive window may grow on a meek session (per stream the extension may hold this much for a stalled reader). */
-export const AUTOTUNE_MAX_WINDOW = 4 * 1024 * 1024;
-/** What all of a connection's streams may hold past INITIAL_WINDOW each, together (as Chromium's 15 MiB HTTP/2 connection window). */
-export const AUTOTUNE_CONNECTION_EXTRA = 16 * 1024 * 1024;
+export const AUTOTUNE_MAX_WINDOW = 8 * 1024 * 1024;
+/** What all of a connection's streams may hold past INITIAL_WINDOW each, together: eight streams grown to the maximum. */
+export const AUTOTUNE_CONNECTION_EXTRA = 64 * 1024 * 1024;
+/** Lanes a streaming v2 session asks for: two HTTP/2 streams carry twice one's receive window per round trip (PLATFORM.md). */
+export const MEEK_LANES = 2;
 
-/**
- * The extension's receive windows on a tunnel of its ReMux: grown for fast readers up to
- * AUTOTUNE_MAX_WINDOW, within AUTOTUNE_CONNECTION_EXTRA for the connection; with `openWindow`,
- * a new stream starts there.
- */
-export function extensionAutotune(rttMs: () => number | null, openWindow?: number): AutotunePolicy {
-  return { maxWindow: AUTOTUNE_MAX_WINDOW, connectionExtra: AUTOTUNE_CONNECTION_EXTRA, rttMs, ...(openWindow ? { openWindow } : {}) };
+/** The extension's receive windows on a tunnel of its ReMux: grown for fast readers up to AUTOTUNE_MAX_WINDOW, within AUTOTUNE_CONNECTION_EXTRA for the connection. */
+export function extensionAutotune(rttMs: () => number | null): AutotunePolicy {
+  return { maxWindow: AUTOTUNE_MAX_WINDOW, connectionExtra: AUTOTUNE_CONNECTION_EXTRA, rttMs };
 }
 
 export interface MeekMux {
@@ -59,7 +59,7 @@ export interface MeekMux {
 }
 
 export function createMeekMux(options: MeekMuxOptions): MeekMux {
-  const { maxStreams, onClose, version, streaming, padding, cover, onMode, ...sessionOptions } = options;
+  const { maxStreams, onClose, version, streaming, lanes, padding, cover, onMode, ...sessionOptions } = options;
   const clock = options.clock ?? systemClock;
   let emptySince: number | null = clock.now();
   let mux!: Mux;
@@ -73,16 +73,14 @@ export function createMeekMux(options: MeekMuxOptions): MeekMux {
   };
   const session: MeekSession =
     version === 2
-      ? new PipelinedMeekSession({ ...sessionOptions, ...callbacks, streaming, padding, onMode })
+      ? new PipelinedMeekSession({ ...sessionOptions, ...callbacks, streaming, lanes: lanes ?? MEEK_LANES, padding, onMode })
       : new MeekClientSession({ ...sessionOptions, ...callbacks });
   mux = new Mux({
     role: 'opener',
     maxStreams: maxStreams ?? 1024,
     ...(version === 2 && padding !== false ? { padding: { ...defaultPadding(() => clock.random()), ...(cover === false ? { coverHoldMs: 0 } : {}) } } : {}),
-    // Downloads over a long path need more than 256 KiB in flight per stream, from the first
-    // round trip on: a page's answer (a burst of Range requests, a large object) arrives as one
-    // flight, not after rounds of growth. The edge's retained downstream bounds it anyway.
-    autotune: extensionAutotune(() => session.stats.lastRttMs, AUTOTUNE_MAX_WINDOW),
+    // Downloads over a long path need more than 256 KiB in flight per stream.
+    autotune: extensionAutotune(() => session.stats.lastRttMs),
     sink: {
       write(chunks) {
         let ok = true;

@@ -4,7 +4,10 @@
  *   the moment bytes are written — never behind a held poll;
  * - downstream bytes come on one down request at a time: a response that streams them where the
  *   path allows, else a poll the edge holds until bytes arrive (its hold grows as PollSchedule's
- *   delay does, so an idle session costs what a v1 one does);
+ *   delay does, so an idle session costs what a v1 one does). With `lanes` above 1, a stream is
+ *   lane 0 of several: once one carries a bulk transfer, the others open beside it and the edge
+ *   shares the downstream among them in segments (one HTTP/2 stream carries only its receive
+ *   window per round trip);
  * - downstream bytes are addressed by offset: every request says how far the client got (ack),
  *   so a response a proxy cut is sent again from there, and duplicates are dropped here.
  * A stream whose lead (the padding the edge writes first) has not arrived within
@@ -16,6 +19,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import { MeekError } from '../errors.ts';
 import {
   DEFAULT_SERVER_MAX_BODY,
+  HEADER_LANE,
   HEADER_LEAD,
   HEADER_OFFSET,
   HEADER_RETAIN,
@@ -23,6 +27,7 @@ import {
   HEADER_VERSION,
   HEADER_WINDOW,
   MAX_HOLD_MS,
+  MAX_LANES,
   MIN_MAX_BODY,
   PIPELINE_WINDOW,
   newSessionId,
@@ -33,6 +38,8 @@ import { exchange, REQUEST_TIMEOUT_MS, type MeekResponse, type MeekRoundTrip } f
 import { INITIAL_POLL_DELAY_MS, PollSchedule, pollWanted } from './schedule.ts';
 import { UploadBacklog } from './upload-backlog.ts';
 import { BodyLimits } from './body-limits.ts';
+import { Reassembly } from './reassembly.ts';
+import { SegmentReader } from './segments.ts';
 
 /** A stream's lead must arrive this soon after the request, or the path buffers responses. */
 export const STREAM_PROBE_MS = 3000;
@@ -42,6 +49,8 @@ export const STREAM_ROTATE_EARLY_MS = 1000;
 const STREAM_MIN_LIFE_MS = 1000;
 /** The edge is acknowledged on its own once this share of what it retains has arrived unacknowledged. */
 const ACK_FRACTION = 4;
+/** A lane that carries this much in its life makes the session a bulk one: the other lanes open (and reopen) beside it. */
+export const LANE_BULK_BYTES = 1024 * 1024;
 
 export type MeekMode = 'stream' | 'poll';
 
@@ -56,6 +65,8 @@ export interface PipelinedOptions {
   streaming?: boolean;
   /** Random X-Meek-Padding on every request. */
   padding?: boolean;
+  /** Streams that may carry the downstream at once (1 … MAX_LANES; 1: one plain stream, the default). */
+  lanes?: number;
   onData(bytes: Uint8Array): void;
   onDrain?(): void;
   /** The session ended on its own. NO_V2: the edge answered as meek v1. Not called after `close()`. */
@@ -67,7 +78,8 @@ export interface PipelinedOptions {
 
 export class PipelinedMeekSession {
   readonly id = newSessionId();
-  readonly stats = { polls: 0, retries: 0, bytesUp: 0, bytesDown: 0, lastRttMs: null as number | null, streams: 0 };
+  /** `lanes`: streams opened as a lane past the first; `rewinds`: lane requests that asked the edge to send again. */
+  readonly stats = { polls: 0, retries: 0, bytesUp: 0, bytesDown: 0, lastRttMs: null as number | null, streams: 0, lanes: 0, rewinds: 0 };
 
   private readonly o: PipelinedOptions;
   private readonly clock: Clock;
@@ -82,8 +94,17 @@ export class PipelinedMeekSession {
   private retain: number | null = null;
   private established = false;
   private uploading = 0;
-  private received = 0;
+  private readonly downstream: Reassembly;
   private ackSent = 0;
+  /** Lanes asked for; whether the edge serves them (null: not known yet). */
+  private readonly lanes: number;
+  private lanesServed: boolean | null = null;
+  /** The open request of lanes 1 … lanes − 1 (lane 0 is `down`); null: none open. */
+  private readonly laneDown: Array<object | null>;
+  /** Bytes each lane carried in its current (or, once ended, its last) life. */
+  private readonly laneCarried: number[];
+  /** A lane was cut: the next lane request asks the edge to send again from the acknowledged offset. */
+  private rewind = false;
   private active = false;
   private lastCarried = false;
   /** The next poll's interval (PollSchedule's delay); the edge holds up to MAX_HOLD_MS of it. */
@@ -102,6 +123,13 @@ export class PipelinedMeekSession {
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.schedule = new PollSchedule(() => this.clock.random());
     this.modeNow = options.streaming === false ? 'poll' : 'stream';
+    this.lanes = Math.max(1, Math.min(MAX_LANES, Math.floor(options.lanes ?? 1)));
+    this.laneDown = new Array<object | null>(this.lanes).fill(null);
+    this.laneCarried = new Array<number>(this.lanes).fill(0);
+    this.downstream = new Reassembly((bytes) => {
+      this.stats.bytesDown += bytes.length;
+      this.o.onData(bytes);
+    });
   }
 
   get isClosed(): boolean {
@@ -154,20 +182,36 @@ export class PipelinedMeekSession {
       return;
     }
     while (this.backlog.size > 0 && this.uploading < this.window && !this.closed) void this.upload(++this.seq, this.takeBody());
-    if (this.uploading === 0 && this.retain !== null && this.received - this.ackSent >= this.retain / ACK_FRACTION) void this.upload(null, new Uint8Array(0));
+    if (this.uploading < this.window && this.retain !== null && this.downstream.received - this.ackSent >= this.retain / ACK_FRACTION) void this.upload(null, new Uint8Array(0));
     if (this.down === null && this.wantsDown()) {
-      if (this.modeNow === 'stream') void this.stream();
+      if (this.modeNow === 'stream') void this.stream(0);
       else void this.poll();
     }
+    if (this.modeNow === 'stream' && this.lanesServed === true && this.wantsDown()) {
+      for (let lane = 1; lane < this.lanes; lane++) {
+        if (this.laneDown[lane] === null && (this.bulk(lane) || this.rewind)) void this.stream(lane);
+      }
+    }
+  }
+
+  /** Whether lane `lane` (≥ 1) is wanted: lane 0 or this lane itself carried a bulk transfer in its current or last life. */
+  private bulk(lane: number): boolean {
+    return this.laneCarried[0]! >= LANE_BULK_BYTES || this.laneCarried[lane]! >= LANE_BULK_BYTES;
   }
 
   private ctx(closed: AbortSignal = this.closing.signal) {
     return { roundTrip: this.o.roundTrip, clock: this.clock, timeoutMs: this.requestTimeoutMs, closed, onRetry: () => this.stats.retries++ };
   }
 
-  private v2(down: DownKind | null, holdMs: number | null) {
-    this.ackSent = Math.max(this.ackSent, this.received);
-    return { ack: this.received, down, holdMs, padding: this.o.padding === false ? null : paddingValue(() => this.clock.random()) };
+  private v2(down: DownKind | null, holdMs: number | null, lane: number | null = null) {
+    const ack = this.downstream.received;
+    this.ackSent = Math.max(this.ackSent, ack);
+    const rewind = lane !== null && this.rewind;
+    if (rewind) {
+      this.rewind = false;
+      this.stats.rewinds++;
+    }
+    return { ack, down, holdMs, padding: this.o.padding === false ? null : paddingValue(() => this.clock.random()), lane, rewind };
   }
 
   /** seq 1: an upload and a poll at once — what a v1 edge also answers, so its answer tells the version. */
@@ -243,11 +287,27 @@ export class PipelinedMeekSession {
     });
   }
 
-  /** One streaming down request, read to its end; a newer one may take over before it ends. */
-  private async stream(): Promise<void> {
+  /** Lane 0's request is the session's down slot (polls and pauses share it); the others have their own. */
+  private slot(lane: number): object | null {
+    return lane === 0 ? this.down : this.laneDown[lane]!;
+  }
+
+  private setSlot(lane: number, token: object | null): void {
+    if (lane === 0) this.down = token;
+    else this.laneDown[lane] = token;
+  }
+
+  /**
+   * One streaming down request, read to its end; a newer one may take over before it ends. With
+   * lanes asked for it is lane `lane`, and an edge that answers it as a plain stream (one that
+   * does not serve lanes) is used as one, lane 0 alone from then on.
+   */
+  private async stream(lane: number): Promise<void> {
     const token = {};
-    this.down = token;
+    this.setSlot(lane, token);
     this.stats.streams++;
+    if (lane > 0) this.stats.lanes++;
+    this.laneCarried[lane] = 0;
     const opened = this.clock.now();
     const probe = new AbortController();
     let leadArrived = false;
@@ -257,36 +317,42 @@ export class PipelinedMeekSession {
     const signal = AbortSignal.any([this.closing.signal, probe.signal]);
     let rotateTimer: unknown = null;
     let carried = false;
+    let reader: SegmentReader | null = null;
     try {
-      const done = await exchange(this.ctx(signal), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2('stream', null) });
+      const asLane = this.lanes > 1 && this.lanesServed !== false;
+      const done = await exchange(this.ctx(signal), { sessionId: this.id, seq: null, body: new Uint8Array(0), acceptMaxBody: this.limits.acceptMaxBody, v2: this.v2('stream', null, asLane ? lane : null) });
       if (this.closed) return;
       if (done.kind === 'failed') return this.fail(done.error);
       if (done.kind === 'closed') return; // the probe gave up on it (below)
       this.learn(done.res);
       const res = done.res;
-      if (!res.stream) {
-        // A transport that cannot stream hands the whole body: it is a poll answer.
-        leadArrived = true;
-        carried = this.deliverAt(res, res.body.subarray(Math.min(res.body.length, Number(res.header?.(HEADER_LEAD) ?? 0))));
-        return;
-      }
+      const served = asLane && res.header?.(HEADER_LANE) === String(lane);
+      if (asLane && !served && lane > 0) return this.fail(new MeekError('HTTP', `lane ${lane} was answered as a plain stream`));
+      if (asLane && this.lanesServed === null) this.lanesServed = served;
       let lead = Number(res.header?.(HEADER_LEAD) ?? 0);
-      let at = Number(res.header?.(HEADER_OFFSET) ?? NaN);
+      let at = served ? 0 : Number(res.header?.(HEADER_OFFSET) ?? NaN);
       const streamMax = Number(res.header?.(HEADER_STREAM_MAX) ?? NaN);
       if (!Number.isSafeInteger(lead) || lead < 0 || !Number.isSafeInteger(at) || at < 0) return this.fail(new MeekError('HTTP', 'a stream without a valid X-Meek-Offset or X-Meek-Lead'));
+      const retain = this.retain;
+      if (served && retain === null) return this.fail(new MeekError('HTTP', 'a lane without X-Meek-Retain'));
       if (Number.isFinite(streamMax) && streamMax > STREAM_ROTATE_EARLY_MS) {
         rotateTimer = this.clock.setTimeout(() => {
           // Let a fresh stream take over; this one is read until the edge ends it.
-          if (this.down === token && !this.closed) {
-            this.down = null;
+          if (this.slot(lane) === token && !this.closed) {
+            this.setSlot(lane, null);
             this.pump();
           }
         }, streamMax - STREAM_ROTATE_EARLY_MS);
       }
-      if (lead === 0) leadArrived = true;
-      const iterator = res.stream[Symbol.asyncIterator]();
+      if (served) reader = new SegmentReader({ data: (offset, bytes) => void this.downstream.accept(offset, bytes, retain, this.lanes), end: () => {} });
+      // A transport that cannot stream hands the whole body at once: the path did not hold it back.
+      if (lead === 0 || !res.stream) leadArrived = true;
+      const body = res.body;
+      const source: AsyncIterable<Uint8Array> = res.stream ?? (async function* () { yield body; })();
+      const iterator = source[Symbol.asyncIterator]();
       const onAbort = () => void iterator.return?.();
       signal.addEventListener('abort', onAbort);
+      let broken: MeekError | null = null;
       try {
         for (;;) {
           const next = await iterator.next();
@@ -299,13 +365,21 @@ export class PipelinedMeekSession {
             if (lead === 0) leadArrived = true;
           }
           if (chunk.length === 0) continue;
-          const before = this.received;
-          this.deliverChunk(at, chunk);
+          const before = this.downstream.received;
+          try {
+            if (reader) reader.push(chunk);
+            else this.downstream.accept(at, chunk);
+          } catch (e) {
+            if (!(e instanceof MeekError)) throw e;
+            broken = e;
+            break;
+          }
           at += chunk.length;
+          this.laneCarried[lane]! += chunk.length;
           if (this.closed) return;
-          if (this.received > before) {
+          if (this.downstream.received > before || reader) {
             carried = true;
-            this.pump(); // an acknowledgement may be due
+            this.pump(); // an acknowledgement may be due, or the other lanes
           }
         }
       } catch {
@@ -313,19 +387,22 @@ export class PipelinedMeekSession {
       } finally {
         signal.removeEventListener('abort', onAbort);
       }
+      if (broken) return this.fail(broken);
     } finally {
       this.clock.clearTimeout(probeTimer);
       if (rotateTimer !== null) this.clock.clearTimeout(rotateTimer);
       if (!this.closed) {
         if (!leadArrived) this.setMode('poll');
+        // A lane that ended without its end marker was cut: what the edge gave it is sent again.
+        if (reader !== null && !reader.complete) this.rewind = true;
         // As after a poll: a stream that brought nothing ends the follow-up of a session with no stream open.
-        this.lastCarried = carried;
-        // A stream that ended soon and brought nothing (a path that cuts them): not again at once.
-        if (this.down === token) {
-          this.down = null;
-          if (leadArrived && !carried) await this.pause(STREAM_MIN_LIFE_MS - (this.clock.now() - opened));
+        if (lane === 0) this.lastCarried = carried;
+        if (this.slot(lane) === token) {
+          this.setSlot(lane, null);
+          // A stream that ended soon and brought nothing (a path that cuts them): not again at once.
+          if (lane === 0 && leadArrived && !carried) await this.pause(STREAM_MIN_LIFE_MS - (this.clock.now() - opened));
         }
-        if (this.down === null) this.pump();
+        if (this.down === null || this.rewind) this.pump();
       }
     }
   }
@@ -344,23 +421,13 @@ export class PipelinedMeekSession {
       this.fail(new MeekError('HTTP', 'a v2 answer without a valid X-Meek-Offset'));
       return false;
     }
-    const before = this.received;
-    this.deliverChunk(at, body);
-    return this.received > before;
-  }
-
-  /** Hands on the part of `chunk` (at offset `at`) not delivered yet. A gap is the edge's bug: the session ends. */
-  private deliverChunk(at: number, chunk: Uint8Array): void {
-    if (at > this.received) {
-      this.fail(new MeekError('HTTP', `downstream gap: got offset ${at}, expected ${this.received}`));
-      return;
+    try {
+      return this.downstream.accept(at, body);
+    } catch (e) {
+      if (!(e instanceof MeekError)) throw e;
+      this.fail(e);
+      return false;
     }
-    const skip = this.received - at;
-    if (skip >= chunk.length) return;
-    const fresh = skip > 0 ? chunk.subarray(skip) : chunk;
-    this.received += fresh.length;
-    this.stats.bytesDown += fresh.length;
-    this.o.onData(fresh);
   }
 
   private learn(res: MeekResponse): void {
@@ -386,6 +453,7 @@ export class PipelinedMeekSession {
   private shutdown(): void {
     this.closed = true;
     this.backlog.clear();
+    this.downstream.clear();
     this.closing.abort();
   }
 

@@ -17,6 +17,8 @@ import {
   HEADER_SEQ,
   HEADER_SESSION_ID,
   HEADER_VERSION,
+  HEADER_LANE,
+  HEADER_REWIND,
   type DownKind,
 } from './headers.ts';
 
@@ -30,7 +32,7 @@ export interface MeekRequest {
   /** Aborted on timeout and on close(); the session does not rely on the transport honouring it. */
   signal: AbortSignal;
   /** meek v2 (§1.1); absent on v1 requests. */
-  v2?: { ack: number; down: DownKind | null; holdMs: number | null; padding: string | null };
+  v2?: { ack: number; down: DownKind | null; holdMs: number | null; padding: string | null; lane?: number | null; rewind?: boolean };
 }
 
 export interface MeekResponse {
@@ -69,6 +71,8 @@ export function meekRequestHeaders(req: MeekRequest, authToken?: string): Record
     if (req.v2.down) h[HEADER_DOWN] = req.v2.down;
     if (req.v2.holdMs !== null) h[HEADER_HOLD] = String(req.v2.holdMs);
     if (req.v2.padding) h[HEADER_PADDING] = req.v2.padding;
+    if (req.v2.lane !== undefined && req.v2.lane !== null) h[HEADER_LANE] = String(req.v2.lane);
+    if (req.v2.rewind) h[HEADER_REWIND] = '1';
   }
   return h;
 }

@@ -59,16 +59,9 @@ export interface MuxSink {
 export interface AutotunePolicy {
   maxWindow: number;
   /**
-   * The receive window a stream this side opens starts with (INITIAL_WINDOW … maxWindow): the rest
-   * is granted in a WINDOW frame right behind the opening frame, so an answer the size of the
-   * window lands in one round trip instead of after several rounds of growth (Chromium's HTTP/2
-   * streams start at 6 MiB). INITIAL_WINDOW when absent.
-   */
-  openWindow?: number;
-  /**
-   * Credit beyond INITIAL_WINDOW that this side's streams may hold together, opening grants and
-   * growth alike: what the receiver commits past one window per stream (Chromium's HTTP/2
-   * connection window is 15 MiB). A stream opened when it is spent starts at INITIAL_WINDOW.
+   * Credit beyond INITIAL_WINDOW that this side's streams may hold together: what the receiver
+   * commits past one window per stream, so readers that grew their windows and then stalled
+   * cannot make it hold more. Growth stops while it is spent.
    */
   connectionExtra: number;
   /** The path's round trip now, ms; null: not known yet (no growth). */
@@ -673,8 +666,6 @@ export class Mux implements StreamHost {
       stream.bytesOut += room;
       this.pad(stream, chunks, first.length);
       if (cover) chunks.push(cover);
-      const boost = this.openingGrant(stream);
-      if (boost > 0) chunks.push(encodeControl({ type: ControlType.WINDOW, stream: stream.id, delta: boost }));
       return room;
     }
     if (stream.cover === 'held') return -1;
@@ -713,15 +704,6 @@ export class Mux implements StreamHost {
     const rtt = policy.rttMs();
     if (last === 0 || rtt === null || now - last >= 2 * Math.max(rtt, 1) || stream.windowSize >= policy.maxWindow) return 0;
     return this.widen(stream, Math.min(stream.windowSize, policy.maxWindow - stream.windowSize));
-  }
-
-  /** The credit past INITIAL_WINDOW a stream this side opens gets behind its opening frame (AutotunePolicy.openWindow). */
-  private openingGrant(stream: MuxStream): number {
-    const policy = this.options.autotune;
-    if (!policy?.openWindow) return 0;
-    const grant = this.widen(stream, Math.min(policy.openWindow, policy.maxWindow) - stream.windowSize);
-    stream.recvWindow += grant;
-    return grant;
   }
 
   /** Grows the stream's window by up to `want`, within the connection's extra credit; what it grew. */

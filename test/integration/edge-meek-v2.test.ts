@@ -13,8 +13,20 @@ import { echoServer, listen, type TestServer } from '../support/servers.ts';
 import { killingRelay } from '../support/killing-relay.ts';
 import { meekMux } from '../support/node-meek.ts';
 import { exchange } from '../support/stream-exchange.ts';
+import { SegmentReader } from '../../shared/meek/segments.ts';
+import type { PipelinedMeekSession } from '../../shared/meek/pipelined-session.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+/** n bytes whose value tells their offset: byte i is i mod 251. */
+const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i % 251));
+
+/** A lane's body after its lead: its segments, and whether it ended with the end marker. */
+function laneSegments(body: Buffer, lead: number): { segments: Array<{ at: number; bytes: Uint8Array }>; complete: boolean } {
+  const segments: Array<{ at: number; bytes: Uint8Array }> = [];
+  const reader = new SegmentReader({ data: (at, bytes) => segments.push({ at, bytes: bytes.slice() }), end: () => {} });
+  reader.push(body.subarray(lead));
+  return { segments, complete: reader.complete };
+}
 const newId = () => randomBytes(16).toString('base64url');
 
 interface V2Post {
@@ -24,6 +36,8 @@ interface V2Post {
   ack?: number;
   down?: 'poll' | 'stream';
   hold?: number;
+  lane?: number;
+  rewind?: boolean;
   version?: string | null;
 }
 
@@ -34,6 +48,8 @@ function v2Headers(p: V2Post): Record<string, string> {
   if (p.ack !== undefined) h['x-meek-ack'] = String(p.ack);
   if (p.down) h['x-meek-down'] = p.down;
   if (p.hold !== undefined) h['x-meek-hold'] = String(p.hold);
+  if (p.lane !== undefined) h['x-meek-lane'] = String(p.lane);
+  if (p.rewind) h['x-meek-rewind'] = '1';
   return h;
 }
 
@@ -73,6 +89,7 @@ describe('meek v2, raw mode (one recording upstream per session)', () => {
       s.on('data', (d: Buffer) => {
         parts.push(d);
         if (String(d).startsWith('send:')) s.write(Buffer.alloc(Number(String(d).slice(5)), 7));
+        if (String(d).startsWith('pattern:')) s.write(pattern(Number(String(d).slice(8))));
       });
     });
     edge = await startCompanion(['edge', '--listen', '127.0.0.1:0', '--mode', 'raw', '--upstream', `127.0.0.1:${upstream.port}`, '--stream-max', '2', '--log-level', 'warn']);
@@ -160,6 +177,54 @@ describe('meek v2, raw mode (one recording upstream per session)', () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
+  it('lanes run side by side and share the downstream in segments that put it back exactly; each ends with the end marker; a rewind sends again from the acknowledged offset', async () => {
+    const id = newId();
+    const total = 600_000;
+    expect((await post(edge, { id, seq: 1 })).status).toBe(200);
+    const lanes = await Promise.all([openStream(edge, { id, lane: 0 }), openStream(edge, { id, lane: 1 })]);
+    for (const [i, l] of lanes.entries()) {
+      expect(l.res.headers['x-meek-lane']).toBe(String(i));
+      expect(l.res.headers['x-meek-offset']).toBeUndefined();
+      expect(Number(l.res.headers['x-meek-retain'])).toBe((32 * 1024 * 1024) / 4); // --session-buffer (default 32 MiB) ÷ 4
+    }
+    await post(edge, { id, seq: 2, body: Buffer.from(`pattern:${total}`) });
+    await Promise.all(lanes.map((l) => l.ended)); // --stream-max 2: a second lane did not end the first
+    const parts = lanes.map((l) => laneSegments(Buffer.concat(l.chunks), Number(l.res.headers['x-meek-lead'])));
+    expect(parts.every((p) => p.complete)).toBe(true);
+    // Every offset exactly once across the lanes, with the bytes that belong there.
+    const all = parts.flatMap((p) => p.segments).sort((a, b) => a.at - b.at);
+    let next = 0;
+    for (const seg of all) {
+      expect(seg.at).toBe(next);
+      next += seg.bytes.length;
+    }
+    expect(next).toBe(total);
+    expect(sha(Buffer.concat(all.map((s) => s.bytes)))).toBe(sha(pattern(total)));
+    // Every lane was given all of it: a new lane has nothing to send, and a newer request for its
+    // lane ends it at once, with the end marker; with a rewind, the newer one sends again from the ack.
+    const idle = await openStream(edge, { id, ack: 100_000, lane: 0 });
+    const opened = Date.now();
+    const rewound = await openStream(edge, { id, ack: 100_000, lane: 0, rewind: true });
+    await idle.ended;
+    expect(Date.now() - opened).toBeLessThan(1500);
+    expect(laneSegments(Buffer.concat(idle.chunks), Number(idle.res.headers['x-meek-lead']))).toEqual({ segments: [], complete: true });
+    await rewound.ended;
+    const again = laneSegments(Buffer.concat(rewound.chunks), Number(rewound.res.headers['x-meek-lead']));
+    expect(again.complete).toBe(true);
+    expect(again.segments[0]!.at).toBe(100_000);
+    expect(sha(Buffer.concat(again.segments.map((s) => s.bytes)))).toBe(sha(pattern(total).subarray(100_000)));
+    // A poll ends every lane.
+    const a = await openStream(edge, { id, ack: total, lane: 0 });
+    const b = await openStream(edge, { id, ack: total, lane: 1 });
+    const polled = Date.now();
+    await post(edge, { id, ack: total, down: 'poll', hold: 0 });
+    await Promise.all([a.ended, b.ended]);
+    expect(Date.now() - polled).toBeLessThan(1500);
+    // Lanes are for streams, and a rewind is for lanes.
+    expect((await post(edge, { id, down: 'poll', lane: 0 })).status).toBe(400);
+    expect((await post(edge, { id, down: 'stream', rewind: true })).status).toBe(400);
+  });
+
   it('v2 answers carry random padding; --padding off leaves it out', async () => {
     const a = await post(edge, { id: newId(), seq: 1 });
     const b = await post(edge, { id: newId(), seq: 1 });
@@ -200,6 +265,8 @@ describe('meek v2, remux mode, the Node client', () => {
         );
         expect(ok.every(Boolean)).toBe(true);
         expect(c.session.mode).toBe(streaming ? 'stream' : 'poll');
+        // Streaming, 10 MiB each way on average makes it a bulk session: the second lane opened.
+        expect((c.session as PipelinedMeekSession).stats.lanes > 0).toBe(streaming);
       } finally {
         c.session.close();
       }
@@ -214,6 +281,10 @@ describe('meek v2, remux mode, the Node client', () => {
       const back = await exchange(c.mux.open({ type: 'ipv4', host: '127.0.0.1', port: echo.port }), data);
       expect(sha(back)).toBe(sha(data));
       expect(relay.kills).toBeGreaterThan(0);
+      // Lanes were cut, and what the edge had given them came again.
+      const stats = (c.session as PipelinedMeekSession).stats;
+      expect(stats.lanes).toBeGreaterThan(0);
+      expect(stats.rewinds).toBeGreaterThan(0);
     } finally {
       c.session.close();
       await relay.close();

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import {
   DEFAULT_CLIENT_MAX_BODY,
   MAX_HOLD_MS,
+  MAX_LANES,
   PADDING_MAX,
   PADDING_MIN,
   paddingValue,
@@ -205,9 +206,12 @@ describe('parseMeekRequestHeaders', () => {
   it('meek v2: X-Meek-Version 2 with ack, down and hold; v2 headers without the version are 400', () => {
     const base = { 'x-session-id': 'abcdefgh12' };
     const parse = (h: Record<string, string>) => parseMeekRequestHeaders((n) => ({ ...base, ...h })[n as 'x-session-id']);
-    expect(parse({ 'x-meek-version': '2' }).v2).toEqual({ ack: 0, down: null, holdMs: null });
-    expect(parse({ 'x-meek-version': '2', 'x-meek-ack': '123456', 'x-meek-down': 'poll', 'x-meek-hold': '5000' }).v2).toEqual({ ack: 123456, down: 'poll', holdMs: 5000 });
-    expect(parse({ 'x-meek-version': '2', 'x-meek-down': 'stream' }).v2).toEqual({ ack: 0, down: 'stream', holdMs: null });
+    const none = { lane: null, rewind: false };
+    expect(parse({ 'x-meek-version': '2' }).v2).toEqual({ ack: 0, down: null, holdMs: null, ...none });
+    expect(parse({ 'x-meek-version': '2', 'x-meek-ack': '123456', 'x-meek-down': 'poll', 'x-meek-hold': '5000' }).v2).toEqual({ ack: 123456, down: 'poll', holdMs: 5000, ...none });
+    expect(parse({ 'x-meek-version': '2', 'x-meek-down': 'stream' }).v2).toEqual({ ack: 0, down: 'stream', holdMs: null, ...none });
+    expect(parse({ 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-lane': '3' }).v2).toEqual({ ack: 0, down: 'stream', holdMs: null, lane: 3, rewind: false });
+    expect(parse({ 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-lane': '0', 'x-meek-rewind': '1' }).v2).toEqual({ ack: 0, down: 'stream', holdMs: null, lane: 0, rewind: true });
     expect(parse({ 'x-meek-version': '2', 'x-meek-ack': String(Number.MAX_SAFE_INTEGER) }).v2?.ack).toBe(Number.MAX_SAFE_INTEGER);
     const bads: Array<Record<string, string>> = [
       { 'x-meek-version': '1' },
@@ -222,23 +226,34 @@ describe('parseMeekRequestHeaders', () => {
       { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-hold': '100' },
       { 'x-meek-version': '2', 'x-meek-down': 'poll', 'x-meek-hold': '5001' },
       { 'x-meek-version': '2', 'x-meek-down': 'poll', 'x-meek-hold': '1e3' },
+      { 'x-meek-lane': '0' },
+      { 'x-meek-version': '2', 'x-meek-lane': '0' },
+      { 'x-meek-version': '2', 'x-meek-down': 'poll', 'x-meek-lane': '0' },
+      { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-lane': String(MAX_LANES) },
+      { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-lane': '01' },
+      { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-lane': '-1' },
+      { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-rewind': '1' },
+      { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-lane': '1', 'x-meek-rewind': '0' },
+      { 'x-meek-version': '2', 'x-meek-down': 'stream', 'x-meek-lane': '1', 'x-meek-rewind': 'yes' },
     ];
     for (const bad of bads) rejects400(() => parse(bad));
   });
 
   it('hostile v2 header values end in MeekError HEADER, never another exception', () => {
-    const value = fc.option(fc.oneof(fc.string({ maxLength: 40 }), numberish, fc.constantFrom('2', 'poll', 'stream', '0', '5000')), { nil: undefined });
+    const value = fc.option(fc.oneof(fc.string({ maxLength: 40 }), numberish, fc.constantFrom('2', 'poll', 'stream', '0', '1', '3', '5000')), { nil: undefined });
     fc.assert(
-      fc.property(value, value, value, value, (version, ack, down, hold) => {
-        const h: Record<string, string | undefined> = { 'x-session-id': 'abcdefgh12', 'x-meek-version': version, 'x-meek-ack': ack, 'x-meek-down': down, 'x-meek-hold': hold };
+      fc.property(value, value, value, value, value, value, (version, ack, down, hold, lane, rewind) => {
+        const h: Record<string, string | undefined> = { 'x-session-id': 'abcdefgh12', 'x-meek-version': version, 'x-meek-ack': ack, 'x-meek-down': down, 'x-meek-hold': hold, 'x-meek-lane': lane, 'x-meek-rewind': rewind };
         try {
           const out = parseMeekRequestHeaders((n) => h[n]);
           if (out.v2) {
             expect(version).toBe('2');
             expect(Number.isSafeInteger(out.v2.ack) && out.v2.ack >= 0).toBe(true);
             expect(out.v2.holdMs === null || (out.v2.holdMs >= 0 && out.v2.holdMs <= MAX_HOLD_MS)).toBe(true);
+            expect(out.v2.lane === null || (out.v2.down === 'stream' && Number.isInteger(out.v2.lane) && out.v2.lane >= 0 && out.v2.lane < MAX_LANES)).toBe(true);
+            expect(!out.v2.rewind || out.v2.lane !== null).toBe(true);
           } else {
-            expect([version, ack, down, hold].every((v) => v === undefined)).toBe(true);
+            expect([version, ack, down, hold, lane, rewind].every((v) => v === undefined)).toBe(true);
           }
         } catch (e) {
           expect(e).toBeInstanceOf(MeekError);

@@ -1,9 +1,8 @@
 /**
  * Receive-window auto-tuning (mux.ts AutotunePolicy): a reader that consumes its window within two
  * round trips of the last grant gets the window doubled, up to the maximum; a slow reader keeps
- * the initial window; without a policy, never more than the initial window is in flight. With
- * `openWindow`, a stream the opener opens may take that much before its reader consumes a byte;
- * `connectionExtra` bounds what all streams hold past the initial window, growth included.
+ * the initial window; without a policy, never more than the initial window is in flight;
+ * `connectionExtra` bounds what all streams together hold past the initial window.
  */
 import { describe, expect, it } from 'vitest';
 import { muxPair, settle } from '../support/mux-pipe.ts';
@@ -55,49 +54,45 @@ describe('ReMux receive-window auto-tuning', () => {
   });
 });
 
-/** Streams the opener opens whose readers never consume, each sent 4 × INITIAL_WINDOW by the acceptor. */
-async function unread(openWindow?: number) {
-  const senders: MuxStream[] = [];
-  const policy = { maxWindow: 4 * INITIAL_WINDOW, connectionExtra: 4 * INITIAL_WINDOW, rttMs: () => 50, ...(openWindow ? { openWindow } : {}) };
-  const pair = muxPair({ opener: { autotune: policy }, acceptor: { onStream: (s: MuxStream) => void senders.push(s) } });
-  const chunk = new Uint8Array(16 * 1024);
-  /** Opens a stream and lets the acceptor send into it until its window is spent: the bytes that arrived. */
-  const fill = async () => {
-    const stream = pair.opener.open({ type: 'ipv4', host: '127.0.0.1', port: 1 });
-    let got = 0;
-    stream.attach({ data: (p) => (got += p.length) });
-    await settle();
-    const sender = senders.at(-1)!;
-    for (let i = 0; i < 64; i++) sender.write(chunk);
-    await settle();
-    await settle();
-    return { stream, sender, got: () => got };
-  };
-  return { pair, fill };
-}
-
-describe('ReMux opening window', () => {
-  it('a stream opened with openWindow takes that much before its reader consumes; without it, the initial window', async () => {
-    const plain = await unread();
-    expect((await plain.fill()).got()).toBe(INITIAL_WINDOW);
-    const open = await unread(4 * INITIAL_WINDOW);
-    expect((await open.fill()).got()).toBe(4 * INITIAL_WINDOW);
-  });
-
-  it("connectionExtra bounds the opening windows of all streams together, and a closed stream's share comes back", async () => {
-    const { pair, fill } = await unread(4 * INITIAL_WINDOW);
-    const a = await fill(); // 3 × INITIAL_WINDOW past the initial one, of the 4 there are
-    const b = await fill(); // the 1 left
-    const c = await fill(); // none left
-    expect([a.got(), b.got(), c.got()]).toEqual([4 * INITIAL_WINDOW, 2 * INITIAL_WINDOW, INITIAL_WINDOW]);
-    expect(pair.opener.memoryUsed).toBe(3 * INITIAL_WINDOW + 4 * INITIAL_WINDOW);
-    a.stream.reset(0x05);
-    await settle();
-    await settle();
-    expect((await fill()).got()).toBe(4 * INITIAL_WINDOW);
-  });
-
+describe('ReMux connection cap on grown windows', () => {
   it('growth stays within connectionExtra', async () => {
     expect(await run(true, 1, 50, INITIAL_WINDOW)).toBeLessThanOrEqual(2 * INITIAL_WINDOW);
+  });
+
+  it("a stream that grew and then stalled holds its share; once it is gone, the share is there for the next", async () => {
+    let now = 1000;
+    const senders: MuxStream[] = [];
+    const policy = { maxWindow: 4 * INITIAL_WINDOW, connectionExtra: 3 * INITIAL_WINDOW, rttMs: () => 50 };
+    const pair = muxPair({ opener: { now: () => now, autotune: policy }, acceptor: { onStream: (s: MuxStream) => void senders.push(s) } });
+    /** A stream whose reader keeps up for `steps` fake ms, then stops: the most ever unconsumed at once, and the stream. */
+    const fastThenStalled = async () => {
+      const stream = pair.opener.open({ type: 'ipv4', host: '127.0.0.1', port: 1 });
+      let unconsumed = 0;
+      stream.attach({ data: (p) => (unconsumed += p.length) });
+      await settle();
+      const sender = senders.at(-1)!;
+      const chunk = new Uint8Array(16 * 1024);
+      for (let i = 0; i < 256; i++) sender.write(chunk);
+      for (let step = 0; step < 200; step++) {
+        await settle();
+        const n = Math.min(unconsumed, 64 * 1024);
+        unconsumed -= n;
+        stream.consume(n);
+        now += 1;
+      }
+      return stream;
+    };
+    const a = await fastThenStalled();
+    expect(a.windowSize).toBe(4 * INITIAL_WINDOW); // grew to its maximum: 3 windows past the first
+    expect(pair.opener.memoryUsed).toBe(4 * INITIAL_WINDOW);
+    const b = await fastThenStalled();
+    expect(b.windowSize).toBe(INITIAL_WINDOW); // the cap is spent: b kept the initial window
+    expect(pair.opener.memoryUsed).toBe(5 * INITIAL_WINDOW);
+    a.reset(0x05);
+    b.reset(0x05);
+    await settle();
+    await settle();
+    expect(pair.opener.memoryUsed).toBe(0);
+    expect((await fastThenStalled()).windowSize).toBe(4 * INITIAL_WINDOW); // a's share came back
   });
 });

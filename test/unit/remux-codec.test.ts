@@ -9,7 +9,7 @@ import {
   encodeHeader,
 } from '../../shared/remux/frame.ts';
 import { RemuxError } from '../../shared/errors.ts';
-import { concat } from '../support/mux-pipe.ts';
+import { concat, cutAt } from '../support/bytes.ts';
 
 type Frame = { stream: number; payload: Uint8Array };
 
@@ -45,24 +45,12 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ stream: fc.constant(0), payload: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
 );
 
-/** Cuts `bytes` at arbitrary points. */
-function cut(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...points, bytes.length]) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  return out;
-}
-
 describe('ReMux frame codec', () => {
   it('any frame sequence survives encode → decode under any chunking', () => {
     fc.assert(
       fc.property(fc.array(frameArb, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, cuts) => {
         const wire = concat(frames.map((f) => encodeFrame(f.stream, f.payload)));
-        const { frames: out, decoder } = decodeAll(cut(wire, cuts));
+        const { frames: out, decoder } = decodeAll(cutAt(wire, cuts));
         expect(out.length).toBe(frames.length);
         out.forEach((f, i) => {
           expect(f.stream).toBe(frames[i]!.stream);
