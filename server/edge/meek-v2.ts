@@ -148,14 +148,13 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
   res.once('close', wakeAll);
   try {
     if (up.finished) throw new MeekError('GONE', 'session ended');
-    let cursor = dn.start;
-    if (lane !== null && rewind) state.cursor = dn.start;
-    /** Where this response's next bytes start: the client acknowledged past anything before dn.start. */
-    const next = (): number => (lane === null ? (cursor = Math.max(cursor, dn.start)) : (state.cursor = Math.max(state.cursor, dn.start)));
+    // Where the next bytes start: this response's own place, or the cursor the lanes share.
+    const track = lane === null ? { cursor: dn.start } : state;
+    if (rewind) track.cursor = dn.start;
     const lead = o.padding ? PADDING_MIN + Math.floor(Math.random() * (PADDING_MAX - PADDING_MIN + 1)) : 1;
     res.writeHead(200, {
       ...v2Headers(o, session, window),
-      ...(lane === null ? { [HEADER_OFFSET]: String(cursor) } : { [HEADER_LANE]: String(lane) }),
+      ...(lane === null ? { [HEADER_OFFSET]: String(track.cursor) } : { [HEADER_LANE]: String(lane) }),
       [HEADER_LEAD]: String(lead),
       [HEADER_STREAM_MAX]: String(o.streamMaxMs),
     });
@@ -166,7 +165,8 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
     while (!stop && !res.destroyed) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      const at = next();
+      // The client acknowledged past anything before dn.start (it got them from an older response).
+      const at = (track.cursor = Math.max(track.cursor, dn.start));
       const pieces = at < dn.end ? dn.read(at, STREAM_WRITE_BYTES) : [];
       if (pieces.length === 0) {
         if (up.ended) break; // everything sent: the next request learns the end (410)
@@ -175,8 +175,7 @@ export async function serveV2Stream(o: MeekV2Options, session: EdgeSession, res:
       }
       let n = 0;
       for (const p of pieces) n += p.length;
-      if (lane === null) cursor = at + n;
-      else state.cursor = at + n;
+      track.cursor = at + n;
       let ok = lane === null || res.write(segmentHeader(at, n));
       for (const p of pieces) ok = res.write(p) && ok;
       session.lastActive = Date.now();

@@ -368,13 +368,15 @@ export class PipelinedMeekSession {
           const before = this.downstream.received;
           try {
             if (reader) reader.push(chunk);
-            else this.downstream.accept(at, chunk);
+            else {
+              this.downstream.accept(at, chunk);
+              at += chunk.length;
+            }
           } catch (e) {
             if (!(e instanceof MeekError)) throw e;
             broken = e;
             break;
           }
-          at += chunk.length;
           this.laneCarried[lane]! += chunk.length;
           if (this.closed) return;
           if (this.downstream.received > before || reader) {
