@@ -344,7 +344,17 @@ export class PipelinedMeekSession {
           }
         }, streamMax - STREAM_ROTATE_EARLY_MS);
       }
-      if (served) reader = new SegmentReader({ data: (offset, bytes) => void this.downstream.accept(offset, bytes, retain, this.lanes), end: () => {} });
+      // A segment with bytes not had yet is traffic (delivered, or waiting behind a gap); the end marker and resent bytes are not.
+      let fresh = false;
+      if (served) {
+        reader = new SegmentReader({
+          data: (offset, bytes) => {
+            if (offset + bytes.length > this.downstream.received) fresh = true;
+            this.downstream.accept(offset, bytes, retain, this.lanes);
+          },
+          end: () => {},
+        });
+      }
       // A transport that cannot stream hands the whole body at once: the path did not hold it back.
       if (lead === 0 || !res.stream) leadArrived = true;
       const body = res.body;
@@ -366,6 +376,7 @@ export class PipelinedMeekSession {
           }
           if (chunk.length === 0) continue;
           const before = this.downstream.received;
+          fresh = false;
           try {
             if (reader) reader.push(chunk);
             else {
@@ -379,7 +390,7 @@ export class PipelinedMeekSession {
           }
           this.laneCarried[lane]! += chunk.length;
           if (this.closed) return;
-          if (this.downstream.received > before || reader) {
+          if (this.downstream.received > before || fresh) {
             carried = true;
             this.pump(); // an acknowledgement may be due, or the other lanes
           }

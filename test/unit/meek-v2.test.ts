@@ -13,6 +13,7 @@ import { MeekError } from '../../shared/errors.ts';
 import { DownstreamBuffer } from '../../server/edge/downstream-buffer.ts';
 import { FakeClock, seeded } from '../support/fake-clock.ts';
 import { concat } from '../support/bytes.ts';
+import { LANE_END, segmentHeader } from '../../shared/meek/segments.ts';
 
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
@@ -354,6 +355,37 @@ describe('PipelinedMeekSession going quiet', () => {
     const settled = requests.length;
     await clock.advance(120_000);
     expect(requests.length).toBe(settled);
+    session.close();
+  });
+
+  it('a lane’s end marker is not traffic: with its streams closed, a session on lanes stops asking too', async () => {
+    const { session, requests, clock } = harness(
+      async (req) => {
+        if (req.seq === 1) return v2Answer(new Uint8Array(0), { 'x-meek-offset': '0' });
+        if (req.v2?.down === 'stream') {
+          // As the edge: the first lane 0 brings 100 bytes; every lane ends with its end marker after 22 s.
+          const fresh = req.v2.ack === 0 && req.v2.lane === 0;
+          async function* body() {
+            yield bytes(4);
+            if (fresh) yield concat([segmentHeader(0, 100), bytes(100)]);
+            await new Promise<void>((r) => clock.setTimeout(r, 22_000));
+            yield LANE_END;
+          }
+          return v2Answer(new Uint8Array(0), { 'x-meek-lane': String(req.v2.lane), 'x-meek-lead': '4', 'x-meek-stream-max': '22000' }, body());
+        }
+        return v2Answer(new Uint8Array(0));
+      },
+      { lanes: 2 },
+    );
+    session.setActive(true);
+    await clock.advance(60_000);
+    expect(requests.filter((r) => r.v2?.lane === 1)).toEqual([]); // 100 bytes are no bulk transfer
+    session.setActive(false);
+    await clock.advance(60_000);
+    const settled = requests.length;
+    await clock.advance(120_000);
+    expect(requests.length).toBe(settled);
+    expect(session.stats.bytesDown).toBe(100);
     session.close();
   });
 });
