@@ -37,11 +37,11 @@ export type MeekSession = Pick<MeekClientSession, 'id' | 'isClosed' | 'write' | 
 };
 
 /** How far a stream's receive window may grow on a meek session (per stream the extension may hold this much for a stalled reader). */
-export const AUTOTUNE_MAX_WINDOW = 8 * 1024 * 1024;
-/** What all of a connection's streams may hold past INITIAL_WINDOW each, together: eight streams grown to the maximum. */
+export const AUTOTUNE_MAX_WINDOW = 16 * 1024 * 1024;
+/** What all of a connection's streams may hold past INITIAL_WINDOW each, together: four streams grown to the maximum. */
 export const AUTOTUNE_CONNECTION_EXTRA = 64 * 1024 * 1024;
-/** Lanes a streaming v2 session asks for: two HTTP/2 streams carry twice one's receive window per round trip (PLATFORM.md). */
-export const MEEK_LANES = 2;
+/** Lanes a streaming v2 session asks for: each HTTP/2 stream carries one receive window per round trip (PLATFORM.md); four carry what one HTTP/2 connection does. */
+export const MEEK_LANES = 4;
 
 /** The extension's receive windows on a tunnel of its ReMux: grown for fast readers up to AUTOTUNE_MAX_WINDOW, within AUTOTUNE_CONNECTION_EXTRA for the connection. */
 export function extensionAutotune(rttMs: () => number | null): AutotunePolicy {

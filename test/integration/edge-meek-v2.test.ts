@@ -265,7 +265,7 @@ describe('meek v2, remux mode, the Node client', () => {
         );
         expect(ok.every(Boolean)).toBe(true);
         expect(c.session.mode).toBe(streaming ? 'stream' : 'poll');
-        // Streaming, 10 MiB each way on average makes it a bulk session: the second lane opened.
+        // Streaming, 10 MiB each way on average makes it a bulk session: the other lanes opened.
         expect((c.session as PipelinedMeekSession).stats.lanes > 0).toBe(streaming);
       } finally {
         c.session.close();
