@@ -221,7 +221,11 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
           origin.dropConnections();
         }
         const page = await browser.newPage('about:blank');
-        await loadMs(page, `${bases.page}/many`); // warm-up: connections, TLS, the transport's windows
+        // Warm-up: connections, TLS, the transport's windows. A failure names where it happened.
+        await loadMs(page, `${bases.page}/many`).catch(async (e: Error) => {
+          const status = await browser.worker.evaluate<unknown>('passage.engine.status()').catch(() => null);
+          throw new Error(`${spec.how}, +${rttMs} ms, warm-up: ${e.message}\nengine: ${JSON.stringify(status)}\nedge log:\n${c.edge.stderr.join('').slice(-3000)}`);
+        });
         for (const item of ITEMS.filter((i) => !options.items || options.items.some((f) => i.key.includes(f)))) {
           const values: number[] = [];
           const wireBefore = wire.bytes.up + wire.bytes.down;
@@ -245,6 +249,8 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
           if (item.key.startsWith('50 MiB') && rttMs === 50 && spec.how.startsWith('meek')) note += '; target ≥ 15 MB/s';
           if (item.key.startsWith('50 MiB') && rttMs === 0 && spec.how === 'turn') note += 'target ≥ 10 MB/s (issue 13)';
           rows.push({ name: `${item.key}, ${spec.how}, +${rttMs} ms`, value: median(values), unit: item.unit, note });
+          // Progress, for a run of half an hour: each row as it is measured.
+          process.stderr.write(`${rows.at(-1)!.name}: ${median(values).toFixed(1)} ${item.unit}\n`);
         }
         await page.close();
       }
