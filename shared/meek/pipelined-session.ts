@@ -344,14 +344,11 @@ export class PipelinedMeekSession {
           }
         }, streamMax - STREAM_ROTATE_EARLY_MS);
       }
-      // A segment with bytes not had yet is traffic (delivered, or waiting behind a gap); the end marker and resent bytes are not.
+      // Bytes not had yet are traffic (delivered, or waiting behind a gap); a lane's end marker and resent bytes are not.
       let fresh = false;
       if (served) {
         reader = new SegmentReader({
-          data: (offset, bytes) => {
-            if (offset + bytes.length > this.downstream.received) fresh = true;
-            this.downstream.accept(offset, bytes, retain, this.lanes);
-          },
+          data: (offset, bytes) => void (fresh = this.downstream.accept(offset, bytes, retain, this.lanes) || fresh),
           end: () => {},
         });
       }
@@ -375,12 +372,11 @@ export class PipelinedMeekSession {
             if (lead === 0) leadArrived = true;
           }
           if (chunk.length === 0) continue;
-          const before = this.downstream.received;
           fresh = false;
           try {
             if (reader) reader.push(chunk);
             else {
-              this.downstream.accept(at, chunk);
+              fresh = this.downstream.accept(at, chunk);
               at += chunk.length;
             }
           } catch (e) {
@@ -390,7 +386,7 @@ export class PipelinedMeekSession {
           }
           this.laneCarried[lane]! += chunk.length;
           if (this.closed) return;
-          if (this.downstream.received > before || fresh) {
+          if (fresh) {
             carried = true;
             this.pump(); // an acknowledgement may be due, or the other lanes
           }

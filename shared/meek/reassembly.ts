@@ -31,6 +31,7 @@ export class Reassembly {
    * duplicates dropped. Past the received offset: a MeekError unless `retain` (X-Meek-Retain, for
    * lanes) is given, and then they wait — within `retain` + MAX_SEGMENT of the received offset,
    * and `lanes` times that in all (lanes may carry the same bytes again after a rewind).
+   * Whether they reach past the received offset (handed on now, or waiting): bytes not had yet.
    */
   accept(at: number, bytes: Uint8Array, retain: number | null = null, lanes = 1): boolean {
     if (bytes.length === 0) return false;
@@ -40,7 +41,7 @@ export class Reassembly {
       if (at + bytes.length > this.received + retain + MAX_SEGMENT) throw new MeekError('HTTP', `a segment at ${at} past what the edge retains beyond ${this.received}`);
       if (this.pendingBytes + bytes.length > lanes * (retain + MAX_SEGMENT)) throw new MeekError('HTTP', 'more out-of-order downstream than the edge retains');
       this.insert({ at, bytes });
-      return false;
+      return true;
     }
     this.take(at, bytes);
     while (this.pending.length > 0 && this.pending[0]!.at <= this.received) {

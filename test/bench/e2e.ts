@@ -250,7 +250,7 @@ export async function benchE2e(options: E2eOptions = { idle: true }): Promise<E2
           if (item.key.startsWith('50 MiB') && rttMs === 0 && spec.how === 'turn') note += 'target ≥ 10 MB/s (issue 13)';
           rows.push({ name: `${item.key}, ${spec.how}, +${rttMs} ms`, value: median(values), unit: item.unit, note });
           // Progress, for a run of half an hour: each row as it is measured.
-          process.stderr.write(`${rows.at(-1)!.name}: ${median(values).toFixed(1)} ${item.unit}\n`);
+          process.stderr.write(`${rows.at(-1)!.name}: ${rows.at(-1)!.value.toFixed(1)} ${item.unit}\n`);
         }
         await page.close();
       }
