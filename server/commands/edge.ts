@@ -139,6 +139,7 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     }),
     metrics: async () => {
       metrics.sessions.set(registry.size);
+      metrics.memory.set(memory.used(true));
       return { contentType: metrics.contentType, text: await metrics.text() };
     },
     onError,

@@ -7,6 +7,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 export interface EdgeMetrics {
   /** Open meek sessions. */
   sessions: Gauge;
+  /** Bytes every session holds by the memory budget's count (what --max-memory bounds). */
+  memory: Gauge;
   /** Open tunneled streams (remux mode). */
   streams: Gauge;
   /** Tunneled streams opened, label `transport` (meek, webtransport). */
@@ -48,6 +50,7 @@ export function createEdgeMetrics(): EdgeMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'passage_edge_process_' });
   return {
     sessions: new Gauge({ name: 'passage_edge_sessions', help: 'open meek sessions', registers }),
+    memory: new Gauge({ name: 'passage_edge_memory_bytes', help: 'bytes all sessions hold, as --max-memory counts them', registers }),
     streams: new Gauge({ name: 'passage_edge_streams', help: 'open tunneled streams', registers }),
     streamsOpened: new Counter({ name: 'passage_edge_streams_opened_total', help: 'tunneled streams opened, by transport', labelNames: ['transport'], registers }),
     webtransportSessions: new Gauge({ name: 'passage_edge_webtransport_sessions', help: 'open WebTransport sessions', registers }),

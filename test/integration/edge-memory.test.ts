@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { encodeDestination } from '../../shared/eagersocks.ts';
 import { ControlType, encodeControl, encodeFrame } from '../../shared/remux/frame.ts';
-import { sessionBound } from '../../server/edge/session-budget.ts';
+import { clientMemory, sessionBound, sessionFloor } from '../../server/edge/session-budget.ts';
 import { concat } from '../support/bytes.ts';
 import { rssBytes, startCompanion, type Companion } from '../support/processes.ts';
 import { waitFor } from '../support/wait.ts';
@@ -38,6 +38,14 @@ function post(edge: Companion, id: string, seq: number, body: Uint8Array, maxBod
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** What the edge's sessions hold by its own count (`passage_edge_memory_bytes`). */
+async function heldBytes(edge: Companion): Promise<number> {
+  const text = await (await fetch(`${edge.adminUrl}/metrics`)).text();
+  const m = /^passage_edge_memory_bytes (\d+)$/m.exec(text);
+  if (!m) throw new Error('the edge exports no passage_edge_memory_bytes');
+  return Number(m[1]);
 }
 
 /** A destination that writes as fast as it may to every connection; counts the ones the edge stopped reading. */
@@ -179,8 +187,12 @@ describe('edge memory bounds (real process, RSS)', () => {
     const dest = encodeDestination({ type: 'ipv4', host: '127.0.0.1', port: flood.port });
     const opens = concat(Array.from({ length: 16 }, (_, i) => encodeFrame(2 * i + 1, dest)));
     expect((await post(edge, 'share-first-abcdefghij', 1, opens, 65536, '127.0.0.60')).status).toBe(200);
-    await waitFor('its destinations to be held off', () => flood.accepted() === 16 && flood.blocked() === 16, 30_000);
-    // Its first session holds 16 windows + its send queue: no room for a second.
+    // Its first session fills 16 windows and its send and downstream queues until a second
+    // session's floor no longer fits in the share (a destination blocked for a moment is no sign:
+    // the edge may still be reading, so wait on the edge's own count).
+    const share = clientMemory(64 * MiB, 100, 4, sessionBuffer);
+    const floor = sessionFloor(sessionBuffer, 262144);
+    await waitFor('the first session to hold its share less a session floor', async () => flood.accepted() === 16 && (await heldBytes(edge)) + floor > share, 30_000);
     const second = await post(edge, 'share-second-abcdefghi', 1, opens, 65536, '127.0.0.60');
     expect(second.status).toBe(503);
     expect(new TextDecoder().decode(second.body)).toBe('memory\n');
