@@ -72,6 +72,16 @@ async function configure(w: WtWorld): Promise<void> {
   await addSiteThroughOptions(w.browser, 'blocked.test');
 }
 
+/** waitForTransport, and on a timeout what the edge said: whether it still answers, and its log. */
+async function transportOf(w: WtWorld, transport: string, why?: RegExp, timeoutMs?: number) {
+  try {
+    return await waitForTransport(w.browser, transport, why, timeoutMs);
+  } catch (e) {
+    const health = await fetch(`${w.companions.edge.adminUrl}/healthz`).then((r) => r.text(), (f: Error) => `no answer (${f.message})`);
+    throw new Error(`${(e as Error).message}\nedge /healthz: ${health}\nedge log:\n${w.companions.edge.stderr.join('').slice(-3000)}`);
+  }
+}
+
 const streamsOpened = (c: Companions) => edgeStreamsOpened(c.edge.adminUrl);
 
 async function loadHello(b: Browser, page: Page, url: string): Promise<void> {
@@ -93,7 +103,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
   afterAll(() => w?.close());
 
   it('with the WebTransport port closed the page loads over meek; once it opens, the engine returns to WebTransport', async () => {
-    const fallback = await waitForTransport(w.browser, 'meek', /WebTransport failed/);
+    const fallback = await transportOf(w, 'meek', /WebTransport failed/);
     expect(fallback.transportWhy).toMatch(/^meek: WebTransport failed: .*trying WebTransport again in 2 s/);
     // The popup says it in plain words, as a note rather than an error: the tunnel works.
     const popup = await w.browser.context.newPage();
@@ -110,7 +120,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     expect(afterMeek.webtransport).toBe(before.webtransport);
 
     await w.relay!.start();
-    const back = await waitForTransport(w.browser, 'webtransport');
+    const back = await transportOf(w, 'webtransport');
     // Kept-alive connections stay on the transport that opened them; new ones take WebTransport.
     w.origin.dropConnections();
     expect(back.transportWhy).toMatch(/^WebTransport: QUIC to 127\.0\.0\.1:/);
@@ -122,7 +132,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
   });
 
   it('blocked.test loads over WebTransport and a 20 MiB download through it is byte-exact', async () => {
-    await waitForTransport(w.browser, 'webtransport');
+    await transportOf(w, 'webtransport');
     const page = await w.browser.context.newPage();
     const before = await streamsOpened(w.companions);
     expect(await w.browser.visit(page, `${blocked}/many`)).toBeNull();
@@ -141,10 +151,10 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
   });
 
   it('a session whose UDP goes silent mid-session is left for meek within seconds, and taken up again when UDP flows', async () => {
-    await waitForTransport(w.browser, 'webtransport');
+    await transportOf(w, 'webtransport');
     w.relay!.blackhole = true;
     // Nothing tells the browser: only the unanswered keep-alive datagrams do (QUIC would wait 30 s).
-    const dropped = await waitForTransport(w.browser, 'meek', /no answer from the edge for 3 s/, 15_000);
+    const dropped = await transportOf(w, 'meek', /no answer from the edge for 3 s/, 15_000);
     expect(dropped.transportWhy).toMatch(/^meek: WebTransport session ended: no answer from the edge for 3 s; trying WebTransport again in 2 s/);
     w.origin.dropConnections();
     const page = await w.browser.context.newPage();
@@ -152,14 +162,14 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     await loadHello(w.browser, page, `${blocked}/?silent`);
     expect((await streamsOpened(w.companions)).meek).toBeGreaterThan(before.meek);
     w.relay!.blackhole = false;
-    await waitForTransport(w.browser, 'webtransport');
+    await transportOf(w, 'webtransport');
     await page.close();
   });
 
   it('"WebTransport only" never falls back: with its port closed the site fails, and the popup says why', async () => {
     await w.relay!.stop();
     await saveOptions(w.browser, { transport: 'webtransport' });
-    const down = await waitForTransport(w.browser, 'none', /WebTransport failed/);
+    const down = await transportOf(w, 'none', /WebTransport failed/);
     expect(down.transportWhy).toMatch(/^WebTransport failed: .*trying WebTransport again in 2 s/);
     const popup = await w.browser.context.newPage();
     await popup.goto(`chrome-extension://${w.browser.extensionId}/popup.html`);
@@ -171,7 +181,7 @@ describe('e2e: WebTransport preferred, meek as the fallback', () => {
     expect(await w.browser.visit(page, `${blocked}/?strict`)).toMatch(/ERR_/);
     expect((await streamsOpened(w.companions)).meek).toBe(before.meek);
     await w.relay!.start();
-    await waitForTransport(w.browser, 'webtransport');
+    await transportOf(w, 'webtransport');
     await loadHello(w.browser, page, `${blocked}/?strict-back`);
     await saveOptions(w.browser, { transport: 'auto' });
     await page.close();
@@ -195,14 +205,14 @@ describe('e2e: the WebTransport front killed mid-session', () => {
   }
 
   it('the companion restarts it and browsing recovers, over WebTransport again', async () => {
-    await waitForTransport(w.browser, 'webtransport');
+    await transportOf(w, 'webtransport');
     const page = await w.browser.context.newPage();
     await loadHello(w.browser, page, `${blocked}/`);
     const killed = await front();
     expect(killed.pid).not.toBeNull();
     process.kill(killed.pid!, 'SIGKILL');
     // The engine notices within seconds (keep-alive datagrams unanswered, or QUIC told it) and falls back.
-    await waitForTransport(w.browser, 'meek', /WebTransport session ended/);
+    await transportOf(w, 'meek', /WebTransport session ended/);
 
     // A connection opened on the dead session is reset once its keep-alive goes unanswered (3 s):
     // the user sees at most one failed load, and the reload goes through (over meek or the new front).
@@ -216,7 +226,7 @@ describe('e2e: the WebTransport front killed mid-session', () => {
       await new Promise((r) => setTimeout(r, 100));
       now = await front();
     }
-    await waitForTransport(w.browser, 'webtransport');
+    await transportOf(w, 'webtransport');
     w.origin.dropConnections();
     const before = await streamsOpened(w.companions);
     await loadHello(w.browser, page, `${blocked}/?after`);
@@ -236,7 +246,7 @@ describe('e2e: resets through WebTransport, both ways', () => {
     // What the worker throws would show here: a reset must not raise (WebTransportError's constructor once did).
     w.browser.worker.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
     await configure(w);
-    await waitForTransport(w.browser, 'webtransport');
+    await transportOf(w, 'webtransport');
   });
   afterAll(() => w?.close());
 

@@ -298,9 +298,14 @@ export function waitForTransport(b: Browser, transport: string, why = /./, timeo
 /** Polls `read` (an engine's status, in either browser) until it reports `transport` with a reason matching `why`. */
 export async function untilTransport<S extends Pick<EngineStatus, 'transport' | 'transportWhy'>>(read: () => Promise<S>, transport: string, why = /./, timeoutMs = 30_000): Promise<S> {
   const deadline = Date.now() + timeoutMs;
+  // Every state passed through, with when: a failure then shows whether the engine kept trying.
+  const seen: string[] = [];
+  const started = Date.now();
   let s = await read();
   while (s.transport !== transport || !why.test(s.transportWhy)) {
-    if (Date.now() > deadline) throw new Error(`engine stayed on ${s.transport}: ${s.transportWhy}`);
+    const line = `${s.transport}: ${s.transportWhy}`;
+    if (!seen.at(-1)?.endsWith(line)) seen.push(`+${((Date.now() - started) / 1000).toFixed(1)} s ${line}`);
+    if (Date.now() > deadline) throw new Error(`engine stayed on ${line}; states seen:\n${seen.join('\n')}`);
     await new Promise((r) => setTimeout(r, 100));
     s = await read();
   }
